@@ -1,0 +1,108 @@
+/*
+ * libttl GPU API: device-resident TT layers and forward plans on a CUDA stream.
+ *
+ * Walk-through (TT-FC on the GPU):
+ *
+ *     ttl_cuda_handle_t *h;
+ *     ttl_cuda_create(&h, 0);                                   // device 0; owns cuBLAS and cuDNN handles
+ *     ttl_cuda_set_stream(h, stream);                           // optional; default is the legacy stream
+ *     ttl_cuda_fc_layer_t *layer;
+ *     ttl_cuda_fc_layer_create(&layer, h, &desc, cores, bias);  // describe: cores (host memory) uploaded once
+ *     ttl_cuda_fc_plan_t *plan;
+ *     ttl_cuda_fc_plan_create(&plan, layer, batch, NULL);       // plan: AUTO picks the algorithm
+ *     ttl_plan_info_t info;
+ *     ttl_cuda_fc_plan_info(plan, &info);                       // query workspace
+ *     cudaMalloc(&ws, info.workspace_bytes);
+ *     ttl_cuda_fc_forward(plan, d_y, d_x, ws, info.workspace_bytes);  // run: no allocation, no host sync
+ *     ttl_cuda_fc_plan_destroy(plan); ttl_cuda_fc_layer_destroy(layer); ttl_cuda_destroy(h);   // destroy
+ *
+ * All activations and workspaces are device pointers; shapes and layouts are those of ttl.h. Forward calls are
+ * asynchronous on the handle's stream, allocate nothing and never synchronise the host, so they can be
+ * captured in a CUDA graph. A plan is bound to the layer and handle it was created with; destroy plans before
+ * their layer, and layers before their handle. Calls on one handle must not run concurrently from several host
+ * threads. fp32 storage and accumulation throughout; TF32 is used only where ttl_cuda_plan_opts_t allows it.
+ */
+#ifndef TTL_TTL_CUDA_H
+#define TTL_TTL_CUDA_H
+
+#include <cuda_runtime_api.h>
+
+#include "ttl/ttl.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Handle
+ * ------------------------------------------------------------------------------------------------------------ */
+
+typedef struct ttl_cuda_handle ttl_cuda_handle_t;
+
+/* Number of usable CUDA devices; 0 (with SUCCESS) when there is no driver or no device. */
+TTL_API ttl_status_t ttl_cuda_device_count(int *count);
+
+/* Binds to `device` (NO_DEVICE when it does not exist) and creates the cuBLAS and cuDNN handles. */
+TTL_API ttl_status_t ttl_cuda_create(ttl_cuda_handle_t **handle, int device);
+TTL_API void ttl_cuda_destroy(ttl_cuda_handle_t *handle);
+TTL_API ttl_status_t ttl_cuda_set_stream(ttl_cuda_handle_t *handle, cudaStream_t stream);
+TTL_API ttl_status_t ttl_cuda_get_stream(const ttl_cuda_handle_t *handle, cudaStream_t *stream);
+
+/* ------------------------------------------------------------------------------------------------------------
+ * Plan options
+ * ------------------------------------------------------------------------------------------------------------ */
+
+typedef struct ttl_cuda_plan_opts {
+    ttl_algo_t algo;    /* AUTO: cost model (multiply-adds, bytes, launches); or a named algorithm */
+    ttl_order_t order;  /* for SEQUENTIAL / SEQUENTIAL_BLAS and the channel part of conv algorithms */
+    int32_t autotune;   /* 1: with AUTO, time every applicable algorithm once at plan time, keep the fastest */
+    int32_t allow_tf32; /* 1: the DENSE path may use TF32 tensor cores; 0 (default): strict fp32 */
+} ttl_cuda_plan_opts_t;
+
+/* ------------------------------------------------------------------------------------------------------------
+ * TT-FC
+ * ------------------------------------------------------------------------------------------------------------ */
+
+typedef struct ttl_cuda_fc_layer ttl_cuda_fc_layer_t;
+typedef struct ttl_cuda_fc_plan ttl_cuda_fc_plan_t;
+
+/* Copies the packed host cores (and bias [M], or NULL) to the handle's device. */
+TTL_API ttl_status_t ttl_cuda_fc_layer_create(ttl_cuda_fc_layer_t **layer, ttl_cuda_handle_t *handle,
+                                              const ttl_fc_desc_t *desc, const float *cores, const float *bias);
+TTL_API void ttl_cuda_fc_layer_destroy(ttl_cuda_fc_layer_t *layer);
+
+/* UNSUPPORTED when a named algorithm cannot run this shape (e.g. FUSED whose intermediate does not fit on
+ * chip). DENSE reconstructs W on the device here; its bytes are reported as persistent_bytes. */
+TTL_API ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_cuda_fc_layer_t *layer, int64_t batch,
+                                             const ttl_cuda_plan_opts_t *opts);
+TTL_API ttl_status_t ttl_cuda_fc_plan_info(const ttl_cuda_fc_plan_t *plan, ttl_plan_info_t *info);
+TTL_API void ttl_cuda_fc_plan_destroy(ttl_cuda_fc_plan_t *plan);
+/* y is [B, M], x is [B, N] on the device. */
+TTL_API ttl_status_t ttl_cuda_fc_forward(const ttl_cuda_fc_plan_t *plan, float *y, const float *x, void *ws,
+                                         size_t ws_bytes);
+
+/* ------------------------------------------------------------------------------------------------------------
+ * TT-conv
+ * ------------------------------------------------------------------------------------------------------------ */
+
+typedef struct ttl_cuda_conv_layer ttl_cuda_conv_layer_t;
+typedef struct ttl_cuda_conv_plan ttl_cuda_conv_plan_t;
+
+TTL_API ttl_status_t ttl_cuda_conv_layer_create(ttl_cuda_conv_layer_t **layer, ttl_cuda_handle_t *handle,
+                                                const ttl_conv_desc_t *desc, const float *cores, const float *bias);
+TTL_API void ttl_cuda_conv_layer_destroy(ttl_cuda_conv_layer_t *layer);
+
+/* DENSE reconstructs K on the device and asks cuDNN for its best forward algorithm once, here. */
+TTL_API ttl_status_t ttl_cuda_conv_plan_create(ttl_cuda_conv_plan_t **plan, ttl_cuda_conv_layer_t *layer,
+                                               const ttl_conv_shape_t *shape, const ttl_cuda_plan_opts_t *opts);
+TTL_API ttl_status_t ttl_cuda_conv_plan_info(const ttl_cuda_conv_plan_t *plan, ttl_plan_info_t *info);
+TTL_API void ttl_cuda_conv_plan_destroy(ttl_cuda_conv_plan_t *plan);
+/* x and y in the plan's layout, on the device. */
+TTL_API ttl_status_t ttl_cuda_conv_forward(const ttl_cuda_conv_plan_t *plan, float *y, const float *x, void *ws,
+                                           size_t ws_bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TTL_TTL_CUDA_H */
