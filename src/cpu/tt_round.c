@@ -35,12 +35,6 @@ static ttl_status_t matmul_new(double **C, const double *A, const double *B, int
     return TTL_STATUS_SUCCESS;
 }
 
-static double sum_squares(const double *a, int64_t n) {
-    double total = 0.0;
-    for (int64_t i = 0; i < n; ++i) total += a[i] * a[i];
-    return total;
-}
-
 static int64_t core_size(const ttl_tt_t *tt, int32_t k) { return tt->ranks[k] * tt->modes[k] * tt->ranks[k + 1]; }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -125,7 +119,7 @@ static ttl_status_t truncate_left(ttl_tt_t *tt, double *dropped_sq, int32_t k, d
 ttl_status_t ttl_tt_round(ttl_tt_t *tt, double *norm, double *err, double eps, int64_t max_rank) {
     const int32_t D = tt->num_modes;
     for (int32_t k = D - 1; k >= 1; --k) TTL_TRY(orthogonalize_right(tt, k));
-    const double norm_sq = sum_squares(tt->cores[0], core_size(tt, 0));
+    const double norm_sq = ttl_sum_squares(tt->cores[0], core_size(tt, 0));
     if (norm_sq == 0.0) { /* the zero tensor: ranks 1, zero cores */
         for (int32_t k = 0; k < D; ++k) {
             double *z = calloc((size_t)tt->modes[k], sizeof(double));

@@ -57,8 +57,7 @@ void ttl_tt_free(ttl_tt_t *tt) {
     }
 }
 
-/* Squared Frobenius norm, summed in blocks so that the rounding error does not grow with the length. */
-static double sum_squares(const double *a, int64_t n) {
+double ttl_sum_squares(const double *a, int64_t n) {
     enum { BLOCK = 4096 };
     double total = 0.0;
     for (int64_t i0 = 0; i0 < n; i0 += BLOCK) {
@@ -147,7 +146,7 @@ ttl_status_t ttl_tt_svd(ttl_tt_t *tt, double *norm, double *err, double *A, cons
     memcpy(res.modes, modes, (size_t)num_modes * sizeof(int64_t));
     res.ranks[0] = 1;
 
-    const double norm_sq = sum_squares(A, total);
+    const double norm_sq = ttl_sum_squares(A, total);
     double err_sq = 0.0;
     ttl_status_t st;
     if (norm_sq == 0.0) {

@@ -55,6 +55,9 @@ static inline ttl_status_t ttl_lapack_status(lapack_int info) {
     return TTL_STATUS_NUMERICAL;
 }
 
+/* Squared Frobenius norm of n doubles, summed in blocks so that rounding does not grow with n. */
+double ttl_sum_squares(const double *a, int64_t n);
+
 /* Thin SVD of A [m, n] row-major (overwritten): A = left diag(s) right, p = min(m, n), left [m, p] and right
  * [p, n] row-major, s descending. */
 ttl_status_t ttl_svd_rowmajor(double *left, double *s, double *right, double *A, int64_t m, int64_t n);

@@ -494,6 +494,42 @@ TEST(Compress, PaperLayerWithRankCap) {
     EXPECT_NEAR(rep.rel_err, err, kReportTol);
 }
 
+// TTL_MAX_CORES cores (conv: one more TT core, the spatial one), mostly modes of 1 so the oracle stays cheap.
+TEST(Compress, MaxCores) {
+    std::vector<int64_t> out(TTL_MAX_CORES, 1), in(TTL_MAX_CORES, 1);
+    out[0] = out[5] = out[15] = 2;
+    in[3] = in[9] = 2;
+    in[12] = 3;
+    const ttl_fc_desc_t s = fc_desc(out, in, uniform_ranks(TTL_MAX_CORES, 1));
+    const auto W = random_vector(s.out_features * s.in_features, 131);
+    for (double eps : {0.0, 0.1}) {
+        ttl_fc_desc_t t;
+        Cores c;
+        ttl_compress_report_t rep;
+        const ttl_compress_opts_t opts{eps, 0};
+        ASSERT_EQ(ttl_fc_compress(&t, &c.p, &rep, &s, W.data(), &opts), TTL_STATUS_SUCCESS);
+        const double err = measured(oracle_fc_dense(t, c.p), W);
+        EXPECT_LE(err, std::max(eps, kFloatTol));
+        EXPECT_NEAR(rep.rel_err, err, kReportTol);
+        ttl_fc_desc_t r;
+        Cores rc;
+        ASSERT_EQ(ttl_fc_round(&r, &rc.p, &rep, &t, c.p, &opts), TTL_STATUS_SUCCESS);
+        EXPECT_LE(measured(oracle_fc_dense(r, rc.p), W), eps + err + kReportTol);
+    }
+    const ttl_conv_desc_t cs = conv_desc(out, in, uniform_ranks(TTL_MAX_CORES, 1), 3, 2);
+    const auto K = random_vector(cs.out_channels * cs.in_channels * 6, 132);
+    ttl_conv_desc_t t;
+    Cores c;
+    ttl_compress_report_t rep;
+    const ttl_compress_opts_t opts{0.0, 0};
+    ASSERT_EQ(ttl_conv_compress(&t, &c.p, &rep, &cs, K.data(), &opts), TTL_STATUS_SUCCESS);
+    EXPECT_LE(measured(oracle_conv_dense(t, c.p), K), kFloatTol);
+    ttl_conv_desc_t r;
+    Cores rc;
+    ASSERT_EQ(ttl_conv_round(&r, &rc.p, &rep, &t, c.p, &opts), TTL_STATUS_SUCCESS);
+    EXPECT_LE(measured(oracle_conv_dense(r, rc.p), K), kFloatTol);
+}
+
 // ---- invalid inputs
 // -----------------------------------------------------------------------------------------------
 
