@@ -88,11 +88,12 @@ ttl_status_t ttl_fc_plan_create(ttl_fc_plan_t **plan, const ttl_fc_desc_t *desc,
         p.info.macs = dense_macs;
         if (batch > 0) {
             size_t w_bytes, chain_bytes, total;
-            TTL_TRY(ttl_tt_chain_scratch(&p.chain_elems, desc, 1));
+            /* one core is W itself: nothing to chain */
+            if (desc->num_cores > 1) TTL_TRY(ttl_tt_chain_scratch(&p.chain_elems, desc, 1));
             TTL_TRY(ttl_bytes(&w_bytes, st.dense_params, sizeof(float)));
             TTL_TRY(ttl_bytes(&chain_bytes, p.chain_elems, sizeof(float)));
             if (__builtin_add_overflow(ttl_align_up(w_bytes), chain_bytes, &total)) return TTL_STATUS_OVERFLOW;
-            if (st.dense_params > INT32_MAX) return TTL_STATUS_UNSUPPORTED; /* BLAS takes int extents */
+            if (st.dense_params > INT32_MAX || batch > INT32_MAX) return TTL_STATUS_UNSUPPORTED; /* int extents */
             p.info.workspace_bytes = total;
         }
     } else { /* REFERENCE: W in double, then the product */
