@@ -13,9 +13,32 @@
 #include "common/check.h"
 #include "cpu/cpu_internal.h"
 
-/* Rows per chunk: one intermediate buffer holds about this many floats (4 MB), enough for the GEMMs to amortise
- * their call and threading overhead, little enough to stay in the last-level cache. */
-#define CHUNK_TARGET_ELEMS ((int64_t)1 << 20)
+/* Rows per chunk: one intermediate buffer holds about this many floats (1 MB), enough for the GEMMs to amortise
+ * their call overhead, little enough to stay in cache between steps. */
+#define CHUNK_TARGET_ELEMS ((int64_t)1 << 18)
+
+/* Products m n k per sgemm call. OpenBLAS (0.3) runs calls below 65536 * 4 of them on the calling thread; the
+ * contractions here are skinny and memory-bound, and handing each one to the thread pool cost more than it
+ * gained (2x at batch 1 for VGG FC6, and erratic when the cores are shared), so the GEMMs are cut below it. */
+#define GEMM_BLOCK_MNK ((int64_t)262144)
+
+// ---- GEMM ------------------------------------------------------------------------------------------------------
+
+/* C = A B (row-major, beta 0) in blocks of rows (split_rows) or columns of at most GEMM_BLOCK_MNK products. */
+static void sgemm_blocked(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+                          float *C, int64_t ldc, int split_rows) {
+    const int64_t step = ttl_max_i64(1, GEMM_BLOCK_MNK / ((split_rows ? N : M) * K));
+    const int64_t total = split_rows ? M : N;
+    for (int64_t o = 0; o < total; o += step) {
+        const int64_t len = ttl_min_i64(step, total - o);
+        if (split_rows)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)len, (int)N, (int)K, 1.0f, A + o * lda,
+                        (int)lda, B, (int)ldb, 0.0f, C + o * ldc, (int)ldc);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)len, (int)K, 1.0f, A, (int)lda,
+                        B + o, (int)ldb, 0.0f, C + o, (int)ldc);
+    }
+}
 
 // ---- planning --------------------------------------------------------------------------------------------------
 
@@ -150,8 +173,7 @@ static void run_first_to_last(const ttl_tt_seq_t *s, float *y, const float *x, c
         const int spare = cur_buf == 0 ? 1 : 0;
         const int in_place = m == 1 || rest == 1; /* moving m_k is then a no-op */
         float *out = in_place && last ? y : buf[spare];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(rb * m), (int)rest, (int)inner, 1.0f, A,
-                    (int)inner, cur, (int)rest, 0.0f, out, (int)rest);
+        sgemm_blocked(rb * m, rest, inner, A, inner, cur, rest, out, rest, 0);
         if (in_place) {
             cur = out;
             cur_buf = spare;
@@ -186,8 +208,7 @@ static void run_last_to_first(const ttl_tt_seq_t *s, float *y, const float *x, c
         const int spare = cur_buf == 0 ? 1 : 0;
         const int in_place = m == 1 || per_row == 1;
         float *out = in_place && last ? y : buf[spare];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)total_rows, (int)cols, (int)inner, 1.0f, cur,
-                    (int)inner, A, (int)cols, 0.0f, out, (int)cols);
+        sgemm_blocked(total_rows, cols, inner, cur, inner, A, cols, out, cols, 1);
         if (in_place) {
             cur = out;
             cur_buf = spare;
