@@ -38,7 +38,8 @@ const std::vector<FcCase> kCases = {
     {"d4_batch1", {2, 2, 3, 2}, {4, 3, 2, 2}, {1, 5, 1, 3, 1}, 1, false},
     {"d5", {2, 3, 1, 2, 2}, {3, 2, 2, 1, 5}, {1, 2, 3, 2, 2, 1}, 7, true},
     {"d6_vgg_like", {2, 2, 2, 2, 2, 2}, {2, 7, 2, 2, 7, 1}, {1, 4, 4, 4, 4, 4, 1}, 33, true},
-    {"d3_several_chunks", {4, 6, 5}, {7, 9, 8}, {1, 6, 6, 1}, 33, true}, // rows processed in more than one chunk
+    // Rows in more than one chunk (26 rows, then a single one).
+    {"d3_several_chunks", {4, 6, 5}, {7, 9, 8}, {1, 32, 32, 1}, 27, true},
     {"d6_big_ranks", {1, 3, 2, 2, 3, 1}, {3, 1, 2, 2, 1, 3}, {1, 3, 9, 12, 9, 3, 1}, 5, false},
 };
 
