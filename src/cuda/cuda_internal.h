@@ -1,0 +1,53 @@
+/*
+ * Internal pieces shared by the CUDA sources: the handle's layout, and macros that turn every CUDA, cuBLAS and
+ * cuDNN failure into a ttl_status_t (the library never exits on an error, unlike llm.c's cudaCheck).
+ */
+#ifndef TTL_CUDA_INTERNAL_H
+#define TTL_CUDA_INTERNAL_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include "common/check.h"
+#include "ttl/ttl_cuda.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ttl_cuda_handle {
+    int device;
+    cudaStream_t stream;         /* where every forward call is enqueued */
+    cublasHandle_t cublas;       /* bound to `stream` */
+    cudnnHandle_t cudnn;         /* bound to `stream` */
+    int sm_count;                /* multiprocessors, for persistent-grid sizing */
+    size_t smem_per_block_optin; /* largest dynamic shared memory a block may opt in to */
+    size_t l2_bytes;
+};
+
+/* Return TTL_STATUS_CUDA_ERROR / _CUBLAS_ / _CUDNN_ from the enclosing function when a call fails. */
+#define TTL_CUDA_TRY(call)                                                                                         \
+    do {                                                                                                           \
+        if ((call) != cudaSuccess) return TTL_STATUS_CUDA_ERROR;                                                   \
+    } while (0)
+#define TTL_CUBLAS_TRY(call)                                                                                       \
+    do {                                                                                                           \
+        if ((call) != CUBLAS_STATUS_SUCCESS) return TTL_STATUS_CUBLAS_ERROR;                                       \
+    } while (0)
+#define TTL_CUDNN_TRY(call)                                                                                        \
+    do {                                                                                                           \
+        if ((call) != CUDNN_STATUS_SUCCESS) return TTL_STATUS_CUDNN_ERROR;                                         \
+    } while (0)
+/* After every kernel launch: a launch error (bad configuration, too much shared memory) becomes a status. */
+#define TTL_CUDA_CHECK_LAUNCH() TTL_CUDA_TRY(cudaGetLastError())
+
+/* Makes `handle->device` current for the duration of a call (the caller's device is restored by the entry
+ * point's scope guard in C++ sources, or explicitly). */
+ttl_status_t ttl_cuda_activate(const ttl_cuda_handle_t *handle, int *previous_device);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TTL_CUDA_INTERNAL_H */

@@ -1,0 +1,97 @@
+/*
+ * The CUDA handle: device binding, stream, and the cuBLAS/cuDNN handles every plan uses. Creating cuBLAS and
+ * cuDNN handles is slow (tens of ms), so it happens once here, never on a forward call.
+ */
+#include <stdlib.h>
+
+#include "cuda/cuda_internal.h"
+
+// ---------------------------------------------------------------------------------------------------------------
+// entry points
+// ---------------------------------------------------------------------------------------------------------------
+
+extern "C" ttl_status_t ttl_cuda_device_count(int *count) {
+    if (count == NULL) return TTL_STATUS_NULL_POINTER;
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError(); /* no driver / no device is not an error here: clear the sticky status */
+        n = 0;
+    }
+    *count = n;
+    return TTL_STATUS_SUCCESS;
+}
+
+extern "C" ttl_status_t ttl_cuda_activate(const ttl_cuda_handle_t *handle, int *previous_device) {
+    int prev = 0;
+    TTL_CUDA_TRY(cudaGetDevice(&prev));
+    if (prev != handle->device) TTL_CUDA_TRY(cudaSetDevice(handle->device));
+    if (previous_device != NULL) *previous_device = prev;
+    return TTL_STATUS_SUCCESS;
+}
+
+static void release(ttl_cuda_handle_t *h) {
+    if (h->cudnn != NULL) cudnnDestroy(h->cudnn);
+    if (h->cublas != NULL) cublasDestroy(h->cublas);
+    free(h);
+}
+
+extern "C" ttl_status_t ttl_cuda_create(ttl_cuda_handle_t **handle, int device) {
+    if (handle == NULL) return TTL_STATUS_NULL_POINTER;
+    int count = 0;
+    TTL_TRY(ttl_cuda_device_count(&count));
+    if (device < 0 || device >= count) return TTL_STATUS_NO_DEVICE;
+
+    ttl_cuda_handle_t *h = (ttl_cuda_handle_t *)calloc(1, sizeof(*h));
+    if (h == NULL) return TTL_STATUS_OUT_OF_MEMORY;
+    h->device = device;
+    h->stream = 0;
+    int prev = 0;
+    ttl_status_t st = ttl_cuda_activate(h, &prev);
+    cudaDeviceProp prop;
+    if (st == TTL_STATUS_SUCCESS && cudaGetDeviceProperties(&prop, device) != cudaSuccess)
+        st = TTL_STATUS_CUDA_ERROR;
+    if (st == TTL_STATUS_SUCCESS) {
+        h->sm_count = prop.multiProcessorCount;
+        h->smem_per_block_optin = prop.sharedMemPerBlockOptin;
+        h->l2_bytes = (size_t)prop.l2CacheSize;
+        if (cublasCreate(&h->cublas) != CUBLAS_STATUS_SUCCESS) st = TTL_STATUS_CUBLAS_ERROR;
+    }
+    /* Strict fp32 unless a plan asks otherwise; plans set the math mode they need before each call. */
+    if (st == TTL_STATUS_SUCCESS && cublasSetMathMode(h->cublas, CUBLAS_PEDANTIC_MATH) != CUBLAS_STATUS_SUCCESS)
+        st = TTL_STATUS_CUBLAS_ERROR;
+    if (st == TTL_STATUS_SUCCESS && cudnnCreate(&h->cudnn) != CUDNN_STATUS_SUCCESS) st = TTL_STATUS_CUDNN_ERROR;
+    if (st == TTL_STATUS_SUCCESS && cublasSetStream(h->cublas, h->stream) != CUBLAS_STATUS_SUCCESS)
+        st = TTL_STATUS_CUBLAS_ERROR;
+    if (st == TTL_STATUS_SUCCESS && cudnnSetStream(h->cudnn, h->stream) != CUDNN_STATUS_SUCCESS)
+        st = TTL_STATUS_CUDNN_ERROR;
+    if (prev != device) (void)cudaSetDevice(prev);
+    if (st != TTL_STATUS_SUCCESS) {
+        release(h);
+        return st;
+    }
+    *handle = h;
+    return TTL_STATUS_SUCCESS;
+}
+
+extern "C" void ttl_cuda_destroy(ttl_cuda_handle_t *handle) {
+    if (handle == NULL) return;
+    int prev = 0;
+    const int device = handle->device;
+    const bool switched = ttl_cuda_activate(handle, &prev) == TTL_STATUS_SUCCESS;
+    release(handle);
+    if (switched && prev != device) (void)cudaSetDevice(prev);
+}
+
+extern "C" ttl_status_t ttl_cuda_set_stream(ttl_cuda_handle_t *handle, cudaStream_t stream) {
+    if (handle == NULL) return TTL_STATUS_NULL_POINTER;
+    TTL_CUBLAS_TRY(cublasSetStream(handle->cublas, stream));
+    TTL_CUDNN_TRY(cudnnSetStream(handle->cudnn, stream));
+    handle->stream = stream;
+    return TTL_STATUS_SUCCESS;
+}
+
+extern "C" ttl_status_t ttl_cuda_get_stream(const ttl_cuda_handle_t *handle, cudaStream_t *stream) {
+    if (handle == NULL || stream == NULL) return TTL_STATUS_NULL_POINTER;
+    *stream = handle->stream;
+    return TTL_STATUS_SUCCESS;
+}
