@@ -173,9 +173,10 @@ TTL_API ttl_status_t ttl_writer_create(ttl_writer_t **writer);
 /* NULL is fine. */
 TTL_API void ttl_writer_destroy(ttl_writer_t *writer);
 
-/* A dense tensor of `ndim` dimensions (0..TTL_IO_MAX_DIMS, each >= 0) holding prod(shape) elements of `dtype`
- * at `data` (little-endian; may be NULL when the tensor is empty). BAD_ARGUMENT for an empty, non-UTF-8 or
- * already used name, or "__metadata__". */
+/* A dense tensor of `ndim` dimensions (0..TTL_IO_MAX_DIMS) holding prod(shape) elements of `dtype` at `data`
+ * (little-endian; may be NULL when the tensor is empty). BAD_ARGUMENT for an empty, non-UTF-8 or already used
+ * name, "__metadata__", an unknown dtype or ndim out of range; BAD_SIZE for a negative dimension; OVERFLOW when
+ * the byte size does not fit. A failed add leaves the writer as it was (the layer adds below too). */
 TTL_API ttl_status_t ttl_writer_add_tensor(ttl_writer_t *writer, const char *name, ttl_dtype_t dtype,
                                            const int64_t *shape, int32_t ndim, const void *data, char *msg,
                                            size_t msg_len);
