@@ -129,6 +129,15 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    int selected = 0, count;
+    const bench_case_t *cases = bench_cases(&count);
+    for (int i = 0; i < count; ++i)
+        selected += bench_case_selected(&cases[i], opt.suite_flag, opt.patterns, opt.num_patterns);
+    if (!selected) {
+        fprintf(stderr, "ttl-bench: no case matches (see --list)\n");
+        return 1;
+    }
+
     bench_report_t *report = bench_report_open(use_gpu ? "cuda" : "cpu", opt.suite_name,
                                                commit ? commit : "unknown", json_path, md_path);
     if (!report) {
