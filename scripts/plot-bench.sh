@@ -51,7 +51,7 @@ set yrange [${range}]
 set grid ytics mytics
 set ylabel "dense time / libttl time"
 set xtics rotate by -60 left font ",8"
-set key top left
+set key outside top center horizontal
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 lc rgb "black" dt 2
 plot "${data}" using 2:xtic(1) title "AUTO" lc rgb "#1f77b4", \
      "" using 3 title "best libttl algorithm" lc rgb "#ff7f0e"
