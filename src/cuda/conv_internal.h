@@ -139,6 +139,15 @@ ttl_status_t ttl_conv_tt_forward(const ttl_cuda_conv_plan_t *plan, cudaStream_t 
 /* Multiply-adds per pixel of a layer's chain, for the cost model; -1 when the chain does not exist. */
 int64_t ttl_conv_tt_chain_macs(const ttl_cuda_conv_layer_t *layer, int32_t variant, ttl_order_t order);
 
+/* Test hooks, read at plan creation only (zero: normal planning). force_unfused makes SPATIAL_FIRST and
+ * CHANNELS_FIRST use the chunked kernels; budget_bytes replaces the workspace bound of the TT algorithms so that
+ * tests can run the chunk loops with many small chunks. Not part of the API; tests set them single-threaded. */
+typedef struct ttl_conv_tt_overrides {
+    int32_t force_unfused;
+    size_t budget_bytes;
+} ttl_conv_tt_overrides_t;
+extern ttl_conv_tt_overrides_t ttl_conv_tt_test_overrides;
+
 /* conv_dense.cu: reconstructs K and, for batch > 0, finds cuDNN's best forward algorithm; fills plan->info. */
 ttl_status_t ttl_conv_dense_setup(ttl_cuda_conv_plan_t *plan, int32_t allow_tf32);
 ttl_status_t ttl_conv_dense_forward(const ttl_cuda_conv_plan_t *plan, float *y, const float *x, void *ws);

@@ -526,6 +526,8 @@ size_t state_bytes(int64_t max_state, int64_t P) { return (size_t)max_state * (s
 // internal entry points
 // ---------------------------------------------------------------------------------------------------------------
 
+ttl_conv_tt_overrides_t ttl_conv_tt_test_overrides = {0, 0};
+
 extern "C" int64_t ttl_conv_tt_chain_macs(const ttl_cuda_conv_layer_t *layer, int32_t variant, ttl_order_t order) {
     if (!layer->tt_ok) return -1;
     if (order == TTL_ORDER_AUTO) {
@@ -555,7 +557,8 @@ extern "C" ttl_status_t ttl_conv_tt_setup(ttl_cuda_conv_plan_t *p, ttl_algo_t al
     size_t x_bytes, y_bytes;
     TTL_TRY(ttl_bytes(&x_bytes, g.B * g.C * g.H * g.W, sizeof(float)));
     TTL_TRY(ttl_bytes(&y_bytes, g.B * g.S * g.OH * g.OW, sizeof(float)));
-    const size_t budget = 2 * (x_bytes > y_bytes ? x_bytes : y_bytes);
+    size_t budget = 2 * (x_bytes > y_bytes ? x_bytes : y_bytes);
+    if (ttl_conv_tt_test_overrides.budget_bytes > 0) budget = ttl_conv_tt_test_overrides.budget_bytes;
 
     /* Channels first: chunk U by whole images, or by bands of output rows of one image. */
     const int64_t r0s = (int64_t)g.r0 * g.S;
@@ -564,7 +567,7 @@ extern "C" ttl_status_t ttl_conv_tt_setup(ttl_cuda_conv_plan_t *p, ttl_algo_t al
     int64_t rows_max = 0, pix_max = 0;
     /* fused is decided first since it changes the share of U; try it with the smallest tile */
     const size_t smem_min = fused_smem_bytes(p->chain, g, variant, TTL_CONV_TN);
-    const bool can_fuse = smem_min <= h->smem_per_block_optin;
+    const bool can_fuse = smem_min <= h->smem_per_block_optin && !ttl_conv_tt_test_overrides.force_unfused;
     if (!can_fuse) u_budget = budget / 2;
     if (variant == TTL_CONV_VARIANT_CF) {
         const int64_t row_bytes = g.W * r0s * (int64_t)sizeof(float);
