@@ -22,14 +22,15 @@ namespace {
 // ---------------------------------------------------------------------------------------------------------------
 
 // One reconstruction step (see the top). out has s_prev*sk x c_prev*ck x khkw x rb elements; with krsc (last
-// step only, rb = 1) it is written as [S][kh kw][C] instead of [S][C][kh kw].
-__global__ void reconstruct_step_kernel(float *__restrict__ out, const float *__restrict__ prev,
-                                        const float *__restrict__ core, int64_t s_prev, int64_t c_prev, int64_t sk,
-                                        int64_t ck, int64_t khkw, int64_t ra, int64_t rb, int krsc) {
+// step only, rb = 1) it is written as [S][kh kw][C] instead of [S][C][kh kw]. Host-callable, so that its index
+// arithmetic can be checked without a GPU.
+__host__ __device__ inline void reconstruct_step(float *__restrict__ out, const float *__restrict__ prev,
+                                                 const float *__restrict__ core, int64_t s_prev, int64_t c_prev,
+                                                 int64_t sk, int64_t ck, int64_t khkw, int64_t ra, int64_t rb,
+                                                 int krsc, int64_t tid, int64_t nthr) {
     const int64_t c_all = c_prev * ck;
     const int64_t total = s_prev * sk * c_all * khkw * rb;
-    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
-         e += (int64_t)gridDim.x * blockDim.x) {
+    for (int64_t e = tid; e < total; e += nthr) {
         const int64_t r = e % rb;
         int64_t t = e / rb;
         const int64_t pq = t % khkw;
@@ -43,6 +44,13 @@ __global__ void reconstruct_step_kernel(float *__restrict__ out, const float *__
         for (int64_t a = 0; a < ra; ++a) acc += (double)pv[a] * (double)gv[a * sk * ck * rb];
         out[krsc ? (ss * khkw + pq) * c_all + cc : e] = (float)acc;
     }
+}
+
+__global__ void reconstruct_step_kernel(float *__restrict__ out, const float *__restrict__ prev,
+                                        const float *__restrict__ core, int64_t s_prev, int64_t c_prev, int64_t sk,
+                                        int64_t ck, int64_t khkw, int64_t ra, int64_t rb, int krsc) {
+    reconstruct_step(out, prev, core, s_prev, c_prev, sk, ck, khkw, ra, rb, krsc,
+                     (int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x);
 }
 
 // y[b, s, ...] += bias[s] over the whole output.

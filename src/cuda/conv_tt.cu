@@ -21,6 +21,7 @@
  * register tile (TO consecutive o, 4 consecutive rp), reading TO/4 + 1 vectors per i. Sums run in a fixed order
  * and no two threads write one element: results are bit-for-bit repeatable.
  */
+#include <assert.h>
 #include <stdint.h>
 
 #include "cuda/conv_internal.h"
@@ -31,7 +32,37 @@ static_assert(TTL_CONV_R0_BLOCK == 8, "produce_sf accumulates 8 spatial filters 
 static_assert(TTL_CONV_MAX_TILE_PX <= TTL_CONV_THREADS, "one thread decodes each pixel of a tile");
 static_assert(TTL_CONV_MAX_TILE_PX % TTL_CONV_TN == 0, "tiles hold whole float4 groups");
 
+// The per-item helpers below are host-callable too, so that their index arithmetic can be exercised on a machine
+// without a GPU; the kernels are thin loops around them.
+#define TTL_CONV_HD __host__ __device__ __forceinline__
+
 namespace {
+
+// Host runs of the helpers check the alignment every vector access relies on (a misaligned vector access traps
+// on the device). Compiled out on the device and in release builds.
+#ifdef __CUDA_ARCH__
+#define TTL_CONV_ASSERT_ALIGNED(p, bytes) ((void)0)
+#else
+#define TTL_CONV_ASSERT_ALIGNED(p, bytes) assert(((uintptr_t)(p) & ((bytes)-1)) == 0)
+#endif
+
+// Unrolling hints for the device pass only (the host compiler does not know the pragma).
+#ifdef __CUDA_ARCH__
+#define TTL_CONV_UNROLL _Pragma("unroll")
+#define TTL_CONV_UNROLL_BY_4 _Pragma("unroll 4")
+#else
+#define TTL_CONV_UNROLL
+#define TTL_CONV_UNROLL_BY_4
+#endif
+
+// Read-only load: through the non-coherent cache on the device.
+TTL_CONV_HD float load_ro(const float *p) {
+#ifdef __CUDA_ARCH__
+    return __ldg(p);
+#else
+    return *p;
+#endif
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // pixels
@@ -47,7 +78,7 @@ struct pixel_pos {
     int32_t pad_;
 };
 
-__device__ __forceinline__ pixel_pos sf_pixel(const ttl_conv_geom_t &g, int64_t gp) {
+TTL_CONV_HD pixel_pos sf_pixel(const ttl_conv_geom_t &g, int64_t gp) {
     pixel_pos p;
     const int64_t ohw = g.OH * g.OW;
     p.valid = gp < g.B * ohw;
@@ -60,7 +91,7 @@ __device__ __forceinline__ pixel_pos sf_pixel(const ttl_conv_geom_t &g, int64_t 
     return p;
 }
 
-__device__ __forceinline__ pixel_pos cf_pixel(const ttl_conv_geom_t &g, const ttl_conv_cf_chunk_t &ch, int64_t cp) {
+TTL_CONV_HD pixel_pos cf_pixel(const ttl_conv_geom_t &g, const ttl_conv_cf_chunk_t &ch, int64_t cp) {
     pixel_pos p;
     const int64_t per_image = ch.nrows * g.W;
     p.valid = cp < ch.npix;
@@ -77,21 +108,21 @@ __device__ __forceinline__ pixel_pos cf_pixel(const ttl_conv_geom_t &g, const tt
 // Pixel lookups: from shared memory (fused tiles, decoded once per tile) or decoded on the fly (chunks).
 struct smem_pixels {
     const pixel_pos *pos;
-    __device__ __forceinline__ pixel_pos operator()(int64_t q) const { return pos[q]; }
+    TTL_CONV_HD pixel_pos operator()(int64_t q) const { return pos[q]; }
 };
 struct sf_pixels {
     ttl_conv_geom_t g;
     int64_t first;
-    __device__ __forceinline__ pixel_pos operator()(int64_t q) const { return sf_pixel(g, first + q); }
+    TTL_CONV_HD pixel_pos operator()(int64_t q) const { return sf_pixel(g, first + q); }
 };
 struct cf_pixels {
     ttl_conv_geom_t g;
     ttl_conv_cf_chunk_t ch;
     int64_t first;
-    __device__ __forceinline__ pixel_pos operator()(int64_t q) const { return cf_pixel(g, ch, first + q); }
+    TTL_CONV_HD pixel_pos operator()(int64_t q) const { return cf_pixel(g, ch, first + q); }
 };
 
-__device__ __forceinline__ int64_t x_index(const ttl_conv_geom_t &g, int64_t b, int64_t c, int64_t ih, int64_t iw) {
+TTL_CONV_HD int64_t x_index(const ttl_conv_geom_t &g, int64_t b, int64_t c, int64_t ih, int64_t iw) {
     return g.nhwc ? ((b * g.H + ih) * g.W + iw) * g.C + c : ((b * g.C + c) * g.H + ih) * g.W + iw;
 }
 
@@ -102,8 +133,8 @@ __device__ __forceinline__ int64_t x_index(const ttl_conv_geom_t &g, int64_t b, 
 // SF: buf[(a C + c) P + q] = Z of pixel q. g0 is [kh kw][r0pad] (zero beyond r_0). Invalid pixels get zeros.
 // Items are (c, q) pairs, q fastest for NCHW (neighbouring ow read neighbouring x), c fastest for NHWC.
 template <class Idx, class Pixels>
-__device__ __forceinline__ void produce_sf(float *buf, Idx P, Pixels pixels, const float *__restrict__ x,
-                                           const float *g0, const ttl_conv_geom_t &g, Idx tid, Idx nthr) {
+TTL_CONV_HD void produce_sf(float *buf, Idx P, Pixels pixels, const float *__restrict__ x, const float *g0,
+                            const ttl_conv_geom_t &g, Idx tid, Idx nthr) {
     const Idx C = (Idx)g.C;
     const Idx items = C * P;
     for (Idx w = tid; w < items; w += nthr) {
@@ -118,7 +149,7 @@ __device__ __forceinline__ void produce_sf(float *buf, Idx P, Pixels pixels, con
         const pixel_pos pp = pixels(q);
         for (int32_t a0 = 0; a0 < g.r0; a0 += TTL_CONV_R0_BLOCK) {
             float acc[TTL_CONV_R0_BLOCK];
-#pragma unroll
+            TTL_CONV_UNROLL
             for (int t = 0; t < TTL_CONV_R0_BLOCK; ++t) acc[t] = 0.0f;
             if (pp.valid) {
                 for (int32_t kp = 0; kp < g.kh; ++kp) {
@@ -127,9 +158,11 @@ __device__ __forceinline__ void produce_sf(float *buf, Idx P, Pixels pixels, con
                     for (int32_t kq = 0; kq < g.kw; ++kq) {
                         const int64_t iw = pp.iw0 + (int64_t)kq * g.dw;
                         if (iw < 0 || iw >= g.W) continue;
-                        const float xv = __ldg(x + x_index(g, pp.b, c, ih, iw));
+                        const float xv = load_ro(x + x_index(g, pp.b, c, ih, iw));
                         /* a0 and r0pad are multiples of 8: two aligned float4 */
-                        const float4 *gv = reinterpret_cast<const float4 *>(g0 + (kp * g.kw + kq) * g.r0pad + a0);
+                        const float *gk = g0 + (kp * g.kw + kq) * g.r0pad + a0;
+                        TTL_CONV_ASSERT_ALIGNED(gk, 16);
+                        const float4 *gv = reinterpret_cast<const float4 *>(gk);
                         const float4 g_lo = gv[0], g_hi = gv[1];
                         acc[0] = fmaf(g_lo.x, xv, acc[0]);
                         acc[1] = fmaf(g_lo.y, xv, acc[1]);
@@ -142,7 +175,7 @@ __device__ __forceinline__ void produce_sf(float *buf, Idx P, Pixels pixels, con
                     }
                 }
             }
-#pragma unroll
+            TTL_CONV_UNROLL
             for (int t = 0; t < TTL_CONV_R0_BLOCK; ++t)
                 if (a0 + t < g.r0) buf[((Idx)(a0 + t) * C + c) * P + q] = acc[t];
         }
@@ -151,8 +184,8 @@ __device__ __forceinline__ void produce_sf(float *buf, Idx P, Pixels pixels, con
 
 // CF: buf[c P + q] = x at input pixel q (zeros for invalid pixels).
 template <class Idx, class Pixels>
-__device__ __forceinline__ void produce_cf(float *buf, Idx P, Pixels pixels, const float *__restrict__ x,
-                                           const ttl_conv_geom_t &g, Idx tid, Idx nthr) {
+TTL_CONV_HD void produce_cf(float *buf, Idx P, Pixels pixels, const float *__restrict__ x, const ttl_conv_geom_t &g,
+                            Idx tid, Idx nthr) {
     const Idx C = (Idx)g.C;
     const Idx items = C * P;
     for (Idx w = tid; w < items; w += nthr) {
@@ -165,7 +198,7 @@ __device__ __forceinline__ void produce_cf(float *buf, Idx P, Pixels pixels, con
             q = w - c * P;
         }
         const pixel_pos pp = pixels(q);
-        buf[c * P + q] = pp.valid ? __ldg(x + x_index(g, pp.b, c, pp.ih0, pp.iw0)) : 0.0f;
+        buf[c * P + q] = pp.valid ? load_ro(x + x_index(g, pp.b, c, pp.ih0, pp.iw0)) : 0.0f;
     }
 }
 
@@ -175,19 +208,22 @@ __device__ __forceinline__ void produce_cf(float *buf, Idx P, Pixels pixels, con
 
 template <int TO> struct vec_of;
 template <> struct vec_of<8> {
-    static __device__ __forceinline__ void load(float (&a)[8], const float *p) {
+    static TTL_CONV_HD void load(float (&a)[8], const float *p) {
+        TTL_CONV_ASSERT_ALIGNED(p, 16);
         const float4 u = reinterpret_cast<const float4 *>(p)[0], v = reinterpret_cast<const float4 *>(p)[1];
         a[0] = u.x, a[1] = u.y, a[2] = u.z, a[3] = u.w, a[4] = v.x, a[5] = v.y, a[6] = v.z, a[7] = v.w;
     }
 };
 template <> struct vec_of<4> {
-    static __device__ __forceinline__ void load(float (&a)[4], const float *p) {
+    static TTL_CONV_HD void load(float (&a)[4], const float *p) {
+        TTL_CONV_ASSERT_ALIGNED(p, 16);
         const float4 u = reinterpret_cast<const float4 *>(p)[0];
         a[0] = u.x, a[1] = u.y, a[2] = u.z, a[3] = u.w;
     }
 };
 template <> struct vec_of<2> {
-    static __device__ __forceinline__ void load(float (&a)[2], const float *p) {
+    static TTL_CONV_HD void load(float (&a)[2], const float *p) {
+        TTL_CONV_ASSERT_ALIGNED(p, 8);
         const float2 u = reinterpret_cast<const float2 *>(p)[0];
         a[0] = u.x, a[1] = u.y;
     }
@@ -199,8 +235,8 @@ template <> struct vec_of<2> {
 // Bounds: og < ceil(O / TO) so og TO + TO <= roundup(O, TO) <= Opad; l < L, rp0 + 4 <= RP, i < I, and only
 // o < O is stored: every access is inside At_k [I][Opad], in [L][I][RP], out [L][O][RP].
 template <int TO, class Idx>
-__device__ __forceinline__ void tt_step(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out,
-                                        Idx P, Idx tid, Idx nthr) {
+TTL_CONV_HD void tt_step(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P, Idx tid,
+                         Idx nthr) {
     constexpr int TN = TTL_CONV_TN;
     const Idx RP = (Idx)st.R * P;
     const Idx n_groups = RP / TN; /* per l */
@@ -215,16 +251,18 @@ __device__ __forceinline__ void tt_step(const float *at, const ttl_conv_tt_step_
         const float *bp = in + l * I * RP + rp0;
         const float *ap = at + og * TO;
         float acc[TO][TN];
-#pragma unroll
-        for (int t = 0; t < TO; ++t)
-#pragma unroll
+        TTL_CONV_UNROLL
+        for (int t = 0; t < TO; ++t) {
+            TTL_CONV_UNROLL
             for (int j = 0; j < TN; ++j) acc[t][j] = 0.0f;
-#pragma unroll 4
+        }
+        TTL_CONV_UNROLL_BY_4
         for (Idx i = 0; i < I; ++i) {
             float a[TO];
             vec_of<TO>::load(a, ap);
+            TTL_CONV_ASSERT_ALIGNED(bp, 16);
             const float4 b = *reinterpret_cast<const float4 *>(bp);
-#pragma unroll
+            TTL_CONV_UNROLL
             for (int t = 0; t < TO; ++t) {
                 acc[t][0] = fmaf(a[t], b.x, acc[t][0]);
                 acc[t][1] = fmaf(a[t], b.y, acc[t][1]);
@@ -235,9 +273,10 @@ __device__ __forceinline__ void tt_step(const float *at, const ttl_conv_tt_step_
             bp += RP;
         }
         float *op = out + l * (Idx)st.O * RP + rp0;
-#pragma unroll
+        TTL_CONV_UNROLL
         for (int t = 0; t < TO; ++t) {
             const Idx o = og * TO + t;
+            TTL_CONV_ASSERT_ALIGNED(op + o * RP, 16);
             if (o < (Idx)st.O)
                 *reinterpret_cast<float4 *>(op + o * RP) = make_float4(acc[t][0], acc[t][1], acc[t][2], acc[t][3]);
         }
@@ -245,8 +284,8 @@ __device__ __forceinline__ void tt_step(const float *at, const ttl_conv_tt_step_
 }
 
 template <class Idx>
-__device__ __forceinline__ void tt_step_any(const float *at, const ttl_conv_tt_step_t &st, const float *in,
-                                            float *out, Idx P, Idx tid, Idx nthr) {
+TTL_CONV_HD void tt_step_any(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
+                             Idx tid, Idx nthr) {
     if (st.to == 8)
         tt_step<8>(at, st, in, out, P, tid, nthr);
     else if (st.to == 4)
@@ -261,9 +300,8 @@ __device__ __forceinline__ void tt_step_any(const float *at, const ttl_conv_tt_s
 
 // SF: y at output pixel q, channel s, plus bias. Items q fastest for NCHW, s fastest for NHWC (coalesced y).
 template <class Idx, class Pixels>
-__device__ __forceinline__ void sink_sf(const float *buf, Idx P, Pixels pixels, float *__restrict__ y,
-                                        const float *__restrict__ bias, const ttl_conv_geom_t &g, Idx tid,
-                                        Idx nthr) {
+TTL_CONV_HD void sink_sf(const float *buf, Idx P, Pixels pixels, float *__restrict__ y,
+                         const float *__restrict__ bias, const ttl_conv_geom_t &g, Idx tid, Idx nthr) {
     const Idx S = (Idx)g.S;
     const Idx items = S * P;
     const int64_t ohw = g.OH * g.OW;
@@ -278,7 +316,7 @@ __device__ __forceinline__ void sink_sf(const float *buf, Idx P, Pixels pixels, 
         }
         const pixel_pos pp = pixels(q);
         if (!pp.valid) continue;
-        const float v = buf[s * P + q] + (bias != nullptr ? __ldg(bias + s) : 0.0f);
+        const float v = buf[s * P + q] + (bias != nullptr ? load_ro(bias + s) : 0.0f);
         const int64_t yi = g.nhwc ? (pp.b * ohw + pp.rem) * g.S + s : (pp.b * g.S + s) * ohw + pp.rem;
         y[yi] = v;
     }
@@ -286,8 +324,8 @@ __device__ __forceinline__ void sink_sf(const float *buf, Idx P, Pixels pixels, 
 
 // CF: U[cp][o] = state[o][q] for chunk pixel cp = first + q < npix, o = (a, s) in [0, r_0 S).
 template <class Idx>
-__device__ __forceinline__ void sink_cf(const float *buf, Idx P, int64_t first, int64_t npix, Idx out_size,
-                                        float *__restrict__ U, Idx tid, Idx nthr) {
+TTL_CONV_HD void sink_cf(const float *buf, Idx P, int64_t first, int64_t npix, Idx out_size, float *__restrict__ U,
+                         Idx tid, Idx nthr) {
     const Idx items = out_size * P;
     for (Idx w = tid; w < items; w += nthr) {
         const Idx q = w / out_size;
@@ -390,14 +428,13 @@ __global__ void __launch_bounds__(TTL_CONV_THREADS)
 // chunk's images and output rows. g0 is the packed spatial core [kh kw][r_0]. Items have s fastest: U reads
 // and NHWC writes are coalesced. Every ih used satisfies ih_lo <= ih < ih_lo + nrows (the chunk's rows are all
 // rows its outputs read, clipped to the image), so U is read inside [bc][nrows][W][r_0 S].
-__global__ void __launch_bounds__(TTL_CONV_THREADS)
-    cf_conv_kernel(float *__restrict__ y, const float *__restrict__ U, const float *__restrict__ g0,
-                   const float *__restrict__ bias, const ttl_conv_geom_t g, const ttl_conv_cf_chunk_t ch) {
+TTL_CONV_HD void cf_conv(float *__restrict__ y, const float *__restrict__ U, const float *__restrict__ g0,
+                         const float *__restrict__ bias, const ttl_conv_geom_t &g, const ttl_conv_cf_chunk_t &ch,
+                         int64_t tid, int64_t nthr) {
     const int64_t items = ch.bc * ch.rb * g.OW * g.S;
     const int64_t r0s = (int64_t)g.r0 * g.S;
     const int64_t ohw = g.OH * g.OW;
-    for (int64_t w = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; w < items;
-         w += (int64_t)gridDim.x * blockDim.x) {
+    for (int64_t w = tid; w < items; w += nthr) {
         const int64_t s = w % g.S;
         int64_t t = w / g.S;
         const int64_t ow = t % g.OW;
@@ -405,7 +442,7 @@ __global__ void __launch_bounds__(TTL_CONV_THREADS)
         const int64_t ohr = t % ch.rb;
         const int64_t bi = t / ch.rb;
         const int64_t b = ch.b0 + bi, oh = ch.oh0 + ohr;
-        float acc = bias != nullptr ? __ldg(bias + s) : 0.0f;
+        float acc = bias != nullptr ? load_ro(bias + s) : 0.0f;
         for (int32_t kp = 0; kp < g.kh; ++kp) {
             const int64_t ih = oh * g.sh - g.ph + (int64_t)kp * g.dh;
             if (ih < 0 || ih >= g.H) continue;
@@ -414,12 +451,18 @@ __global__ void __launch_bounds__(TTL_CONV_THREADS)
                 if (iw < 0 || iw >= g.W) continue;
                 const float *u = U + ((bi * ch.nrows + (ih - ch.ih_lo)) * g.W + iw) * r0s + s;
                 const float *gk = g0 + (kp * g.kw + kq) * g.r0;
-                for (int32_t a = 0; a < g.r0; ++a) acc = fmaf(__ldg(gk + a), __ldg(u + (int64_t)a * g.S), acc);
+                for (int32_t a = 0; a < g.r0; ++a) acc = fmaf(load_ro(gk + a), load_ro(u + (int64_t)a * g.S), acc);
             }
         }
         const int64_t yi = g.nhwc ? ((b * g.OH + oh) * g.OW + ow) * g.S + s : (b * g.S + s) * ohw + oh * g.OW + ow;
         y[yi] = acc;
     }
+}
+
+__global__ void __launch_bounds__(TTL_CONV_THREADS)
+    cf_conv_kernel(float *__restrict__ y, const float *__restrict__ U, const float *__restrict__ g0,
+                   const float *__restrict__ bias, const ttl_conv_geom_t g, const ttl_conv_cf_chunk_t ch) {
+    cf_conv(y, U, g0, bias, g, ch, (int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -516,6 +559,23 @@ void choose_tiles(ttl_conv_tt_chain_t *chain, int64_t P, int64_t threads) {
         }
         st.to = best;
     }
+}
+
+// The channels-first chunk of images [b0, b0 + cf_bc) and output rows [oh0, oh0 + cf_rb), clipped to the problem,
+// with the input rows its outputs read, clipped to the image (none for a band of padding only).
+ttl_conv_cf_chunk_t cf_chunk_at(const ttl_cuda_conv_plan_t &p, int64_t b0, int64_t oh0) {
+    const ttl_conv_geom_t &g = p.geom;
+    const int64_t span_h = (int64_t)(g.kh - 1) * g.dh + 1;
+    ttl_conv_cf_chunk_t ch;
+    ch.b0 = b0;
+    ch.bc = ttl_min_i64(p.cf_bc, g.B - b0);
+    ch.oh0 = oh0;
+    ch.rb = ttl_min_i64(p.cf_rb, g.OH - oh0);
+    const int64_t lo = oh0 * g.sh - g.ph, hi = (oh0 + ch.rb - 1) * g.sh - g.ph + span_h;
+    ch.ih_lo = ttl_max_i64(0, lo);
+    ch.nrows = ttl_max_i64(0, ttl_min_i64(g.H, hi) - ch.ih_lo);
+    ch.npix = ch.bc * ch.nrows * g.W;
+    return ch;
 }
 
 size_t state_bytes(int64_t max_state, int64_t P) { return (size_t)max_state * (size_t)P * sizeof(float); }
@@ -677,20 +737,10 @@ extern "C" ttl_status_t ttl_conv_tt_forward(const ttl_cuda_conv_plan_t *p, cudaS
                         : launch_unfused(stream, p, y, x, buf0, buf1, none, npix);
     }
     U = (float *)w;
-    const int64_t span_h = (int64_t)(g.kh - 1) * g.dh + 1;
     const int sm = p->layer->handle->sm_count;
     for (int64_t b0 = 0; b0 < g.B; b0 += p->cf_bc) {
         for (int64_t oh0 = 0; oh0 < g.OH; oh0 += p->cf_rb) {
-            ttl_conv_cf_chunk_t ch;
-            ch.b0 = b0;
-            ch.bc = ttl_min_i64(p->cf_bc, g.B - b0);
-            ch.oh0 = oh0;
-            ch.rb = ttl_min_i64(p->cf_rb, g.OH - oh0);
-            /* input rows the band reads, clipped to the image (may be empty: a band of padding only) */
-            const int64_t lo = oh0 * g.sh - g.ph, hi = (oh0 + ch.rb - 1) * g.sh - g.ph + span_h;
-            ch.ih_lo = ttl_max_i64(0, lo);
-            ch.nrows = ttl_max_i64(0, ttl_min_i64(g.H, hi) - ch.ih_lo);
-            ch.npix = ch.bc * ch.nrows * g.W;
+            const ttl_conv_cf_chunk_t ch = cf_chunk_at(*p, b0, oh0);
             if (ch.npix > 0) {
                 if (p->fused)
                     TTL_TRY(launch_fused(stream, p, U, x, ch, ch.npix));
