@@ -27,7 +27,7 @@ constexpr double kDenseEfficiency = 0.9;   /* cuDNN's best fp32 algorithm, of th
 constexpr double kWinogradGain = 2.25;     /* 3x3 stride-1 convs: cuDNN's Winograd/FFT algorithms multiply less */
 constexpr double kFusedEfficiency = 0.55;  /* fused TT kernel: register-tiled products from shared memory */
 constexpr double kUnfusedEfficiency = 0.4; /* the chunked TT kernels */
-constexpr double kTtMargin = 0.9;          /* a TT order is chosen only when estimated this much faster */
+constexpr double kTtMargin = 0.95;         /* a TT order is chosen only when estimated this much faster */
 constexpr int kTuneRuns = 5;               /* timed runs per candidate in autotune, after one warm-up */
 
 double seconds(double flops, double rate, double bytes, double launches) {

@@ -275,7 +275,8 @@ size_t case_index(const char *name) {
     return 0;
 }
 
-// The non-dense algorithms keep their workspace within twice the larger activation on the paper-size layers.
+// The non-dense algorithms keep their workspace within twice the larger activation on the paper-size layers
+// (channels first from batch 32 on).
 TEST_F(CudaConv, WorkspaceWithinTwiceTheActivations) {
     for (const char *name : {"cifar_conv3.1_r16", "vgg_512_14x14_r8"}) {
         const ConvCase &c = cases()[case_index(name)];
@@ -287,6 +288,9 @@ TEST_F(CudaConv, WorkspaceWithinTwiceTheActivations) {
             const ttl_conv_shape_t shape{batch, c.height, c.width, TTL_LAYOUT_NCHW};
             const size_t act = size_t(batch * desc.in_channels * c.height * c.width) * sizeof(float);
             for (ttl_algo_t algo : {TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST}) {
+                /* channels first holds U for at least one band of output rows: r_0 S floats per input pixel of
+                 * kh input rows, more than twice a single small image (e.g. CIFAR 8x8, r_0 = 16) */
+                if (algo == TTL_ALGO_CHANNELS_FIRST && batch == 1) continue;
                 const ttl_cuda_plan_opts_t opts{algo, TTL_ORDER_AUTO, 0, 0};
                 ttl_cuda_conv_plan_t *p = nullptr;
                 ASSERT_EQ(ttl_cuda_conv_plan_create(&p, l, &shape, &opts), TTL_STATUS_SUCCESS);
