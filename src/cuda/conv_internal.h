@@ -136,9 +136,6 @@ ttl_status_t ttl_conv_tt_setup(ttl_cuda_conv_plan_t *plan, ttl_algo_t algo, ttl_
 /* Enqueues a TT forward on `stream`; ws holds plan->info.workspace_bytes (16-byte aligned). */
 ttl_status_t ttl_conv_tt_forward(const ttl_cuda_conv_plan_t *plan, cudaStream_t stream, float *y, const float *x,
                                  void *ws);
-/* Multiply-adds per pixel of a layer's chain, for the cost model; -1 when the chain does not exist. */
-int64_t ttl_conv_tt_chain_macs(const ttl_cuda_conv_layer_t *layer, int32_t variant, ttl_order_t order);
-
 /* Test hooks, read at plan creation only (zero: normal planning). force_unfused makes SPATIAL_FIRST and
  * CHANNELS_FIRST use the chunked kernels; budget_bytes replaces the workspace bound of the TT algorithms so that
  * tests can run the chunk loops with many small chunks. Not part of the API; tests set them single-threaded. */

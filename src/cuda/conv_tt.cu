@@ -588,16 +588,6 @@ size_t state_bytes(int64_t max_state, int64_t P) { return (size_t)max_state * (s
 
 ttl_conv_tt_overrides_t ttl_conv_tt_test_overrides = {0, 0};
 
-extern "C" int64_t ttl_conv_tt_chain_macs(const ttl_cuda_conv_layer_t *layer, int32_t variant, ttl_order_t order) {
-    if (!layer->tt_ok) return -1;
-    if (order == TTL_ORDER_AUTO) {
-        const int64_t f = layer->chain[variant][TTL_CONV_ORDER_F2L].macs;
-        const int64_t b = layer->chain[variant][TTL_CONV_ORDER_L2F].macs;
-        return f <= b ? f : b;
-    }
-    return layer->chain[variant][order_index(order)].macs;
-}
-
 extern "C" ttl_status_t ttl_conv_tt_setup(ttl_cuda_conv_plan_t *p, ttl_algo_t algo, ttl_order_t order) {
     const ttl_cuda_conv_layer_t *l = p->layer;
     const ttl_cuda_handle_t *h = l->handle;
