@@ -1,9 +1,9 @@
 // TT-conv on the GPU: every algorithm (SPATIAL_FIRST and CHANNELS_FIRST in both core orders, fused and chunked,
-// DENSE, AUTO, autotune), both layouts, against the independent dense oracle of test_util.h on shapes kept as
-// data (odd modes, rank 1, d = 1..4, batch 1 and odd, stride 2, dilation 2, padding 0/1/2, 1x1/3x3/5x5 and
-// non-square kernels, bias on/off, a CIFAR layer and a VGG-size 512 -> 512 layer). Outputs are poisoned before
-// each run and must be fully written; repeat runs must match bit for bit; every invalid call returns its status
-// and leaves outputs untouched. Skipped when no CUDA device is present.
+// DENSE, AUTO, autotune), both layouts, against the CPU reference (itself checked against the independent dense
+// oracle of test_util.h) on shapes kept as data (odd modes, rank 1, d = 1..4, batch 1 and odd, stride 2, dilation
+// 2, padding 0/1/2, 1x1/3x3/5x5 and non-square kernels, bias on/off, a CIFAR layer and a VGG-size 512 -> 512
+// layer). Outputs are poisoned before each run and must be fully written; repeat runs must match bit for bit; every
+// invalid call returns its status and leaves outputs untouched. Skipped when no CUDA device is present.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -66,8 +66,8 @@ int64_t out_extent(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
     return (in + 2 * p - d * (k - 1) - 1) / s + 1;
 }
 
-// Host data of a case and its oracle output per layout, computed once per process (the 512-channel oracle takes
-// a second).
+// Host data of a case and its CPU-reference output per layout, computed once per process (the 512-channel oracle
+// takes a second).
 struct CaseData {
     ttl_conv_desc_t desc;
     std::vector<float> cores, bias, x_nchw, x_nhwc;
@@ -98,7 +98,12 @@ CaseData &case_data(size_t index) {
     for (int layout : {TTL_LAYOUT_NCHW, TTL_LAYOUT_NHWC}) {
         const ttl_conv_shape_t shape{B, H, W, ttl_layout_t(layout)};
         const float *x = layout == TTL_LAYOUT_NCHW ? d.x_nchw.data() : d.x_nhwc.data();
-        d.y_ref[layout] = to_float(oracle_conv_forward(K, d.desc, x, c.bias ? d.bias.data() : nullptr, shape));
+        const float *bias = c.bias ? d.bias.data() : nullptr;
+        // The GPU is held to the CPU reference; the reference itself to the independent oracle.
+        std::vector<float> ref(size_t(B * d.desc.out_channels * d.oh * d.ow));
+        EXPECT_EQ(ttl_conv_forward_ref(ref.data(), &d.desc, d.cores.data(), bias, x, &shape), TTL_STATUS_SUCCESS);
+        EXPECT_LE(rel_err(ref, to_float(oracle_conv_forward(K, d.desc, x, bias, shape))), 1e-6);
+        d.y_ref[layout] = std::move(ref);
     }
     return cache.emplace(index, std::move(d)).first->second;
 }
