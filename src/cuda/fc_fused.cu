@@ -31,7 +31,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "cuda/fc_tile.cuh"
+#include "cuda/fc_fused.cuh"
 #include "cuda/plan_common.h"
 
 static_assert(sizeof(fc_fused_params_t) <= 4000, "fused kernel parameters must fit the 4 KB parameter space");
@@ -40,115 +40,11 @@ static_assert(sizeof(fc_fused_params_t) <= 4000, "fused kernel parameters must f
 // kernel
 // ---------------------------------------------------------------------------------------------------------------
 
-/* Builds the merged core of this CTA's split into H (At layout, [Q][h_lda]), using the two ping-pong buffers as
- * scratch. First to last: H[J_<p][a_p]; last to first: H[J_>=s][a_s]. Ends with a barrier. */
-static __device__ void fc_build_merged(const fc_fused_params_t &prm, int64_t split, float *sm) {
-    float *cur = sm + prm.x_off[0], *nxt = sm + prm.x_off[1];
-    float *H = sm + prm.h_off;
-    const int tid = (int)threadIdx.x;
-    const int64_t lda = prm.h_lda;
-    if (tid == 0) cur[0] = 1.0f; /* the empty product, [1][1] */
-    __syncthreads();
-    if (prm.order == FC_FTL) {
-        /* cur is [rows = N_<k][ra = r_k]; next [(row, j_k)][r_{k+1}] */
-        int64_t rows = 1;
-        int64_t ra = 1;
-        for (int k = 0; k < prm.merged; ++k) {
-            const int64_t m = prm.m[k], n = prm.n[k], rb = prm.r[k + 1];
-            const int64_t ik = (split / prm.split_div[k]) % m;
-            const float *g =
-                prm.cores + prm.core_off[k] + ik * n * rb; /* G_k[a, ik, j, c] = g[a m n rb + j rb + c] */
-            const int64_t width = n * rb, total = rows * width;
-            for (int64_t e = tid; e < total; e += FC_THREADS) {
-                const int64_t row = e / width, jc = e - row * width;
-                float acc = 0.0f;
-                for (int64_t a = 0; a < ra; ++a) acc = fmaf(cur[row * ra + a], g[a * m * n * rb + jc], acc);
-                nxt[e] = acc;
-            }
-            __syncthreads();
-            float *t = cur;
-            cur = nxt, nxt = t;
-            rows *= n;
-            ra = rb;
-        }
-        for (int64_t e = tid; e < rows * lda; e += FC_THREADS) {
-            const int64_t row = e / lda, a = e - row * lda;
-            H[e] = a < ra ? cur[row * ra + a] : 0.0f;
-        }
-    } else {
-        /* cur is [rb = r_{k+1}][cols = N_>k]; next [r_k][(j_k, col)] */
-        int64_t cols = 1;
-        int64_t rb = 1;
-        for (int k = prm.num_cores - 1; k >= prm.num_cores - prm.merged; --k) {
-            const int64_t m = prm.m[k], n = prm.n[k], ra = prm.r[k];
-            const int64_t ik = (split / prm.split_div[k]) % m;
-            const float *g = prm.cores + prm.core_off[k]; /* G_k[a, ik, j, c] = g[((a m + ik) n + j) rb + c] */
-            const int64_t width = n * cols, total = ra * width;
-            for (int64_t e = tid; e < total; e += FC_THREADS) {
-                const int64_t a = e / width, jcol = e - a * width;
-                const int64_t j = jcol / cols, col = jcol - j * cols;
-                const float *gr = g + ((a * m + ik) * n + j) * rb;
-                float acc = 0.0f;
-                for (int64_t c = 0; c < rb; ++c) acc = fmaf(gr[c], cur[c * cols + col], acc);
-                nxt[e] = acc;
-            }
-            __syncthreads();
-            float *t = cur;
-            cur = nxt, nxt = t;
-            cols *= n;
-            rb = ra;
-        }
-        for (int64_t e = tid; e < cols * lda; e += FC_THREADS) {
-            const int64_t col = e / lda, a = e - col * lda;
-            H[e] = a < rb ? cur[a * cols + col] : 0.0f;
-        }
-    }
-    __syncthreads();
-}
-
-/* All tiles of one step, one after the other (each call holds barriers, so the loop is CTA-uniform). */
-template <int TP, int TC>
-static __device__ void fc_fused_step_tiles(const fc_contraction &k, int wp, unsigned char *stage) {
-    const int64_t rows = fc_tile_rows(TP, wp), cols = fc_tile_cols(TC, wp);
-    const int64_t row_tiles = (k.P + rows - 1) / rows, col_tiles = (k.L * k.R + cols - 1) / cols;
-    for (int64_t t = 0; t < row_tiles * col_tiles; ++t) {
-        const int64_t rt = t % row_tiles, ct = t / row_tiles;
-        fc_tile_gemm<TP, TC>(k, wp, rt * rows, ct * cols, stage);
-    }
-}
-
-/* One CTA: samples [b0, b0 + bt) of split `split` (blockIdx.x = tile * nsplit + split). */
+/* One CTA per (sample tile, split); all the work is in fc_fused_cta (fc_fused.cuh). */
 static __global__ void __launch_bounds__(FC_THREADS)
     fc_fused_kernel(const __grid_constant__ fc_fused_params_t prm) {
     extern __shared__ __align__(16) unsigned char fc_fused_smem[];
-    float *sm = reinterpret_cast<float *>(fc_fused_smem);
-    const int64_t split = (int64_t)blockIdx.x % prm.nsplit, tile = (int64_t)blockIdx.x / prm.nsplit;
-    const int64_t b0 = tile * prm.bt;
-    const int64_t bt = prm.batch - b0 < prm.bt ? prm.batch - b0 : prm.bt;
-    unsigned char *stage = fc_fused_smem + (size_t)prm.stage_off * sizeof(float);
-
-    if (prm.merged > 0) fc_build_merged(prm, split, sm);
-
-    for (int s = 0; s < prm.num_steps; ++s) {
-        const fc_fused_step_t &st = prm.steps[s];
-        const bool last = s == prm.num_steps - 1;
-        fc_contraction k;
-        k.at = st.a_is_merged ? sm + prm.h_off : st.at;
-        k.lda = st.lda;
-        k.in = s == 0 ? prm.x + b0 * prm.N : sm + prm.x_off[(s - 1) & 1];
-        k.out = last ? prm.y + b0 * prm.M : sm + prm.x_off[s & 1];
-        k.bias = last ? prm.bias : NULL;
-        k.L = bt * st.lps, k.P = st.P, k.Q = st.Q, k.R = st.R;
-        k.lps = last ? st.lps : k.L;
-        k.bs = last ? prm.M : 0;
-        k.base = last ? split * prm.split_mul : 0;
-        k.es = last ? prm.out_es : 1;
-        /* No barrier needed between steps: fc_tile_gemm starts with one, before it reads In or writes the stage,
-         * and step s + 1 writes the buffer step s - 1 wrote only in its store phase, after its own barriers. */
-#define FC_FUSED_STEP(TP, TC) fc_fused_step_tiles<TP, TC>(k, st.tile.wp, stage)
-        FC_TILE_DISPATCH(st.tile, FC_FUSED_STEP);
-#undef FC_FUSED_STEP
-    }
+    fc_fused_cta(prm, (int64_t)blockIdx.x, fc_fused_smem);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -336,8 +232,8 @@ static void fused_finish(fc_fused_config_t *cfg, const fused_shape *sh, const tt
 // internal entry points
 // ---------------------------------------------------------------------------------------------------------------
 
-ttl_status_t fc_fused_configure(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *layer, int64_t batch,
-                                ttl_order_t order) {
+ttl_status_t fc_fused_plan(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *layer, int64_t batch,
+                           ttl_order_t order, int32_t merged_only) {
     const ttl_cuda_handle_t *h = layer->handle;
     const size_t budget = h->smem_per_block_optin;
     const size_t half = budget / 2 > 1024 ? budget / 2 - 1024 : 0; /* two CTAs per SM, 1 KB reserved each */
@@ -349,6 +245,7 @@ ttl_status_t fc_fused_configure(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_
         if ((o == FC_FTL && order == TTL_ORDER_LAST_TO_FIRST) || (o == FC_LTF && order == TTL_ORDER_FIRST_TO_LAST))
             continue;
         for (int32_t merged = 0; merged <= layer->desc.num_cores; ++merged) {
+            if (merged_only >= 0 && merged != merged_only) continue;
             fused_shape sh;
             if (!fused_shape_make(&sh, layer, o, merged)) continue;
             if (sh.nsplit > INT32_MAX) continue;
@@ -382,10 +279,19 @@ ttl_status_t fc_fused_configure(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_
         }
     }
     if (!found) return TTL_STATUS_UNSUPPORTED;
-    /* Opt in to the device's largest dynamic shared memory once for every plan (idempotent, so plans that need
-     * different sizes never undo each other). */
-    TTL_CUDA_TRY(cudaFuncSetAttribute(fc_fused_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)budget));
     *cfg = best;
+    return TTL_STATUS_SUCCESS;
+}
+
+ttl_status_t fc_fused_configure(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *layer, int64_t batch,
+                                ttl_order_t order) {
+    fc_fused_config_t c;
+    TTL_TRY(fc_fused_plan(&c, layer, batch, order, -1));
+    /* Opt in to the device's largest dynamic shared memory for every plan (idempotent, so plans that need
+     * different sizes never undo each other). */
+    TTL_CUDA_TRY(cudaFuncSetAttribute(fc_fused_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      (int)layer->handle->smem_per_block_optin));
+    *cfg = c;
     return TTL_STATUS_SUCCESS;
 }
 

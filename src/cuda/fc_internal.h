@@ -116,8 +116,17 @@ struct ttl_cuda_fc_plan {
 // launchers and helpers (fc_*.cu)
 // ---------------------------------------------------------------------------------------------------------------
 
-/* fc_sequential.cu: one libttl contraction kernel per step; bias (may be NULL) added by the last step. */
+/* fc_layer.cu: offsets, leading dimensions and total floats of the At matrices of one order (FC_FTL, FC_LTF),
+ * and filling them (host memory, zero padding expected) from the packed host cores. */
+ttl_status_t fc_at_layout(int64_t *offset, int64_t *lda, int64_t *total, const ttl_fc_desc_t *d, int order);
+void fc_at_fill(float *at, const int64_t *offset, const int64_t *lda, const ttl_fc_desc_t *d,
+                const int64_t *core_offset, const float *cores, int order);
+
+/* fc_sequential.cu: one libttl contraction kernel per step; bias (may be NULL) added by the last step.
+ * fc_sequential_plan fills the steps, ws_offset and info.workspace_bytes of a plan whose layer and batch are set
+ * (tile configurations too when `tiles`); host only. */
 fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas);
+ttl_status_t fc_sequential_plan(ttl_cuda_fc_plan_t *plan, ttl_order_t order, int tiles);
 ttl_status_t fc_sequential_check(const fc_seq_step_t *steps, int32_t num_steps);
 ttl_status_t fc_sequential_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *x, unsigned char *ws,
                                cudaStream_t stream);
@@ -126,7 +135,10 @@ ttl_status_t fc_sequential_run(const ttl_cuda_fc_plan_t *plan, float *y, const f
 ttl_status_t fc_blas_check(const fc_seq_step_t *steps, int32_t num_steps, int64_t batch, int64_t M);
 ttl_status_t fc_blas_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *x, unsigned char *ws);
 
-/* fc_fused.cu: picks order (unless fixed), merged cores and samples per CTA; UNSUPPORTED when nothing fits. */
+/* fc_fused.cu: picks order (unless fixed), merged cores (unless merged_only >= 0) and samples per CTA;
+ * UNSUPPORTED when nothing fits. fc_fused_plan is host only; fc_fused_configure also prepares the kernel. */
+ttl_status_t fc_fused_plan(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *layer, int64_t batch,
+                           ttl_order_t order, int32_t merged_only);
 ttl_status_t fc_fused_configure(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *layer, int64_t batch,
                                 ttl_order_t order);
 ttl_status_t fc_fused_run(const fc_fused_config_t *cfg, float *y, const float *x, cudaStream_t stream);

@@ -15,8 +15,7 @@
 // host re-layout
 // ---------------------------------------------------------------------------------------------------------------
 
-/* Offsets, leading dimensions and total floats of the At matrices of one order. */
-static ttl_status_t at_layout(int64_t *offset, int64_t *lda, int64_t *total, const ttl_fc_desc_t *d, int order) {
+ttl_status_t fc_at_layout(int64_t *offset, int64_t *lda, int64_t *total, const ttl_fc_desc_t *d, int order) {
     int64_t off = 0;
     for (int32_t k = 0; k < d->num_cores; ++k) {
         const int64_t P = order == FC_FTL ? d->out_modes[k] * d->ranks[k + 1] : d->ranks[k] * d->out_modes[k];
@@ -33,8 +32,8 @@ static ttl_status_t at_layout(int64_t *offset, int64_t *lda, int64_t *total, con
     return TTL_STATUS_SUCCESS;
 }
 
-static void at_fill(float *at, const int64_t *offset, const int64_t *lda, const ttl_fc_desc_t *d,
-                    const int64_t *core_offset, const float *cores, int order) {
+void fc_at_fill(float *at, const int64_t *offset, const int64_t *lda, const ttl_fc_desc_t *d,
+                const int64_t *core_offset, const float *cores, int order) {
     for (int32_t k = 0; k < d->num_cores; ++k) {
         const int64_t ra = d->ranks[k], m = d->out_modes[k], n = d->in_modes[k], rb = d->ranks[k + 1];
         const float *g = cores + core_offset[k];
@@ -84,12 +83,12 @@ static ttl_status_t layer_fill(ttl_cuda_fc_layer_t *l, const float *cores, const
     if (bias != NULL) TTL_TRY(upload(&l->bias, bias, d->out_features));
     for (int o = 0; o < 2; ++o) {
         int64_t total;
-        TTL_TRY(at_layout(l->at_offset[o], l->at_lda[o], &total, d, o));
+        TTL_TRY(fc_at_layout(l->at_offset[o], l->at_lda[o], &total, d, o));
         size_t bytes;
         TTL_TRY(ttl_bytes(&bytes, total, sizeof(float)));
         float *host = (float *)calloc((size_t)total, sizeof(float)); /* zero padding */
         if (host == NULL) return TTL_STATUS_OUT_OF_MEMORY;
-        at_fill(host, l->at_offset[o], l->at_lda[o], d, l->core_offset, cores, o);
+        fc_at_fill(host, l->at_offset[o], l->at_lda[o], d, l->core_offset, cores, o);
         const ttl_status_t st = upload(&l->at[o], host, total);
         free(host);
         TTL_TRY(st);

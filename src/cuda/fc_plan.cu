@@ -41,54 +41,6 @@ static ttl_order_t resolve_order(const ttl_fc_desc_t *d, ttl_order_t order) {
     return l < f ? TTL_ORDER_LAST_TO_FIRST : TTL_ORDER_FIRST_TO_LAST;
 }
 
-/* Steps of the sequential schedule (fc_internal.h) and the ping-pong workspace. */
-static ttl_status_t sequential_steps(ttl_cuda_fc_plan_t *p, ttl_order_t order, bool tiles) {
-    const ttl_cuda_fc_layer_t *layer = p->layer;
-    const ttl_fc_desc_t *d = &layer->desc;
-    const int32_t nc = d->num_cores;
-    const int o = order == TTL_ORDER_FIRST_TO_LAST ? FC_FTL : FC_LTF;
-    int64_t ws_elems[2] = {0, 0};
-    for (int32_t i = 0; i < nc; ++i) {
-        const int32_t k = o == FC_FTL ? i : nc - 1 - i;
-        int64_t lead = p->batch, trail = 1;
-        fc_seq_step_t *s = &p->steps[i];
-        memset(s, 0, sizeof(*s));
-        if (o == FC_FTL) {
-            for (int32_t j = 0; j < k; ++j) TTL_TRY(ttl_mul_i64(&lead, lead, d->out_modes[j]));
-            for (int32_t j = k + 1; j < nc; ++j) trail *= d->in_modes[j];
-            s->P = d->out_modes[k] * d->ranks[k + 1];
-            s->Q = d->ranks[k] * d->in_modes[k];
-        } else {
-            for (int32_t j = 0; j < k; ++j) TTL_TRY(ttl_mul_i64(&lead, lead, d->in_modes[j]));
-            for (int32_t j = k + 1; j < nc; ++j) trail *= d->out_modes[j];
-            s->P = d->ranks[k] * d->out_modes[k];
-            s->Q = d->in_modes[k] * d->ranks[k + 1];
-        }
-        s->L = lead;
-        s->R = trail;
-        s->at = layer->at[o] + layer->at_offset[o][k];
-        s->lda = layer->at_lda[o][k];
-        s->in_buf = i == 0 ? FC_BUF_X : (((i - 1) & 1) ? FC_BUF_WS1 : FC_BUF_WS0);
-        s->out_buf = i == nc - 1 ? FC_BUF_Y : ((i & 1) ? FC_BUF_WS1 : FC_BUF_WS0);
-        int64_t out_elems;
-        TTL_TRY(ttl_mul_i64(&out_elems, s->L, s->P));
-        TTL_TRY(ttl_mul_i64(&out_elems, out_elems, s->R));
-        if (i != nc - 1) ws_elems[i & 1] = ttl_max_i64(ws_elems[i & 1], out_elems);
-        if (tiles) {
-            const ttl_cuda_handle_t *h = layer->handle;
-            s->tile = fc_tile_choose(s->L, s->P, s->Q, s->R, 2 * (int64_t)ttl_max_i64(h->sm_count, 1));
-        }
-    }
-    p->num_steps = nc;
-    size_t b0, b1, cursor = 0;
-    TTL_TRY(ttl_bytes(&b0, ws_elems[0], sizeof(float)));
-    TTL_TRY(ttl_bytes(&b1, ws_elems[1], sizeof(float)));
-    p->ws_offset[0] = ttl_cuda_ws_take(&cursor, b0);
-    p->ws_offset[1] = ttl_cuda_ws_take(&cursor, b1);
-    p->info.workspace_bytes = (b0 + b1) > 0 ? cursor : 0;
-    return TTL_STATUS_SUCCESS;
-}
-
 /* Estimated time of the sequential schedule in `order`. */
 static double sequential_estimate(const ttl_cuda_fc_plan_t *p, bool blas) {
     const ttl_cuda_handle_t *h = p->layer->handle;
@@ -134,7 +86,7 @@ static ttl_status_t configure(ttl_cuda_fc_plan_t *p, ttl_algo_t algo, ttl_order_
     case TTL_ALGO_SEQUENTIAL:
     case TTL_ALGO_SEQUENTIAL_BLAS: {
         const ttl_order_t o = resolve_order(d, order);
-        TTL_TRY(sequential_steps(p, o, algo == TTL_ALGO_SEQUENTIAL));
+        TTL_TRY(fc_sequential_plan(p, o, algo == TTL_ALGO_SEQUENTIAL));
         if (algo == TTL_ALGO_SEQUENTIAL)
             TTL_TRY(fc_sequential_check(p->steps, p->num_steps));
         else

@@ -81,6 +81,53 @@ fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t
     return best;
 }
 
+ttl_status_t fc_sequential_plan(ttl_cuda_fc_plan_t *p, ttl_order_t order, int tiles) {
+    const ttl_cuda_fc_layer_t *layer = p->layer;
+    const ttl_fc_desc_t *d = &layer->desc;
+    const int32_t nc = d->num_cores;
+    const int o = order == TTL_ORDER_FIRST_TO_LAST ? FC_FTL : FC_LTF;
+    int64_t ws_elems[2] = {0, 0};
+    for (int32_t i = 0; i < nc; ++i) {
+        const int32_t k = o == FC_FTL ? i : nc - 1 - i;
+        int64_t lead = p->batch, trail = 1;
+        fc_seq_step_t *s = &p->steps[i];
+        memset(s, 0, sizeof(*s));
+        if (o == FC_FTL) {
+            for (int32_t j = 0; j < k; ++j) TTL_TRY(ttl_mul_i64(&lead, lead, d->out_modes[j]));
+            for (int32_t j = k + 1; j < nc; ++j) trail *= d->in_modes[j];
+            s->P = d->out_modes[k] * d->ranks[k + 1];
+            s->Q = d->ranks[k] * d->in_modes[k];
+        } else {
+            for (int32_t j = 0; j < k; ++j) TTL_TRY(ttl_mul_i64(&lead, lead, d->in_modes[j]));
+            for (int32_t j = k + 1; j < nc; ++j) trail *= d->out_modes[j];
+            s->P = d->ranks[k] * d->out_modes[k];
+            s->Q = d->in_modes[k] * d->ranks[k + 1];
+        }
+        s->L = lead;
+        s->R = trail;
+        s->at = layer->at[o] + layer->at_offset[o][k];
+        s->lda = layer->at_lda[o][k];
+        s->in_buf = i == 0 ? FC_BUF_X : (((i - 1) & 1) ? FC_BUF_WS1 : FC_BUF_WS0);
+        s->out_buf = i == nc - 1 ? FC_BUF_Y : ((i & 1) ? FC_BUF_WS1 : FC_BUF_WS0);
+        int64_t out_elems;
+        TTL_TRY(ttl_mul_i64(&out_elems, s->L, s->P));
+        TTL_TRY(ttl_mul_i64(&out_elems, out_elems, s->R));
+        if (i != nc - 1) ws_elems[i & 1] = ttl_max_i64(ws_elems[i & 1], out_elems);
+        if (tiles) {
+            const ttl_cuda_handle_t *h = layer->handle;
+            s->tile = fc_tile_choose(s->L, s->P, s->Q, s->R, 2 * (int64_t)ttl_max_i64(h->sm_count, 1));
+        }
+    }
+    p->num_steps = nc;
+    size_t b0, b1, cursor = 0;
+    TTL_TRY(ttl_bytes(&b0, ws_elems[0], sizeof(float)));
+    TTL_TRY(ttl_bytes(&b1, ws_elems[1], sizeof(float)));
+    p->ws_offset[0] = ttl_cuda_ws_take(&cursor, b0);
+    p->ws_offset[1] = ttl_cuda_ws_take(&cursor, b1);
+    p->info.workspace_bytes = (b0 + b1) > 0 ? cursor : 0;
+    return TTL_STATUS_SUCCESS;
+}
+
 ttl_status_t fc_sequential_check(const fc_seq_step_t *steps, int32_t num_steps) {
     for (int32_t i = 0; i < num_steps; ++i) {
         const fc_seq_step_t *s = &steps[i];
@@ -92,30 +139,36 @@ ttl_status_t fc_sequential_check(const fc_seq_step_t *steps, int32_t num_steps) 
     return TTL_STATUS_SUCCESS;
 }
 
-ttl_status_t fc_sequential_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *x, unsigned char *ws,
-                               cudaStream_t stream) {
+fc_contraction fc_seq_contraction(const ttl_cuda_fc_plan_t *plan, int32_t i, float *y, const float *x,
+                                  unsigned char *ws) {
     const ttl_cuda_fc_layer_t *layer = plan->layer;
     float *bufs[4] = {NULL, y, NULL, NULL};
     bufs[FC_BUF_WS0] = reinterpret_cast<float *>(ws + plan->ws_offset[0]);
     bufs[FC_BUF_WS1] = reinterpret_cast<float *>(ws + plan->ws_offset[1]);
+    const fc_seq_step_t *s = &plan->steps[i];
+    const bool last = i == plan->num_steps - 1;
+    fc_contraction k;
+    k.at = s->at;
+    k.lda = s->lda;
+    k.in = s->in_buf == FC_BUF_X ? x : bufs[s->in_buf];
+    k.out = bufs[s->out_buf];
+    k.bias = last ? layer->bias : NULL;
+    k.L = s->L, k.P = s->P, k.Q = s->Q, k.R = s->R;
+    /* intermediates are plain [L, P, R]; the last step's [L, P, R] is y [B, M] with L / B rows per sample */
+    k.lps = last ? s->L / plan->batch : s->L;
+    k.bs = last ? layer->desc.out_features : 0;
+    k.base = 0;
+    k.es = 1;
+    return k;
+}
+
+ttl_status_t fc_sequential_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *x, unsigned char *ws,
+                               cudaStream_t stream) {
     for (int32_t i = 0; i < plan->num_steps; ++i) {
-        const fc_seq_step_t *s = &plan->steps[i];
-        const bool last = i == plan->num_steps - 1;
-        fc_contraction k;
-        k.at = s->at;
-        k.lda = s->lda;
-        k.in = s->in_buf == FC_BUF_X ? x : bufs[s->in_buf];
-        k.out = bufs[s->out_buf];
-        k.bias = last ? layer->bias : NULL;
-        k.L = s->L, k.P = s->P, k.Q = s->Q, k.R = s->R;
-        /* intermediates are plain [L, P, R]; the last step's [L, P, R] is y [B, M] with lps L / B rows a sample */
-        k.lps = last ? s->L / plan->batch : s->L;
-        k.bs = last ? layer->desc.out_features : 0;
-        k.base = 0;
-        k.es = 1;
+        const fc_contraction k = fc_seq_contraction(plan, i, y, x, ws);
         dim3 grid;
-        step_grid(&grid, s);
-        TTL_TRY(launch_step(k, s->tile, grid, stream));
+        step_grid(&grid, &plan->steps[i]);
+        TTL_TRY(launch_step(k, plan->steps[i].tile, grid, stream));
     }
     return TTL_STATUS_SUCCESS;
 }

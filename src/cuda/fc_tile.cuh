@@ -26,6 +26,27 @@
 
 #include "cuda/fc_internal.h"
 
+/* Thread index and CTA barrier. The tile routine and the fused CTA body (fc_fused.cuh) are __host__ __device__
+ * so that a CPU test can run them with one host thread per CUDA thread (FC_HOST_EMULATION: the includer then
+ * provides fc_emu_thread_index() and fc_emu_barrier()); in the normal host pass they are never called. */
+#if defined(__CUDA_ARCH__)
+#define FC_TID() ((int)threadIdx.x)
+#define FC_SYNC() __syncthreads()
+#elif defined(FC_HOST_EMULATION)
+#define FC_TID() fc_emu_thread_index()
+#define FC_SYNC() fc_emu_barrier()
+#else
+#define FC_TID() 0
+#define FC_SYNC() ((void)0)
+#endif
+
+/* Loop unrolling for the device pass only (the host compiler does not know the pragma). */
+#if defined(__CUDA_ARCH__)
+#define FC_UNROLL _Pragma("unroll")
+#else
+#define FC_UNROLL
+#endif
+
 #define FC_THREADS 256
 #define FC_WARPS (FC_THREADS / 32)
 #define FC_KC 16
@@ -63,12 +84,16 @@ struct fc_contraction {
     int64_t lps, bs, base, es;
 };
 
+/* fc_sequential.cu: the contraction of step i of a sequential plan, on these buffers (host). */
+fc_contraction fc_seq_contraction(const ttl_cuda_fc_plan_t *plan, int32_t i, float *y, const float *x,
+                                  unsigned char *ws);
+
 // ---------------------------------------------------------------------------------------------------------------
 // device code
 // ---------------------------------------------------------------------------------------------------------------
 
 /* a[0..TP) = s[0..TP); s is aligned to TP floats (TP in 1, 2, 4, 8). */
-template <int TP> __device__ __forceinline__ void fc_load_rows(float (&a)[TP], const float *s) {
+template <int TP> __host__ __device__ __forceinline__ void fc_load_rows(float (&a)[TP], const float *s) {
     static_assert(TP == 1 || TP == 2 || TP == 4 || TP == 8, "row tile must be 1, 2, 4 or 8");
     if constexpr (TP == 1) {
         a[0] = s[0];
@@ -76,7 +101,7 @@ template <int TP> __device__ __forceinline__ void fc_load_rows(float (&a)[TP], c
         const float2 v = *reinterpret_cast<const float2 *>(s);
         a[0] = v.x, a[1] = v.y;
     } else {
-#pragma unroll
+        FC_UNROLL
         for (int h = 0; h < TP / 4; ++h) {
             const float4 v = *reinterpret_cast<const float4 *>(s + 4 * h);
             a[4 * h + 0] = v.x, a[4 * h + 1] = v.y, a[4 * h + 2] = v.z, a[4 * h + 3] = v.w;
@@ -90,8 +115,8 @@ template <int TP> __device__ __forceinline__ void fc_load_rows(float (&a)[TP], c
  * that have not returned, so the caller must not reuse it before the next barrier (the routine itself starts
  * with one before its first stage write). */
 template <int TP, int TC>
-__device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int64_t row0, int64_t col0,
-                             unsigned char *stage) {
+__host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int64_t row0, int64_t col0,
+                                      unsigned char *stage) {
     const int rows = TP * wp_count;
     const int cols = (FC_WARPS / wp_count) * 32 * TC;
     const int ldb = cols + 1;
@@ -99,17 +124,16 @@ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int64_t row0
     float *As = reinterpret_cast<float *>(colbase + cols);
     float *Bs = As + FC_KC * rows;
 
-    const int tid = (int)threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int tid = FC_TID(), lane = tid & 31, warp = tid >> 5;
     const int wp = warp % wp_count, wc = warp / wp_count;
     const int64_t C = k.L * k.R;
 
     float acc[TP][TC];
-#pragma unroll
-    for (int i = 0; i < TP; ++i)
-#pragma unroll
-        for (int t = 0; t < TC; ++t) acc[i][t] = 0.0f;
+    FC_UNROLL
+    for (int i = 0; i < TP; ++i) FC_UNROLL
+    for (int t = 0; t < TC; ++t) acc[i][t] = 0.0f;
 
-    __syncthreads(); /* the previous tile's threads are done with the stage */
+    FC_SYNC(); /* the previous tile's threads are done with the stage */
     for (int cc = tid; cc < cols; cc += FC_THREADS) {
         const int64_t c = col0 + cc;
         int64_t off = -1;
@@ -122,7 +146,7 @@ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int64_t row0
 
     for (int64_t q0 = 0; q0 < k.Q; q0 += FC_KC) {
         const int kc = (int)(k.Q - q0 < FC_KC ? k.Q - q0 : FC_KC);
-        __syncthreads(); /* colbase written; the previous chunk is consumed */
+        FC_SYNC(); /* colbase written; the previous chunk is consumed */
         for (int i = tid; i < FC_KC * rows; i += FC_THREADS) {
             const int qq = i / rows, pp = i - qq * rows;
             const int64_t p = row0 + pp;
@@ -141,28 +165,27 @@ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int64_t row0
                 Bs[qq * ldb + cc] = base >= 0 ? k.in[base + (q0 + qq) * k.R] : 0.0f;
             }
         }
-        __syncthreads();
+        FC_SYNC();
         const float *arow = As + wp * TP;
         const float *bcol = Bs + wc * 32 * TC + lane;
         for (int qq = 0; qq < kc; ++qq) {
             float a[TP], b[TC];
             fc_load_rows<TP>(a, arow + qq * rows);
-#pragma unroll
+            FC_UNROLL
             for (int t = 0; t < TC; ++t) b[t] = bcol[qq * ldb + 32 * t];
-#pragma unroll
-            for (int i = 0; i < TP; ++i)
-#pragma unroll
-                for (int t = 0; t < TC; ++t) acc[i][t] = fmaf(a[i], b[t], acc[i][t]);
+            FC_UNROLL
+            for (int i = 0; i < TP; ++i) FC_UNROLL
+            for (int t = 0; t < TC; ++t) acc[i][t] = fmaf(a[i], b[t], acc[i][t]);
         }
     }
 
-#pragma unroll
+    FC_UNROLL
     for (int t = 0; t < TC; ++t) {
         const int64_t c = col0 + wc * 32 * TC + lane + 32 * t;
         if (c >= C) continue;
         const int64_t l = c / k.R, r = c - l * k.R;
         const int64_t lb = l / k.lps, lw = l - lb * k.lps;
-#pragma unroll
+        FC_UNROLL
         for (int i = 0; i < TP; ++i) {
             const int64_t p = row0 + wp * TP + i;
             if (p >= k.P) continue;
