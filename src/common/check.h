@@ -71,6 +71,11 @@ void ttl_conv_channel_desc(ttl_fc_desc_t *fc, const ttl_conv_desc_t *conv);
  * is then an input index, as for the channel part of spatial-first TT-conv), per sample. */
 ttl_status_t ttl_fc_macs_sequential(int64_t *macs, const ttl_fc_desc_t *desc, ttl_order_t order);
 
+/* Multiply-adds of the channel TT-matrix of a valid conv descriptor per pixel, for algo SPATIAL_FIRST (per output
+ * pixel, r_0 an input index) or CHANNELS_FIRST (per input pixel, r_0 an output index) in the given order; AUTO
+ * gives the cheaper order's count. BAD_ARGUMENT for any other algo. */
+ttl_status_t ttl_conv_channel_macs(int64_t *macs, const ttl_conv_desc_t *desc, ttl_algo_t algo, ttl_order_t order);
+
 /* Like ttl_fc_desc_check but ranks[0] may be any value >= 1 (channel part of a TT-conv). */
 ttl_status_t ttl_fc_desc_check_left_rank(const ttl_fc_desc_t *desc);
 

@@ -64,6 +64,8 @@ void ttl_conv_channel_desc(ttl_fc_desc_t *fc, const ttl_conv_desc_t *conv) {
     for (int32_t k = 0; k <= n && k <= TTL_MAX_CORES; ++k) fc->ranks[k] = conv->ranks[k];
 }
 
+static ttl_status_t conv_params(int64_t *count, const ttl_conv_desc_t *desc);
+
 ttl_status_t ttl_conv_desc_check(const ttl_conv_desc_t *desc) {
     if (desc == NULL) return TTL_STATUS_NULL_POINTER;
     if (desc->kernel_h < 1 || desc->kernel_w < 1 || desc->stride_h < 1 || desc->stride_w < 1 || desc->pad_h < 0 ||
@@ -85,7 +87,7 @@ ttl_status_t ttl_conv_desc_check(const ttl_conv_desc_t *desc) {
     TTL_TRY(ttl_mul_i64(&pad2, desc->pad_h, 2));
     TTL_TRY(ttl_mul_i64(&pad2, desc->pad_w, 2));
     int64_t params;
-    TTL_TRY(ttl_conv_param_count(&params, desc));
+    TTL_TRY(conv_params(&params, desc));
     size_t bytes;
     TTL_TRY(ttl_bytes(&bytes, dense, sizeof(double)));
     return TTL_STATUS_SUCCESS;
@@ -132,17 +134,22 @@ ttl_status_t ttl_fc_param_count(int64_t *count, const ttl_fc_desc_t *desc) {
     return TTL_STATUS_SUCCESS;
 }
 
-ttl_status_t ttl_conv_param_count(int64_t *count, const ttl_conv_desc_t *desc) {
-    if (count == NULL || desc == NULL) return TTL_STATUS_NULL_POINTER;
+/* kh kw r_0 + sum_k r_{k-1} s_k c_k r_k for a descriptor whose channel part passed check_tt_matrix. */
+static ttl_status_t conv_params(int64_t *count, const ttl_conv_desc_t *desc) {
     ttl_fc_desc_t fc;
     ttl_conv_channel_desc(&fc, desc);
-    TTL_TRY(check_tt_matrix(&fc, 0));
     int64_t total;
     TTL_TRY(ttl_mul_i64(&total, desc->kernel_h, desc->kernel_w));
     TTL_TRY(ttl_mul_i64(&total, total, desc->ranks[0]));
     for (int32_t k = 0; k < fc.num_cores; ++k) TTL_TRY(ttl_add_i64(&total, total, core_size(&fc, k)));
     *count = total;
     return TTL_STATUS_SUCCESS;
+}
+
+ttl_status_t ttl_conv_param_count(int64_t *count, const ttl_conv_desc_t *desc) {
+    if (count == NULL) return TTL_STATUS_NULL_POINTER;
+    TTL_TRY(ttl_conv_desc_check(desc));
+    return conv_params(count, desc);
 }
 
 ttl_status_t ttl_fc_core_offset(int64_t *offset, const ttl_fc_desc_t *desc, int32_t k) {
@@ -174,17 +181,22 @@ ttl_status_t ttl_conv_core_offset(int64_t *offset, const ttl_conv_desc_t *desc, 
 /* Multiply-add formulas                                                                                        */
 /* ---------------------------------------------------------------------------------------------------------- */
 
-ttl_status_t ttl_fc_macs_sequential(int64_t *macs, const ttl_fc_desc_t *d, ttl_order_t order) {
+/* Step k (0-based) of first-to-last multiplies r_k r_{k+1} (m_0..m_k)(n_k..n_{d-1}) per sample, of last-to-first
+ * r_k r_{k+1} (n_0..n_k)(m_k..m_{d-1}). A left rank r_0 > 1 is one more index of the data, carried through every
+ * step except the one that contracts or produces it (step 0): a factor r_0 on the steps k >= 1 of last-to-first
+ * when r_0 indexes the input (spatial-first TT-conv), of first-to-last when it indexes the output (channels
+ * first). With r_0 = 1 both cases are the TT-FC formulas. */
+static ttl_status_t tt_macs(int64_t *macs, const ttl_fc_desc_t *d, ttl_order_t order, int left_rank_is_output) {
     const int32_t n = d->num_cores;
+    const int last_to_first = order == TTL_ORDER_LAST_TO_FIRST;
     int64_t total = 0;
     for (int32_t k = 0; k < n; ++k) {
-        /* first-to-last step k: r_k r_{k+1} (m_0..m_k)(n_k..n_{d-1}); last-to-first: (n_0..n_k)(m_k..m_{d-1}) */
         int64_t t;
         TTL_TRY(ttl_mul_i64(&t, d->ranks[k], d->ranks[k + 1]));
         for (int32_t j = 0; j < n; ++j) {
             const int before = j <= k, after = j >= k;
             int64_t f = 1;
-            if (order == TTL_ORDER_LAST_TO_FIRST) {
+            if (last_to_first) {
                 if (before) f *= d->in_modes[j];
                 if (after) f *= d->out_modes[j];
             } else {
@@ -193,9 +205,28 @@ ttl_status_t ttl_fc_macs_sequential(int64_t *macs, const ttl_fc_desc_t *d, ttl_o
             }
             TTL_TRY(ttl_mul_i64(&t, t, f));
         }
+        const int carries_left_rank = last_to_first != left_rank_is_output;
+        if (k >= 1 && carries_left_rank) TTL_TRY(ttl_mul_i64(&t, t, d->ranks[0]));
         TTL_TRY(ttl_add_i64(&total, total, t));
     }
     *macs = total;
+    return TTL_STATUS_SUCCESS;
+}
+
+ttl_status_t ttl_fc_macs_sequential(int64_t *macs, const ttl_fc_desc_t *d, ttl_order_t order) {
+    return tt_macs(macs, d, order, 0);
+}
+
+ttl_status_t ttl_conv_channel_macs(int64_t *macs, const ttl_conv_desc_t *desc, ttl_algo_t algo, ttl_order_t order) {
+    if (algo != TTL_ALGO_SPATIAL_FIRST && algo != TTL_ALGO_CHANNELS_FIRST) return TTL_STATUS_BAD_ARGUMENT;
+    ttl_fc_desc_t fc;
+    ttl_conv_channel_desc(&fc, desc);
+    const int left_rank_is_output = algo == TTL_ALGO_CHANNELS_FIRST;
+    if (order != TTL_ORDER_AUTO) return tt_macs(macs, &fc, order, left_rank_is_output);
+    int64_t f, l;
+    TTL_TRY(tt_macs(&f, &fc, TTL_ORDER_FIRST_TO_LAST, left_rank_is_output));
+    TTL_TRY(tt_macs(&l, &fc, TTL_ORDER_LAST_TO_FIRST, left_rank_is_output));
+    *macs = ttl_min_i64(f, l);
     return TTL_STATUS_SUCCESS;
 }
 
@@ -250,28 +281,29 @@ ttl_status_t ttl_conv_stats(ttl_conv_stats_t *stats, const ttl_conv_desc_t *desc
     s.dense_params = desc->out_channels * desc->in_channels * khkw;
     s.compression = (double)s.dense_params / (double)s.params;
 
-    ttl_fc_desc_t fc;
-    ttl_conv_channel_desc(&fc, desc);
-    int64_t f, l, chan, in_px, out_px, t;
-    TTL_TRY(ttl_fc_macs_sequential(&f, &fc, TTL_ORDER_FIRST_TO_LAST));
-    TTL_TRY(ttl_fc_macs_sequential(&l, &fc, TTL_ORDER_LAST_TO_FIRST));
-    chan = ttl_min_i64(f, l);
+    /* The channel TT-matrix in its cheaper order, per output pixel (r_0 an input index) for spatial first and
+     * per input pixel (r_0 an output index) for channels first. */
+    int64_t chan_sf, chan_cf, in_px, out_px, t;
+    TTL_TRY(ttl_conv_channel_macs(&chan_sf, desc, TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO));
+    TTL_TRY(ttl_conv_channel_macs(&chan_cf, desc, TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO));
     TTL_TRY(ttl_mul_i64(&in_px, shape->height, shape->width));
     TTL_TRY(ttl_mul_i64(&in_px, in_px, shape->batch));
     TTL_TRY(ttl_mul_i64(&out_px, s.out_h, s.out_w));
     TTL_TRY(ttl_mul_i64(&out_px, out_px, shape->batch));
     /* spatial first: per output pixel, kh kw r_0 C for the r_0 maps, then the channel TT */
     TTL_TRY(ttl_mul_i64(&t, khkw * desc->ranks[0], desc->in_channels));
-    TTL_TRY(ttl_add_i64(&t, t, chan));
+    TTL_TRY(ttl_add_i64(&t, t, chan_sf));
     TTL_TRY(ttl_mul_i64(&s.macs_spatial_first, t, out_px));
     /* channels first: channel TT per input pixel, then kh kw r_0 S per output pixel */
     int64_t a, b;
-    TTL_TRY(ttl_mul_i64(&a, chan, in_px));
+    TTL_TRY(ttl_mul_i64(&a, chan_cf, in_px));
     TTL_TRY(ttl_mul_i64(&b, khkw * desc->ranks[0], desc->out_channels));
     TTL_TRY(ttl_mul_i64(&b, b, out_px));
     TTL_TRY(ttl_add_i64(&s.macs_channels_first, a, b));
     TTL_TRY(ttl_mul_i64(&s.macs_dense, s.dense_params, out_px));
     /* reconstruct: spatial core [kh kw, r_0] times the channel chain, left to right */
+    ttl_fc_desc_t fc;
+    ttl_conv_channel_desc(&fc, desc);
     TTL_TRY(macs_reconstruct(&s.macs_reconstruct, &fc, khkw, 0));
     *stats = s;
     return TTL_STATUS_SUCCESS;

@@ -123,7 +123,7 @@ inline std::vector<double> oracle_conv_dense(const ttl_conv_desc_t &d, const flo
     const int64_t r0 = d.ranks[0], khw = d.kernel_h * d.kernel_w;
     const float *chan = cores + khw * r0;
     std::vector<double> K(size_t(d.out_channels * d.in_channels * khw));
-    std::vector<double> left(size_t(r0));
+    std::vector<double> left(static_cast<size_t>(r0));
     for (int64_t pq = 0; pq < khw; ++pq) {
         for (int64_t a = 0; a < r0; ++a) left[a] = cores[pq * r0 + a];
         for (int64_t s = 0; s < d.out_channels; ++s)
