@@ -177,8 +177,8 @@ fi
 # ---- summary ----------------------------------------------------------------------------------------------------
 summary="$OUT/summary.txt"
 {
-    printf '%-12s %-28s %8s\n' stage status seconds
-    for i in "${!stages[@]}"; do printf '%-12s %-28s %8s\n' "${stages[$i]}" "${statuses[$i]}" "${seconds[$i]}"; done
+    printf '%-12s %-46s %8s\n' stage status seconds
+    for i in "${!stages[@]}"; do printf '%-12s %-46s %8s\n' "${stages[$i]}" "${statuses[$i]}" "${seconds[$i]}"; done
     [ "${#missing[@]}" -gt 0 ] && echo "missing dependencies: ${missing[*]}"
     grep -hE '^(The following tests FAILED|[0-9]+% tests passed)' "$ctest_log" 2>/dev/null
     grep -hE '^[[:space:]]+[0-9]+ - .*(Failed|Timeout|Exception)' "$ctest_log" 2>/dev/null | head -n 20

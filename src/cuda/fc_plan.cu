@@ -98,6 +98,8 @@ static ttl_status_t configure(ttl_cuda_fc_plan_t *p, ttl_algo_t algo, ttl_order_
     case TTL_ALGO_FUSED: {
         TTL_TRY(fc_fused_configure(&p->fused, p->layer, p->batch, order));
         p->info.order = p->fused.params.order == FC_FTL ? TTL_ORDER_FIRST_TO_LAST : TTL_ORDER_LAST_TO_FIRST;
+        /* info.macs follows the stats formula of that order (ttl.h); the kernel's own count, merged cores and
+         * per-CTA recomputation included, is fused.macs */
         TTL_TRY(ttl_fc_macs_sequential(&per_sample, d, p->info.order));
         break;
     }

@@ -4,7 +4,7 @@
  * Step k computes Out[l, p, r] = sum_q A_k[p, q] In[l, q, r] with the shapes of fc_internal.h. Because the
  * working tensor is kept in the layout the next step reads, each kernel contracts and "permutes" in one pass:
  * there is no transpose kernel. Each CTA computes one tile of the step's output with the shared-memory tiled
- * routine of fc_tile.cuh (A and In staged FC_KC values of q at a time, a register tile per thread); the tile
+ * routine of fc_tile.cuh (A and In staged a chunk of q at a time, a register tile per thread); the tile
  * shape is chosen per step from P, Q and the column count L R. The last step writes y and adds the bias.
  *
  * Workspace: two ping-pong buffers; step i (not the last) writes buffer i % 2, so buffer 0 holds the largest of
@@ -62,7 +62,6 @@ static ttl_status_t launch_step(const fc_contraction &k, const fc_tile_cfg_t &cf
 fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas) {
     static const int tps[] = {1, 2, 4, 8}, tcs[] = {1, 4}, wps[] = {1, 2, 4, 8};
     const double C = (double)L * (double)R;
-    const double chunks = (double)((Q + FC_KC - 1) / FC_KC);
     fc_tile_cfg_t best = {1, 1, 1};
     double best_cost = -1.0;
     for (int tc : tcs)
@@ -70,10 +69,13 @@ fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t
             for (int tp : tps) {
                 const int rows = fc_tile_rows(tp, wp), cols = fc_tile_cols(tc, wp);
                 if (cols > FC_MAX_COLS || rows > FC_MAX_ROWS) continue;
+                const int kc = fc_tile_kc(tp, tc, wp);
+                const double chunks = (double)((Q + kc - 1) / kc);
                 const double tiles = ceil((double)P / rows) * ceil(C / cols);
-                /* per tile and thread: FC_KC fma per output, staging (about 4 fma worth per value), barriers */
+                /* per tile and thread: kc fma per output and chunk, staging (about 4 fma worth per value), barriers
+                 */
                 const double per_tile =
-                    chunks * (tp * tc * FC_KC + 4.0 * (rows + cols) * FC_KC / FC_THREADS + 30.0) + 4.0 * tp * tc;
+                    chunks * (tp * tc * kc + 4.0 * (rows + cols) * kc / FC_THREADS + 100.0) + 4.0 * tp * tc;
                 const double waves = ceil(tiles / (double)(parallel_ctas > 0 ? parallel_ctas : 1));
                 const double cost = waves * per_tile;
                 if (best_cost < 0 || cost < best_cost) best_cost = cost, best = fc_tile_cfg_t{tp, tc, wp};

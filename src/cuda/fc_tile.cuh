@@ -5,7 +5,7 @@
  *
  * Seen as a GEMM it is C[p, c] = sum_q A[p, q] B[q, c] over the columns c = l * R + r, with B[q, c] at
  * In[l * Q * R + q * R + r]. A CTA tile is ROWS = tp * wp values of p by COLS = (FC_WARPS / wp) * 32 * tc
- * columns. The q range is walked in chunks of FC_KC: the chunk of A (ROWS x FC_KC) and of B (FC_KC x COLS) is
+ * columns. The q range is walked in chunks of kc (fc_tile_kc): the chunk of A (ROWS x kc) and of B (kc x COLS) is
  * staged in shared memory, then each thread accumulates a tp x tc register tile: its rows are consecutive
  * (one vector load of At, the same address for the whole warp), its columns are lane + 32 t (consecutive across
  * the warp, so the B reads hit 32 different banks). In and Out may live in device or shared memory (generic
@@ -63,15 +63,29 @@ static_assert(FC_MAX_ROWS == 8 * FC_WARPS, "largest row tile is tp = 8 times wp 
 __host__ __device__ static inline int fc_tile_rows(int tp, int wp) { return tp * wp; }
 __host__ __device__ static inline int fc_tile_cols(int tc, int wp) { return (FC_WARPS / wp) * 32 * tc; }
 
-/* Shared memory of one tile: column offsets (int64), the A chunk, the B chunk (rows padded by one float). */
-__host__ __device__ static inline size_t fc_tile_smem_bytes(int tp, int tc, int wp) {
-    const size_t rows = (size_t)fc_tile_rows(tp, wp), cols = (size_t)fc_tile_cols(tc, wp);
-    return cols * sizeof(int64_t) + FC_KC * rows * sizeof(float) + FC_KC * (cols + 1) * sizeof(float);
-}
-/* Upper bound over every configuration fc_tile_choose may return (cols <= FC_MAX_COLS, rows <= FC_MAX_ROWS). */
+/* Upper bound of a tile's shared memory: every configuration fc_tile_choose may return (cols <= FC_MAX_COLS,
+ * rows <= FC_MAX_ROWS) fits with chunks of at least FC_KC values of q. */
 #define FC_TILE_SMEM_MAX                                                                                           \
     ((size_t)FC_MAX_COLS * sizeof(int64_t) + (size_t)FC_KC * FC_MAX_ROWS * sizeof(float) +                         \
      (size_t)FC_KC * (FC_MAX_COLS + 1) * sizeof(float))
+/* Longest chunk of q staged at once. */
+#define FC_KC_MAX 256
+
+/* Values of q per staged chunk: as many as FC_TILE_SMEM_MAX holds (narrow tiles take long chunks, so a CTA
+ * that streams a long reduction from memory waits for it in few round trips), at least FC_KC. */
+__host__ __device__ static inline int fc_tile_kc(int tp, int tc, int wp) {
+    const size_t rows = (size_t)fc_tile_rows(tp, wp), cols = (size_t)fc_tile_cols(tc, wp);
+    const size_t kc = (FC_TILE_SMEM_MAX - cols * sizeof(int64_t)) / ((rows + cols + 1) * sizeof(float));
+    return (int)(kc < FC_KC ? FC_KC : kc > FC_KC_MAX ? FC_KC_MAX : kc);
+}
+
+/* Shared memory of one tile: column offsets (int64), the A chunk, the B chunk (rows padded by one float);
+ * at most FC_TILE_SMEM_MAX. */
+__host__ __device__ static inline size_t fc_tile_smem_bytes(int tp, int tc, int wp) {
+    const size_t rows = (size_t)fc_tile_rows(tp, wp), cols = (size_t)fc_tile_cols(tc, wp);
+    const size_t kc = (size_t)fc_tile_kc(tp, tc, wp);
+    return cols * sizeof(int64_t) + kc * rows * sizeof(float) + kc * (cols + 1) * sizeof(float);
+}
 
 /* A contraction as the tile routine sees it. */
 struct fc_contraction {
@@ -109,6 +123,27 @@ template <int TP> __host__ __device__ __forceinline__ void fc_load_rows(float (&
     }
 }
 
+/* Copies n values into shared memory: store(i, load(i)) for i < n, spread over the CTA. Each thread issues
+ * FC_STAGE_BATCH independent loads before its first store, so the loads overlap (a store in between would
+ * serialise them: the compiler cannot tell that a generic source pointer does not alias the stage). */
+#define FC_STAGE_BATCH 8
+template <typename Load, typename Store>
+__host__ __device__ __forceinline__ void fc_stage(int n, Load load, Store store) {
+    for (int i0 = FC_TID(); i0 < n; i0 += FC_THREADS * FC_STAGE_BATCH) {
+        float v[FC_STAGE_BATCH];
+        FC_UNROLL
+        for (int u = 0; u < FC_STAGE_BATCH; ++u) {
+            const int i = i0 + u * FC_THREADS;
+            v[u] = i < n ? load(i) : 0.0f;
+        }
+        FC_UNROLL
+        for (int u = 0; u < FC_STAGE_BATCH; ++u) {
+            const int i = i0 + u * FC_THREADS;
+            if (i < n) store(i, v[u]);
+        }
+    }
+}
+
 /* Computes the tile of rows [row0, row0 + ROWS) and columns [col0, col0 + COLS) of the contraction. Every thread
  * of the CTA must call it with the same arguments (it holds barriers). `stage` is 16-byte aligned shared memory
  * of fc_tile_smem_bytes(TP, TC, wp) bytes. On return the tile is stored; the stage may still be read by threads
@@ -120,9 +155,10 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
     const int rows = TP * wp_count;
     const int cols = (FC_WARPS / wp_count) * 32 * TC;
     const int ldb = cols + 1;
+    const int kch = fc_tile_kc(TP, TC, wp_count);
     int64_t *colbase = reinterpret_cast<int64_t *>(stage);
     float *As = reinterpret_cast<float *>(colbase + cols);
-    float *Bs = As + FC_KC * rows;
+    float *Bs = As + kch * rows;
 
     const int tid = FC_TID(), lane = tid & 31, warp = tid >> 5;
     const int wp = warp % wp_count, wc = warp / wp_count;
@@ -130,8 +166,10 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
 
     float acc[TP][TC];
     FC_UNROLL
-    for (int i = 0; i < TP; ++i) FC_UNROLL
-    for (int t = 0; t < TC; ++t) acc[i][t] = 0.0f;
+    for (int i = 0; i < TP; ++i) {
+        FC_UNROLL
+        for (int t = 0; t < TC; ++t) acc[i][t] = 0.0f;
+    }
 
     FC_SYNC(); /* the previous tile's threads are done with the stage */
     for (int cc = tid; cc < cols; cc += FC_THREADS) {
@@ -144,26 +182,41 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
         colbase[cc] = off;
     }
 
-    for (int64_t q0 = 0; q0 < k.Q; q0 += FC_KC) {
-        const int kc = (int)(k.Q - q0 < FC_KC ? k.Q - q0 : FC_KC);
+    for (int64_t q0 = 0; q0 < k.Q; q0 += kch) {
+        const int kc = (int)(k.Q - q0 < kch ? k.Q - q0 : kch);
         FC_SYNC(); /* colbase written; the previous chunk is consumed */
-        for (int i = tid; i < FC_KC * rows; i += FC_THREADS) {
-            const int qq = i / rows, pp = i - qq * rows;
-            const int64_t p = row0 + pp;
-            As[i] = (qq < kc && p < k.P) ? k.at[(q0 + qq) * k.lda + p] : 0.0f;
-        }
+        fc_stage(
+            kc * rows,
+            [&](int i) {
+                const int qq = i / rows, pp = i - qq * rows;
+                const int64_t p = row0 + pp;
+                return p < k.P ? k.at[(q0 + qq) * k.lda + p] : 0.0f;
+            },
+            [&](int i, float v) { As[i] = v; });
         if (k.R >= 8) { /* runs of r are contiguous in memory: column index fastest */
-            for (int i = tid; i < kc * cols; i += FC_THREADS) {
-                const int qq = i / cols, cc = i - qq * cols;
-                const int64_t base = colbase[cc];
-                Bs[qq * ldb + cc] = base >= 0 ? k.in[base + (q0 + qq) * k.R] : 0.0f;
-            }
+            fc_stage(
+                kc * cols,
+                [&](int i) {
+                    const int qq = i / cols, cc = i - qq * cols;
+                    const int64_t base = colbase[cc];
+                    return base >= 0 ? k.in[base + (q0 + qq) * k.R] : 0.0f;
+                },
+                [&](int i, float v) {
+                    const int qq = i / cols, cc = i - qq * cols;
+                    Bs[qq * ldb + cc] = v;
+                });
         } else { /* short runs of r: q fastest, which is contiguous when R == 1 */
-            for (int i = tid; i < kc * cols; i += FC_THREADS) {
-                const int cc = i / kc, qq = i - cc * kc;
-                const int64_t base = colbase[cc];
-                Bs[qq * ldb + cc] = base >= 0 ? k.in[base + (q0 + qq) * k.R] : 0.0f;
-            }
+            fc_stage(
+                kc * cols,
+                [&](int i) {
+                    const int cc = i / kc, qq = i - cc * kc;
+                    const int64_t base = colbase[cc];
+                    return base >= 0 ? k.in[base + (q0 + qq) * k.R] : 0.0f;
+                },
+                [&](int i, float v) {
+                    const int cc = i / kc, qq = i - cc * kc;
+                    Bs[qq * ldb + cc] = v;
+                });
         }
         FC_SYNC();
         const float *arow = As + wp * TP;
@@ -174,8 +227,10 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
             FC_UNROLL
             for (int t = 0; t < TC; ++t) b[t] = bcol[qq * ldb + 32 * t];
             FC_UNROLL
-            for (int i = 0; i < TP; ++i) FC_UNROLL
-            for (int t = 0; t < TC; ++t) acc[i][t] = fmaf(a[i], b[t], acc[i][t]);
+            for (int i = 0; i < TP; ++i) {
+                FC_UNROLL
+                for (int t = 0; t < TC; ++t) acc[i][t] = fmaf(a[i], b[t], acc[i][t]);
+            }
         }
     }
 

@@ -279,7 +279,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, FcEmulation, ::testing::ValuesIn(kShapes));
 
 // Every tile configuration of the shared routine on one contraction with awkward sizes, against plain loops.
 TEST(FcEmulationTile, EveryConfiguration) {
-    const int64_t L = 5, P = 19, Q = 37, R = 3;
+    const int64_t L = 5, P = 19, Q = 301, R = 3; // Q > FC_KC_MAX: several chunks, the last one partial
     const int64_t lda = (P + FC_AT_ALIGN - 1) / FC_AT_ALIGN * FC_AT_ALIGN;
     auto at = ttl_test::random_vector(Q * lda, 31);
     for (int64_t q = 0; q < Q; ++q)
