@@ -1,0 +1,169 @@
+/*
+ * TT-conv plans on the CPU: choose an algorithm once for a descriptor and activation shape (AUTO takes the
+ * fewest multiply-adds; the plan holds no weights, so DENSE pays the kernel reconstruction on every call), size
+ * the workspace exactly, then run it as often as needed.
+ *
+ *   SPATIAL_FIRST   r_0 filters per input channel, then the channel TT per output pixel (conv_spatial_first.c)
+ *   CHANNELS_FIRST  channel TT per input pixel, then a kh x kw conv over r_0 (conv_channels_first.c)
+ *   DENSE           K rebuilt in float, one GEMM per kernel tap (conv_dense.c)
+ *   REFERENCE       ttl_conv_forward_ref, which allocates its own scratch
+ *
+ * The channel TT runs in the cheaper order for its algorithm unless the options name one. The multiply-adds are
+ * counted on the schedule that runs: the left rank r_0 is an input index for spatial first and an output index
+ * for channels first, and is carried through every step but the one that contracts or produces it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/check.h"
+#include "cpu/cpu_internal.h"
+
+struct ttl_conv_plan {
+    ttl_conv_geom_t geom;
+    ttl_plan_info_t info;
+    ttl_conv_sf_t sf;    /* SPATIAL_FIRST */
+    ttl_conv_cf_t cf;    /* CHANNELS_FIRST */
+    ttl_conv_dense_t dn; /* DENSE */
+};
+
+static const char REASON_REQUESTED[] = "requested by the caller";
+static const char REASON_AUTO_SPATIAL[] = "fewest multiply-adds: spatial filters first, then the channel TT";
+static const char REASON_AUTO_CHANNELS[] = "fewest multiply-adds: channel TT first, then the spatial filters";
+static const char REASON_AUTO_DENSE[] = "fewest multiply-adds: rebuilding K and a dense convolution";
+
+// ---- option checks
+// -----------------------------------------------------------------------------------------------
+
+static ttl_status_t check_conv_opts(const ttl_plan_opts_t *opts) {
+    if (opts->order != TTL_ORDER_AUTO && opts->order != TTL_ORDER_FIRST_TO_LAST &&
+        opts->order != TTL_ORDER_LAST_TO_FIRST)
+        return TTL_STATUS_BAD_ARGUMENT;
+    switch (opts->algo) {
+    case TTL_ALGO_AUTO:
+    case TTL_ALGO_REFERENCE:
+    case TTL_ALGO_SPATIAL_FIRST:
+    case TTL_ALGO_CHANNELS_FIRST:
+    case TTL_ALGO_DENSE: return TTL_STATUS_SUCCESS;
+    case TTL_ALGO_SEQUENTIAL:
+    case TTL_ALGO_SEQUENTIAL_BLAS:
+    case TTL_ALGO_FUSED: return TTL_STATUS_UNSUPPORTED;
+    }
+    return TTL_STATUS_BAD_ARGUMENT;
+}
+
+// ---- cost of each algorithm
+// ----------------------------------------------------------------------------------------
+
+/* out_px (kh kw r_0 C + channel TT per output pixel) */
+static ttl_status_t spatial_first_macs(int64_t *macs, const ttl_conv_geom_t *g, const ttl_tt_seq_t *seq) {
+    const ttl_conv_desc_t *d = &g->desc;
+    int64_t per_px, out_px;
+    TTL_TRY(ttl_mul_i64(&per_px, d->kernel_h * d->kernel_w * d->ranks[0], d->in_channels));
+    TTL_TRY(ttl_add_i64(&per_px, per_px, seq->macs_per_row));
+    TTL_TRY(ttl_mul_i64(&out_px, g->out_h * g->out_w, g->shape.batch));
+    return ttl_mul_i64(macs, per_px, out_px);
+}
+
+/* in_px (channel TT per input pixel) + out_px kh kw r_0 S */
+static ttl_status_t channels_first_macs(int64_t *macs, const ttl_conv_geom_t *g, const ttl_tt_seq_t *seq) {
+    const ttl_conv_desc_t *d = &g->desc;
+    int64_t in_px, out_px, a, b;
+    TTL_TRY(ttl_mul_i64(&in_px, g->shape.height * g->shape.width, g->shape.batch));
+    TTL_TRY(ttl_mul_i64(&out_px, g->out_h * g->out_w, g->shape.batch));
+    TTL_TRY(ttl_mul_i64(&a, in_px, seq->macs_per_row));
+    TTL_TRY(ttl_mul_i64(&b, d->kernel_h * d->kernel_w * d->ranks[0], d->out_channels));
+    TTL_TRY(ttl_mul_i64(&b, b, out_px));
+    return ttl_add_i64(macs, a, b);
+}
+
+// ---- plan
+// --------------------------------------------------------------------------------------------------------
+
+ttl_status_t ttl_conv_plan_create(ttl_conv_plan_t **plan, const ttl_conv_desc_t *desc,
+                                  const ttl_conv_shape_t *shape, const ttl_plan_opts_t *opts) {
+    if (plan == NULL) return TTL_STATUS_NULL_POINTER;
+    ttl_conv_stats_t st;
+    TTL_TRY(ttl_conv_stats(&st, desc, shape));
+    const ttl_plan_opts_t defaults = {TTL_ALGO_AUTO, TTL_ORDER_AUTO};
+    if (opts == NULL) opts = &defaults;
+    TTL_TRY(check_conv_opts(opts));
+
+    ttl_conv_plan_t p;
+    memset(&p, 0, sizeof(p));
+    p.geom.desc = *desc;
+    p.geom.shape = *shape;
+    p.geom.out_h = st.out_h;
+    p.geom.out_w = st.out_w;
+    p.info.reason = REASON_REQUESTED;
+    p.info.order = TTL_ORDER_AUTO;
+
+    /* Cost every candidate on the schedule it would run. */
+    int64_t sf_macs = 0, cf_macs = 0, dense_macs;
+    TTL_TRY(ttl_add_i64(&dense_macs, st.macs_dense, st.macs_reconstruct));
+    ttl_algo_t algo = opts->algo;
+    if (algo == TTL_ALGO_AUTO || algo == TTL_ALGO_SPATIAL_FIRST) {
+        TTL_TRY(ttl_conv_sf_init(&p.sf, &p.geom, opts->order));
+        TTL_TRY(spatial_first_macs(&sf_macs, &p.geom, &p.sf.seq));
+    }
+    if (algo == TTL_ALGO_AUTO || algo == TTL_ALGO_CHANNELS_FIRST) {
+        TTL_TRY(ttl_conv_cf_init(&p.cf, &p.geom, opts->order));
+        TTL_TRY(channels_first_macs(&cf_macs, &p.geom, &p.cf.seq));
+    }
+    if (algo == TTL_ALGO_AUTO) {
+        algo = TTL_ALGO_SPATIAL_FIRST;
+        p.info.reason = REASON_AUTO_SPATIAL;
+        if (cf_macs < sf_macs) algo = TTL_ALGO_CHANNELS_FIRST, p.info.reason = REASON_AUTO_CHANNELS;
+        if (dense_macs < ttl_min_i64(sf_macs, cf_macs)) algo = TTL_ALGO_DENSE, p.info.reason = REASON_AUTO_DENSE;
+    }
+    p.info.algo = algo;
+    switch (algo) {
+    case TTL_ALGO_SPATIAL_FIRST:
+        p.info.order = p.sf.seq.order;
+        p.info.macs = sf_macs;
+        p.info.workspace_bytes = p.sf.workspace_bytes;
+        break;
+    case TTL_ALGO_CHANNELS_FIRST:
+        p.info.order = p.cf.seq.order;
+        p.info.macs = cf_macs;
+        p.info.workspace_bytes = p.cf.workspace_bytes;
+        break;
+    case TTL_ALGO_DENSE:
+        TTL_TRY(ttl_conv_dense_init(&p.dn, &p.geom));
+        p.info.macs = dense_macs;
+        p.info.workspace_bytes = p.dn.workspace_bytes;
+        break;
+    default: /* REFERENCE: K in double, then the direct convolution */ p.info.macs = dense_macs; break;
+    }
+
+    ttl_conv_plan_t *out = malloc(sizeof(*out));
+    if (out == NULL) return TTL_STATUS_OUT_OF_MEMORY;
+    *out = p;
+    *plan = out;
+    return TTL_STATUS_SUCCESS;
+}
+
+ttl_status_t ttl_conv_plan_info(const ttl_conv_plan_t *plan, ttl_plan_info_t *info) {
+    if (plan == NULL || info == NULL) return TTL_STATUS_NULL_POINTER;
+    *info = plan->info;
+    return TTL_STATUS_SUCCESS;
+}
+
+void ttl_conv_plan_destroy(ttl_conv_plan_t *plan) { free(plan); }
+
+// ---- forward
+// -----------------------------------------------------------------------------------------------------
+
+ttl_status_t ttl_conv_forward(const ttl_conv_plan_t *plan, float *y, const float *x, const float *cores,
+                              const float *bias, void *ws, size_t ws_bytes) {
+    if (plan == NULL || y == NULL || x == NULL || cores == NULL) return TTL_STATUS_NULL_POINTER;
+    if (plan->geom.shape.batch == 0) return TTL_STATUS_SUCCESS;
+    if (ws_bytes < plan->info.workspace_bytes) return TTL_STATUS_INSUFFICIENT_WORKSPACE;
+    if (ws == NULL && plan->info.workspace_bytes > 0) return TTL_STATUS_NULL_POINTER;
+    const ttl_conv_geom_t *g = &plan->geom;
+    switch (plan->info.algo) {
+    case TTL_ALGO_SPATIAL_FIRST: ttl_conv_sf_run(&plan->sf, g, y, x, cores, bias, ws); return TTL_STATUS_SUCCESS;
+    case TTL_ALGO_CHANNELS_FIRST: ttl_conv_cf_run(&plan->cf, g, y, x, cores, bias, ws); return TTL_STATUS_SUCCESS;
+    case TTL_ALGO_DENSE: ttl_conv_dense_run(&plan->dn, g, y, x, cores, bias, ws); return TTL_STATUS_SUCCESS;
+    default: return ttl_conv_forward_ref(y, &g->desc, cores, bias, x, &g->shape);
+    }
+}

@@ -1,0 +1,285 @@
+// TT-FC plans and forward on the CPU: every algorithm (SEQUENTIAL in both core orders, DENSE, REFERENCE, AUTO)
+// against the CPU reference, the reference against the independent dense oracle, over a list of shapes kept as
+// data; plan errors, plan_info contents, workspace handling and repeatability.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "common/test_util.h"
+
+namespace {
+
+using ttl_test::rel_err;
+
+constexpr double kTol = 1e-5;
+// Poison for outputs that must stay untouched.
+constexpr float kPoison = 12345.0f;
+
+struct FcCase {
+    std::string name;
+    std::vector<int64_t> out_modes, in_modes, ranks;
+    int64_t batch;
+    bool bias;
+};
+
+// d = 1..6, uneven ranks including 1, modes including 1 and primes, batch 1 and odd sizes.
+const std::vector<FcCase> kCases = {
+    {"d1", {5}, {3}, {1, 1}, 4, true},
+    {"d1_batch1", {7}, {11}, {1, 1}, 1, false},
+    {"d2", {3, 4}, {5, 2}, {1, 3, 1}, 7, true},
+    {"d2_unit_modes", {1, 6}, {5, 1}, {1, 2, 1}, 33, false},
+    {"d3_primes", {3, 5, 7}, {2, 11, 3}, {1, 4, 2, 1}, 1, true},
+    {"d3_rank1", {2, 3, 2}, {3, 2, 5}, {1, 1, 1, 1}, 7, true},
+    {"d4_uneven", {3, 1, 5, 2}, {2, 7, 1, 3}, {1, 3, 2, 4, 1}, 33, true},
+    {"d4_batch1", {2, 2, 3, 2}, {4, 3, 2, 2}, {1, 5, 1, 3, 1}, 1, false},
+    {"d5", {2, 3, 1, 2, 2}, {3, 2, 2, 1, 5}, {1, 2, 3, 2, 2, 1}, 7, true},
+    {"d6_vgg_like", {2, 2, 2, 2, 2, 2}, {2, 7, 2, 2, 7, 1}, {1, 4, 4, 4, 4, 4, 1}, 33, true},
+    // Rows in more than one chunk (26 rows, then a single one).
+    {"d3_several_chunks", {4, 6, 5}, {7, 9, 8}, {1, 32, 32, 1}, 27, true},
+    {"d6_big_ranks", {1, 3, 2, 2, 3, 1}, {3, 1, 2, 2, 1, 3}, {1, 3, 9, 12, 9, 3, 1}, 5, false},
+};
+
+// Names the case in test output instead of dumping its bytes.
+void PrintTo(const FcCase &c, std::ostream *os) { *os << c.name; }
+
+struct Algo {
+    const char *name;
+    ttl_plan_opts_t opts;
+};
+const std::vector<Algo> kAlgos = {
+    {"sequential_first_to_last", {TTL_ALGO_SEQUENTIAL, TTL_ORDER_FIRST_TO_LAST}},
+    {"sequential_last_to_first", {TTL_ALGO_SEQUENTIAL, TTL_ORDER_LAST_TO_FIRST}},
+    {"sequential_auto_order", {TTL_ALGO_SEQUENTIAL, TTL_ORDER_AUTO}},
+    {"dense", {TTL_ALGO_DENSE, TTL_ORDER_AUTO}},
+    {"reference", {TTL_ALGO_REFERENCE, TTL_ORDER_AUTO}},
+    {"auto", {TTL_ALGO_AUTO, TTL_ORDER_AUTO}},
+};
+
+struct Problem {
+    ttl_fc_desc_t desc;
+    int64_t batch;
+    std::vector<float> cores, x, bias;
+    const float *bias_ptr() const { return bias.empty() ? nullptr : bias.data(); }
+    int64_t y_size() const { return batch * desc.out_features; }
+};
+
+Problem make_problem(const FcCase &c) {
+    Problem p;
+    p.desc = ttl_test::fc_desc(c.out_modes, c.in_modes, c.ranks);
+    p.batch = c.batch;
+    p.cores = ttl_test::random_vector(ttl_test::fc_param_count(p.desc), 11, 0.7f);
+    p.x = ttl_test::random_vector(c.batch * p.desc.in_features, 12);
+    if (c.bias) p.bias = ttl_test::random_vector(p.desc.out_features, 13);
+    return p;
+}
+
+std::vector<float> reference_output(const Problem &p) {
+    std::vector<float> y(size_t(p.y_size()));
+    EXPECT_EQ(ttl_fc_forward_ref(y.data(), &p.desc, p.cores.data(), p.bias_ptr(), p.x.data(), p.batch),
+              TTL_STATUS_SUCCESS);
+    return y;
+}
+
+// The macs a plan must report for its algorithm and order, from the stats formulas.
+int64_t expected_macs(const ttl_fc_stats_t &st, const ttl_plan_info_t &info) {
+    switch (info.algo) {
+    case TTL_ALGO_SEQUENTIAL:
+        return info.order == TTL_ORDER_FIRST_TO_LAST ? st.macs_first_to_last : st.macs_last_to_first;
+    default: return st.macs_dense + st.macs_reconstruct;
+    }
+}
+
+// Runs a plan with a workspace of exactly workspace_bytes placed at an odd offset (no alignment assumed).
+ttl_status_t run_plan(const ttl_fc_plan_t *plan, const Problem &p, std::vector<float> &y) {
+    ttl_plan_info_t info;
+    EXPECT_EQ(ttl_fc_plan_info(plan, &info), TTL_STATUS_SUCCESS);
+    std::vector<char> ws(info.workspace_bytes + 4);
+    return ttl_fc_forward(plan, y.data(), p.x.data(), p.cores.data(), p.bias_ptr(), ws.data() + 4,
+                          info.workspace_bytes);
+}
+
+// ---- every algorithm against the reference ----------------------------------------------------------------------
+
+class FcForward : public ::testing::TestWithParam<FcCase> {};
+
+TEST_P(FcForward, ReferenceMatchesOracle) {
+    const Problem p = make_problem(GetParam());
+    const auto W = ttl_test::oracle_fc_dense(p.desc, p.cores.data());
+    const auto oracle = ttl_test::to_float(
+        ttl_test::oracle_fc_forward(W, p.desc.out_features, p.desc.in_features, p.x.data(), p.bias_ptr(), p.batch));
+    EXPECT_LE(rel_err(reference_output(p), oracle), kTol);
+}
+
+TEST_P(FcForward, EveryAlgorithmMatchesReference) {
+    const Problem p = make_problem(GetParam());
+    const auto ref = reference_output(p);
+    ttl_fc_stats_t st;
+    ASSERT_EQ(ttl_fc_stats(&st, &p.desc, p.batch), TTL_STATUS_SUCCESS);
+    for (const Algo &a : kAlgos) {
+        SCOPED_TRACE(a.name);
+        ttl_fc_plan_t *plan = nullptr;
+        ASSERT_EQ(ttl_fc_plan_create(&plan, &p.desc, p.batch, &a.opts), TTL_STATUS_SUCCESS);
+        ttl_plan_info_t info;
+        ASSERT_EQ(ttl_fc_plan_info(plan, &info), TTL_STATUS_SUCCESS);
+        EXPECT_NE(info.algo, TTL_ALGO_AUTO);
+        if (a.opts.algo != TTL_ALGO_AUTO) EXPECT_EQ(info.algo, a.opts.algo);
+        if (a.opts.order != TTL_ORDER_AUTO) EXPECT_EQ(info.order, a.opts.order);
+        EXPECT_EQ(info.macs, expected_macs(st, info));
+        EXPECT_EQ(info.persistent_bytes, 0u);
+        ASSERT_NE(info.reason, nullptr);
+        EXPECT_GT(std::strlen(info.reason), 0u);
+        if (info.algo == TTL_ALGO_SEQUENTIAL) {
+            EXPECT_NE(info.order, TTL_ORDER_AUTO);
+            EXPECT_GT(info.workspace_bytes, 0u);
+            if (a.opts.order == TTL_ORDER_AUTO)
+                EXPECT_EQ(info.macs, std::min(st.macs_first_to_last, st.macs_last_to_first));
+        }
+        if (info.algo == TTL_ALGO_DENSE) EXPECT_GE(info.workspace_bytes, size_t(st.dense_params) * sizeof(float));
+        if (a.opts.algo == TTL_ALGO_AUTO)
+            EXPECT_EQ(info.macs, std::min({st.macs_first_to_last, st.macs_last_to_first,
+                                           st.macs_dense + st.macs_reconstruct}));
+
+        std::vector<float> y(size_t(p.y_size()), kPoison), again(y.size(), -kPoison);
+        ASSERT_EQ(run_plan(plan, p, y), TTL_STATUS_SUCCESS);
+        EXPECT_LE(rel_err(y, ref), kTol);
+        ASSERT_EQ(run_plan(plan, p, again), TTL_STATUS_SUCCESS);
+        EXPECT_EQ(std::memcmp(y.data(), again.data(), y.size() * sizeof(float)), 0) << "not repeatable";
+        ttl_fc_plan_destroy(plan);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, FcForward, ::testing::ValuesIn(kCases),
+                         [](const ::testing::TestParamInfo<FcCase> &info) { return info.param.name; });
+
+// ---- AUTO picks by multiply-adds -------------------------------------------------------------------------------
+
+TEST(FcPlan, AutoPicksSequentialForVggFc6AndDenseForTinyHighRank) {
+    // VGG-16 FC6 TT4: sequential is orders of magnitude cheaper than rebuilding W.
+    const ttl_fc_desc_t vgg = ttl_test::fc_desc({4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 4, 4, 4, 4, 4, 1});
+    ttl_fc_plan_t *plan = nullptr;
+    ttl_plan_info_t info;
+    ASSERT_EQ(ttl_fc_plan_create(&plan, &vgg, 100, nullptr), TTL_STATUS_SUCCESS);
+    ASSERT_EQ(ttl_fc_plan_info(plan, &info), TTL_STATUS_SUCCESS);
+    EXPECT_EQ(info.algo, TTL_ALGO_SEQUENTIAL);
+    EXPECT_EQ(info.order, TTL_ORDER_LAST_TO_FIRST);
+    ttl_fc_plan_destroy(plan);
+
+    // Full-rank 2-core TT of a 4x4 matrix with a big batch: the dense GEMM is cheaper.
+    const ttl_fc_desc_t tiny = ttl_test::fc_desc({2, 2}, {2, 2}, {1, 4, 1});
+    ASSERT_EQ(ttl_fc_plan_create(&plan, &tiny, 1000, nullptr), TTL_STATUS_SUCCESS);
+    ASSERT_EQ(ttl_fc_plan_info(plan, &info), TTL_STATUS_SUCCESS);
+    EXPECT_EQ(info.algo, TTL_ALGO_DENSE);
+    EXPECT_EQ(info.order, TTL_ORDER_AUTO);
+    ttl_fc_plan_destroy(plan);
+}
+
+// ---- errors
+// ------------------------------------------------------------------------------------------------------
+
+const ttl_fc_desc_t kDesc = ttl_test::fc_desc({3, 4}, {5, 2}, {1, 3, 1});
+
+ttl_status_t create_status(const ttl_fc_desc_t *desc, int64_t batch, const ttl_plan_opts_t *opts) {
+    ttl_fc_plan_t *plan = nullptr;
+    const ttl_status_t st = ttl_fc_plan_create(&plan, desc, batch, opts);
+    EXPECT_EQ(plan == nullptr, st != TTL_STATUS_SUCCESS);
+    ttl_fc_plan_destroy(plan);
+    return st;
+}
+
+TEST(FcPlan, CreateErrors) {
+    int marker = 0;
+    ttl_fc_plan_t *plan = reinterpret_cast<ttl_fc_plan_t *>(&marker);
+    EXPECT_EQ(ttl_fc_plan_create(nullptr, &kDesc, 1, nullptr), TTL_STATUS_NULL_POINTER);
+    ttl_fc_plan_t *untouched = plan;
+    EXPECT_EQ(ttl_fc_plan_create(&plan, nullptr, 1, nullptr), TTL_STATUS_NULL_POINTER);
+    EXPECT_EQ(plan, untouched);
+    EXPECT_EQ(ttl_fc_plan_create(&plan, &kDesc, -1, nullptr), TTL_STATUS_BAD_ARGUMENT);
+    EXPECT_EQ(plan, untouched);
+
+    // Descriptor problems pass through with their own status.
+    ttl_fc_desc_t bad = kDesc;
+    bad.out_features = 13;
+    EXPECT_EQ(create_status(&bad, 1, nullptr), TTL_STATUS_BAD_MODES);
+    bad = kDesc;
+    bad.ranks[0] = 2;
+    EXPECT_EQ(create_status(&bad, 1, nullptr), TTL_STATUS_BAD_RANKS);
+    bad = kDesc;
+    bad.num_cores = 0;
+    EXPECT_EQ(create_status(&bad, 1, nullptr), TTL_STATUS_BAD_SIZE);
+
+    // Algorithms that exist but not for FC on the CPU, and values outside the enums.
+    for (ttl_algo_t a :
+         {TTL_ALGO_SEQUENTIAL_BLAS, TTL_ALGO_FUSED, TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST}) {
+        const ttl_plan_opts_t opts{a, TTL_ORDER_AUTO};
+        EXPECT_EQ(create_status(&kDesc, 1, &opts), TTL_STATUS_UNSUPPORTED) << ttl_algo_name(a);
+    }
+    const ttl_plan_opts_t bad_algo{static_cast<ttl_algo_t>(99), TTL_ORDER_AUTO};
+    EXPECT_EQ(create_status(&kDesc, 1, &bad_algo), TTL_STATUS_BAD_ARGUMENT);
+    const ttl_plan_opts_t negative_algo{static_cast<ttl_algo_t>(-1), TTL_ORDER_AUTO};
+    EXPECT_EQ(create_status(&kDesc, 1, &negative_algo), TTL_STATUS_BAD_ARGUMENT);
+    const ttl_plan_opts_t bad_order{TTL_ALGO_SEQUENTIAL, static_cast<ttl_order_t>(7)};
+    EXPECT_EQ(create_status(&kDesc, 1, &bad_order), TTL_STATUS_BAD_ARGUMENT);
+}
+
+TEST(FcPlan, InfoErrors) {
+    ttl_fc_plan_t *plan = nullptr;
+    ASSERT_EQ(ttl_fc_plan_create(&plan, &kDesc, 3, nullptr), TTL_STATUS_SUCCESS);
+    ttl_plan_info_t info;
+    EXPECT_EQ(ttl_fc_plan_info(nullptr, &info), TTL_STATUS_NULL_POINTER);
+    EXPECT_EQ(ttl_fc_plan_info(plan, nullptr), TTL_STATUS_NULL_POINTER);
+    ttl_fc_plan_destroy(plan);
+    ttl_fc_plan_destroy(nullptr); // a no-op
+}
+
+TEST(FcPlan, ForwardErrorsLeaveOutputUntouched) {
+    const FcCase c{"errors", {3, 4}, {5, 2}, {1, 3, 1}, 3, true};
+    const Problem p = make_problem(c);
+    for (ttl_algo_t a : {TTL_ALGO_SEQUENTIAL, TTL_ALGO_DENSE}) {
+        SCOPED_TRACE(ttl_algo_name(a));
+        const ttl_plan_opts_t opts{a, TTL_ORDER_AUTO};
+        ttl_fc_plan_t *plan = nullptr;
+        ASSERT_EQ(ttl_fc_plan_create(&plan, &p.desc, p.batch, &opts), TTL_STATUS_SUCCESS);
+        ttl_plan_info_t info;
+        ASSERT_EQ(ttl_fc_plan_info(plan, &info), TTL_STATUS_SUCCESS);
+        ASSERT_GT(info.workspace_bytes, 0u);
+        std::vector<char> ws(info.workspace_bytes);
+        std::vector<float> y(size_t(p.y_size()), kPoison);
+        const float *x = p.x.data(), *g = p.cores.data(), *b = p.bias_ptr();
+        EXPECT_EQ(ttl_fc_forward(nullptr, y.data(), x, g, b, ws.data(), ws.size()), TTL_STATUS_NULL_POINTER);
+        EXPECT_EQ(ttl_fc_forward(plan, nullptr, x, g, b, ws.data(), ws.size()), TTL_STATUS_NULL_POINTER);
+        EXPECT_EQ(ttl_fc_forward(plan, y.data(), nullptr, g, b, ws.data(), ws.size()), TTL_STATUS_NULL_POINTER);
+        EXPECT_EQ(ttl_fc_forward(plan, y.data(), x, nullptr, b, ws.data(), ws.size()), TTL_STATUS_NULL_POINTER);
+        EXPECT_EQ(ttl_fc_forward(plan, y.data(), x, g, b, ws.data(), ws.size() - 1),
+                  TTL_STATUS_INSUFFICIENT_WORKSPACE);
+        EXPECT_EQ(ttl_fc_forward(plan, y.data(), x, g, b, nullptr, 0), TTL_STATUS_INSUFFICIENT_WORKSPACE);
+        EXPECT_EQ(ttl_fc_forward(plan, y.data(), x, g, b, nullptr, ws.size()), TTL_STATUS_NULL_POINTER);
+        for (float v : y) ASSERT_EQ(v, kPoison);
+        // Bias is optional.
+        EXPECT_EQ(ttl_fc_forward(plan, y.data(), x, g, nullptr, ws.data(), ws.size()), TTL_STATUS_SUCCESS);
+        ttl_fc_plan_destroy(plan);
+    }
+}
+
+TEST(FcPlan, BatchZeroIsANoOp) {
+    const Problem p = make_problem({"zero", {3, 4}, {5, 2}, {1, 3, 1}, 1, true});
+    for (const Algo &a : kAlgos) {
+        SCOPED_TRACE(a.name);
+        ttl_fc_plan_t *plan = nullptr;
+        ASSERT_EQ(ttl_fc_plan_create(&plan, &p.desc, 0, &a.opts), TTL_STATUS_SUCCESS);
+        ttl_plan_info_t info;
+        ASSERT_EQ(ttl_fc_plan_info(plan, &info), TTL_STATUS_SUCCESS);
+        EXPECT_EQ(info.workspace_bytes, 0u);
+        if (info.algo == TTL_ALGO_SEQUENTIAL) EXPECT_EQ(info.macs, 0);
+        float y = kPoison;
+        EXPECT_EQ(ttl_fc_forward(plan, &y, p.x.data(), p.cores.data(), p.bias_ptr(), nullptr, 0),
+                  TTL_STATUS_SUCCESS);
+        EXPECT_EQ(y, kPoison);
+        ttl_fc_plan_destroy(plan);
+    }
+}
+
+} // namespace
