@@ -167,11 +167,15 @@ else
     skip_stage plot "no ttl-bench binary"
 fi
 
-# optional: the safetensors check, when python3 has the package
-if [ -f scripts/check_safetensors.py ] && python3 -c 'import safetensors' >/dev/null 2>&1; then
-    run_stage safetensors 60 "$bench_log" python3 scripts/check_safetensors.py
+# optional: the safetensors round trip (its make-dense step needs torch too), with the ttl tool just built
+ttl_tool="$BUILD_DIR/tools/ttl"
+if [ -f scripts/check_safetensors.py ] && [ -x "$ttl_tool" ] &&
+    python3 -c 'import safetensors, torch' >/dev/null 2>&1; then
+    work=$(mktemp -d /tmp/ttl-safetensors.XXXXXX)
+    run_stage safetensors 90 "$bench_log" python3 scripts/check_safetensors.py roundtrip --ttl "$ttl_tool" "$work"
+    rm -rf "$work"
 else
-    skip_stage safetensors "no script or no python3 safetensors"
+    skip_stage safetensors "no script, ttl tool, or python3 safetensors+torch"
 fi
 
 # ---- summary ----------------------------------------------------------------------------------------------------
