@@ -15,6 +15,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <ostream>
 #include <thread>
 #include <vector>
 
@@ -222,6 +223,15 @@ const std::vector<Shape> kShapes = {
     {{2, 3, 2, 2, 2, 2}, {2, 2, 3, 1, 2, 2}, {1, 2, 2, 3, 2, 2, 1}, 2, false}, // d = 6
     {{17}, {40}, {1, 1}, 33, true},                                            // d = 1, many rows and columns
 };
+
+// Failure messages show the modes and batch rather than the bytes of the shape.
+void PrintTo(const Shape &s, std::ostream *os) {
+    *os << "d=" << s.out_modes.size() << " M_modes=";
+    for (int64_t m : s.out_modes) *os << m << ",";
+    *os << " N_modes=";
+    for (int64_t n : s.in_modes) *os << n << ",";
+    *os << " batch=" << s.batch;
+}
 
 void check(const std::vector<float> &y, const std::vector<float> &ref, const char *what, int detail) {
     const double err = ttl_test::rel_err(y, ref);

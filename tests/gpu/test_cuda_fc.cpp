@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,9 @@ const std::vector<FcCase> kCases = {
     {"cifar_fc1_tt40", {4, 6, 8, 8}, {8, 8, 8, 16}, {1, 40, 40, 40, 1}, 2, true, false, false},
     {"cifar_fc2_tt30", {4, 4, 4, 8}, {4, 6, 8, 8}, {1, 30, 30, 30, 1}, 3, true, false, false},
 };
+
+// Test names and failure messages show the case's name rather than its bytes.
+void PrintTo(const FcCase &c, std::ostream *os) { *os << c.name; }
 
 struct Variant {
     ttl_algo_t algo;
