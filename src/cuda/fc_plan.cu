@@ -198,7 +198,7 @@ static ttl_status_t choose_by_model(ttl_cuda_fc_plan_t *p) {
     return st;
 }
 
-/* Device buffers of one autotune session. */
+/* Device buffers of one autotune run. */
 typedef struct tune_buffers {
     float *x, *y;
     void *ws;
