@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Device check for a GPU machine (H100/H200, sm_90): records the card and toolchain, builds libttl (Release,
+# CUDA), runs the whole CTest suite, runs compute-sanitizer memcheck and racecheck on the GPU test binaries,
+# then the CUDA benchmark suite and its chart when those tools exist. Every stage has a time limit and a failed
+# stage does not stop the next; a summary table comes last and the exit status is non-zero if any stage failed.
+#
+#   scripts/device-check.sh            (from anywhere; works in the repository root)
+#   OUT=/path scripts/device-check.sh  (logs go to $OUT, default ./out)
+#
+# $OUT holds at most 8 files, none in subfolders: env.txt, build.log, ctest.log, sanitizer.log, bench.log,
+# bench-cuda.json, bench-cuda.png, summary.txt. Aimed at under 8 minutes on an H100 machine with 16 cores.
+# Knobs: BUILD_DIR (default build-device), JOBS (default 16), CUDA_ARCHS (default 90),
+#        SAN_FILTER (gtest filter for the sanitizer runs; default: the small shapes only).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+
+OUT="${OUT:-./out}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+BUILD_DIR="${BUILD_DIR:-build-device}"
+JOBS="${JOBS:-16}"
+CUDA_ARCHS="${CUDA_ARCHS:-90}"
+SAN_FILTER="${SAN_FILTER:-*-*vgg*:*cifar*:*Vgg*:*Graph*}"
+[ -x /usr/local/cuda/bin/nvcc ] && export PATH="/usr/local/cuda/bin:$PATH"
+
+stages=()
+statuses=()
+seconds=()
+failed=0
+
+# run_stage NAME LIMIT_SECONDS LOGFILE COMMAND...: runs COMMAND with a time limit, appending to LOGFILE.
+run_stage() {
+    local name="$1" limit="$2" log="$3"
+    shift 3
+    local start end rc status
+    start=$(date +%s)
+    echo "== $name ($(date -u +%H:%M:%S), limit ${limit}s)" | tee -a "$log"
+    timeout --kill-after=10 "$limit" "$@" >>"$log" 2>&1
+    rc=$?
+    end=$(date +%s)
+    if [ "$rc" -eq 0 ]; then
+        status=ok
+    elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        status="timeout"
+        failed=1
+    else
+        status="FAIL($rc)"
+        failed=1
+    fi
+    echo "== $name: $status in $((end - start))s" | tee -a "$log"
+    stages+=("$name")
+    statuses+=("$status")
+    seconds+=("$((end - start))")
+}
+
+# skip_stage NAME REASON
+skip_stage() {
+    stages+=("$1")
+    statuses+=("skipped: $2")
+    seconds+=(0)
+}
+
+# ---- environment -----------------------------------------------------------------------------------------------
+env_log="$OUT/env.txt"
+: >"$env_log"
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown) $(git status --porcelain 2>/dev/null | wc -l) changed files"
+    echo "host: $(uname -a)"
+    echo "cores: $(nproc)"
+    echo "--- nvidia-smi"
+    nvidia-smi 2>&1 || echo "nvidia-smi not available"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 || true
+    echo "--- nvcc"
+    nvcc --version 2>&1 || echo "nvcc not found"
+    echo "--- tools"
+    for t in cmake ninja compute-sanitizer gnuplot python3 pkg-config; do
+        printf '%-18s %s\n' "$t" "$(command -v "$t" || echo MISSING)"
+    done
+} >>"$env_log" 2>&1
+
+# Dependencies: report what is missing; cJSON can come from .deps/*.deb (scripts/fetch-device-deps.sh).
+missing=()
+pkg-config --exists openblas 2>/dev/null || missing+=(openblas)
+pkg-config --exists lapacke 2>/dev/null || missing+=(lapacke)
+[ -e /usr/include/gtest/gtest.h ] || [ -e /usr/local/include/gtest/gtest.h ] || missing+=(googletest)
+if ! pkg-config --exists libcjson 2>/dev/null; then
+    if ls .deps/*.deb >/dev/null 2>&1; then
+        deps_root=/tmp/ttl-device-deps
+        mkdir -p "$deps_root"
+        for deb in .deps/*.deb; do dpkg-deb -x "$deb" "$deps_root"; done
+        # the packages' pkg-config files name /usr as prefix: point them at the unpacked tree
+        pcdir="$deps_root/pkgconfig"
+        mkdir -p "$pcdir"
+        while IFS= read -r pc; do
+            sed "s|^prefix=.*|prefix=$deps_root/usr|" "$pc" >"$pcdir/$(basename "$pc")"
+        done < <(find "$deps_root/usr" -name '*.pc')
+        export PKG_CONFIG_PATH="$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+        libdir=$(dirname "$(find "$deps_root/usr" -name 'libcjson.so*' | head -n1)")
+        export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        echo "cJSON unpacked from .deps into $deps_root" >>"$env_log"
+    fi
+    pkg-config --exists libcjson 2>/dev/null || missing+=(libcjson)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "MISSING dependencies: ${missing[*]}" | tee -a "$env_log"
+else
+    echo "dependencies: all found" >>"$env_log"
+fi
+
+# ---- build ------------------------------------------------------------------------------------------------------
+build_log="$OUT/build.log"
+: >"$build_log"
+run_stage configure 120 "$build_log" cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DTTL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCHS"
+run_stage build 330 "$build_log" cmake --build "$BUILD_DIR" -j "$JOBS"
+
+# ---- tests ------------------------------------------------------------------------------------------------------
+ctest_log="$OUT/ctest.log"
+: >"$ctest_log"
+if [ -f "$BUILD_DIR/CTestTestfile.cmake" ]; then
+    run_stage ctest 240 "$ctest_log" ctest --test-dir "$BUILD_DIR" --output-on-failure -j 8 --timeout 200
+else
+    skip_stage ctest "no build"
+fi
+
+# ---- compute-sanitizer on the GPU test binaries -------------------------------------------------------------------
+san_log="$OUT/sanitizer.log"
+: >"$san_log"
+gpu_tests=$(find "$BUILD_DIR/tests" -maxdepth 1 -type f -name 'gpu_*' -perm -u+x 2>/dev/null | sort)
+if ! command -v compute-sanitizer >/dev/null 2>&1; then
+    skip_stage memcheck "no compute-sanitizer"
+    skip_stage racecheck "no compute-sanitizer"
+elif [ -z "$gpu_tests" ]; then
+    skip_stage memcheck "no GPU test binaries"
+    skip_stage racecheck "no GPU test binaries"
+else
+    # shellcheck disable=SC2317  # called through bash -c below
+    sanitize_all() { # TOOL: every GPU test binary under the tool; fails if any does
+        local tool="$1" rc=0 t
+        for t in $gpu_tests; do
+            echo "--- $tool $t (filter $SAN_FILTER)"
+            compute-sanitizer --tool "$tool" --error-exitcode 99 --print-limit 20 \
+                "$t" --gtest_filter="$SAN_FILTER" --gtest_brief=1 || rc=1
+        done
+        return "$rc"
+    }
+    export -f sanitize_all
+    export gpu_tests SAN_FILTER
+    run_stage memcheck 150 "$san_log" bash -c 'sanitize_all memcheck'
+    run_stage racecheck 150 "$san_log" bash -c 'sanitize_all racecheck'
+fi
+
+# ---- benchmark and chart ----------------------------------------------------------------------------------------
+bench_log="$OUT/bench.log"
+: >"$bench_log"
+bench="$BUILD_DIR/bench/ttl-bench"
+if [ -x "$bench" ]; then
+    run_stage bench 180 "$bench_log" "$bench" --device cuda --suite paper --json "$OUT/bench-cuda.json"
+    if [ -x scripts/plot-bench.sh ] && [ -f "$OUT/bench-cuda.json" ]; then
+        run_stage plot 30 "$bench_log" scripts/plot-bench.sh "$OUT/bench-cuda.json" "$OUT/bench-cuda.png"
+    else
+        skip_stage plot "no scripts/plot-bench.sh or no JSON"
+    fi
+else
+    skip_stage bench "no ttl-bench binary"
+    skip_stage plot "no ttl-bench binary"
+fi
+
+# optional: the safetensors round trip (its make-dense step needs torch too), with the ttl tool just built
+ttl_tool="$BUILD_DIR/tools/ttl"
+if [ -f scripts/check_safetensors.py ] && [ -x "$ttl_tool" ] &&
+    python3 -c 'import safetensors, torch' >/dev/null 2>&1; then
+    work=$(mktemp -d /tmp/ttl-safetensors.XXXXXX)
+    run_stage safetensors 90 "$bench_log" python3 scripts/check_safetensors.py roundtrip --ttl "$ttl_tool" "$work"
+    rm -rf "$work"
+else
+    skip_stage safetensors "no script, ttl tool, or python3 safetensors+torch"
+fi
+
+# ---- summary ----------------------------------------------------------------------------------------------------
+summary="$OUT/summary.txt"
+{
+    printf '%-12s %-46s %8s\n' stage status seconds
+    for i in "${!stages[@]}"; do printf '%-12s %-46s %8s\n' "${stages[$i]}" "${statuses[$i]}" "${seconds[$i]}"; done
+    [ "${#missing[@]}" -gt 0 ] && echo "missing dependencies: ${missing[*]}"
+    grep -hE '^(The following tests FAILED|[0-9]+% tests passed)' "$ctest_log" 2>/dev/null
+    grep -hE '^[[:space:]]+[0-9]+ - .*(Failed|Timeout|Exception)' "$ctest_log" 2>/dev/null | head -n 20
+    grep -hE 'ERROR SUMMARY: [1-9]|RACECHECK SUMMARY: [1-9]' "$san_log" 2>/dev/null | head -n 10
+    if [ "$failed" -eq 0 ]; then echo "device check: PASS"; else echo "device check: FAIL"; fi
+} >"$summary"
+cat "$summary"
+exit "$failed"

@@ -1,0 +1,174 @@
+/*
+ * Internal pieces of the TT-conv GPU path, shared by conv_layer.cu (device-resident layer and re-laid-out
+ * cores), conv_tt.cu (SPATIAL_FIRST / CHANNELS_FIRST kernels), conv_dense.cu (reconstruct K + cuDNN) and
+ * conv_plan.cu (plans, AUTO, autotune, forward dispatch).
+ *
+ * The channel part of a TT-conv is run as a TT-matrix with left rank 1 after merging r_0 into the first mode:
+ *  - spatial first: r_0 is an INPUT index, first core [1, s_1, (r_0 c_1), r_1] (a copy re-laid out),
+ *  - channels first: r_0 is an OUTPUT index, first core [1, (r_0 s_1), c_1, r_1] (the same memory as G_1).
+ * Each contraction step k of either core order is then one small matrix product per pixel,
+ *     out[l][o][r] = sum_i A_k[o][i] in[l][i][r]      (docs/tt-layers.md, section 1)
+ * with (l, o, i, r) ranging over
+ *     first to last: l = (m_1..m_{k-1}), i = (r_{k-1}, n_k), o = (m_k, r_k), r = (n_{k+1}..n_d)
+ *     last to first: l = (n_1..n_{k-1}), i = (n_k, r_k),     o = (r_{k-1}, m_k), r = (m_{k+1}..m_d)
+ * so that the state starts as the input vector and ends as the output vector, both row-major. A_k is stored
+ * transposed and zero-padded, At_k[i][o] with o < Opad (a multiple of TTL_CONV_OPAD), so that a thread loads
+ * TO consecutive o with vector loads. Pixels are the fastest index of every state: [l][i][r][pixel].
+ */
+#ifndef TTL_CUDA_CONV_INTERNAL_H
+#define TTL_CUDA_CONV_INTERNAL_H
+
+#include <cudnn.h>
+
+#include "cuda/cuda_internal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---------------------------------------------------------------------------------------------------------------
+// constants
+// ---------------------------------------------------------------------------------------------------------------
+
+#define TTL_CONV_THREADS 256    /* threads per block of every TT-conv kernel */
+#define TTL_CONV_TN 4           /* consecutive pixel-minor outputs per thread (one float4) */
+#define TTL_CONV_OPAD 8         /* At rows padded to a multiple of the largest register tile height */
+#define TTL_CONV_R0_BLOCK 8     /* spatial core padded to [kh kw][r0pad], r0pad a multiple of this */
+#define TTL_CONV_MAX_TILE_PX 64 /* most pixels one fused block holds (<= TTL_CONV_THREADS) */
+
+enum { TTL_CONV_VARIANT_SF = 0, TTL_CONV_VARIANT_CF = 1, TTL_CONV_VARIANTS = 2 };
+enum { TTL_CONV_ORDER_F2L = 0, TTL_CONV_ORDER_L2F = 1, TTL_CONV_ORDERS = 2 };
+
+// ---------------------------------------------------------------------------------------------------------------
+// the channel TT-matrix as a chain of per-pixel matrix products
+// ---------------------------------------------------------------------------------------------------------------
+
+typedef struct ttl_conv_tt_step {
+    int32_t L, I, O, Opad, R; /* state in is [L][I][R], out is [L][O][R] per pixel */
+    int32_t to;               /* register tile height (8, 4 or 2), chosen by the plan */
+    int64_t at_offset;        /* floats from the start of the chain's At buffer to At_k [I][Opad] */
+} ttl_conv_tt_step_t;
+
+typedef struct ttl_conv_tt_chain {
+    int32_t num_steps;         /* d, in execution order */
+    int32_t in_size, out_size; /* per-pixel input (r_0 C or C) and output (S or r_0 S) */
+    int32_t max_state;         /* largest per-pixel state of the chain */
+    int64_t at_floats;         /* size of the At buffer, a multiple of TTL_CONV_OPAD */
+    int64_t macs;              /* multiply-adds per pixel (unpadded) */
+    ttl_conv_tt_step_t steps[TTL_MAX_CORES];
+} ttl_conv_tt_chain_t;
+
+// ---------------------------------------------------------------------------------------------------------------
+// geometry passed to kernels
+// ---------------------------------------------------------------------------------------------------------------
+
+typedef struct ttl_conv_geom {
+    int64_t B, C, H, W, S, OH, OW;
+    int32_t kh, kw, sh, sw, ph, pw, dh, dw;
+    int32_t r0, r0pad;
+    int32_t nhwc;
+} ttl_conv_geom_t;
+
+/* One piece of channels-first work: images [b0, b0 + bc), output rows [oh0, oh0 + rb) of each, which read input
+ * rows [ih_lo, ih_lo + nrows). U holds the channel TT of exactly those input pixels: [bi][row][w][r_0][S]. */
+typedef struct ttl_conv_cf_chunk {
+    int64_t b0, bc;
+    int64_t oh0, rb;
+    int64_t ih_lo, nrows;
+    int64_t npix; /* bc * nrows * W */
+} ttl_conv_cf_chunk_t;
+
+// ---------------------------------------------------------------------------------------------------------------
+// layer and plan
+// ---------------------------------------------------------------------------------------------------------------
+
+struct ttl_cuda_conv_layer {
+    ttl_cuda_handle_t *handle;
+    ttl_conv_desc_t desc;
+    int64_t param_count;
+    float *d_cores; /* packed as given: spatial core [kh, kw, r_0], then G_1..G_d */
+    float *d_bias;  /* [S] or NULL */
+    float *d_g0;    /* spatial core padded to [kh kw][r0pad], zeros for a >= r_0 */
+    int32_t r0pad;
+    int32_t tt_ok; /* the chains below exist (every per-pixel size fits int32) */
+    ttl_conv_tt_chain_t chain[TTL_CONV_VARIANTS][TTL_CONV_ORDERS];
+    float *d_at[TTL_CONV_VARIANTS][TTL_CONV_ORDERS];
+};
+
+typedef struct ttl_conv_dense {
+    float *d_K; /* [S, C, kh, kw] (NCHW) or [S, kh, kw, C] (NHWC) */
+    cudnnTensorDescriptor_t x_desc, y_desc;
+    cudnnFilterDescriptor_t w_desc;
+    cudnnConvolutionDescriptor_t conv_desc;
+    cudnnConvolutionFwdAlgo_t algo;
+    size_t ws_bytes;
+    int32_t ready; /* descriptors made and an algorithm found (batch > 0) */
+} ttl_conv_dense_t;
+
+struct ttl_cuda_conv_plan {
+    ttl_cuda_conv_layer_t *layer;
+    ttl_conv_shape_t shape;
+    ttl_conv_geom_t geom;
+    ttl_plan_info_t info;
+    /* TT algorithms */
+    int32_t variant, order_idx;
+    ttl_conv_tt_chain_t chain; /* the layer's chain with the register tiles chosen for this plan */
+    const float *d_at;
+    int32_t fused;        /* 1: one kernel per pixel tile; 0: produce / steps / sink kernels over chunks */
+    int32_t tile_px;      /* fused: pixels per block tile (multiple of TTL_CONV_TN) */
+    int32_t max_blocks;   /* fused: resident blocks on the device (persistent grid size cap) */
+    size_t fused_smem;    /* fused: dynamic shared memory bytes */
+    int64_t chunk_px;     /* unfused: pixels per chunk (multiple of TTL_CONV_TN) */
+    size_t buf_bytes;     /* unfused: bytes of each of the two state buffers */
+    int64_t cf_bc, cf_rb; /* channels first: images per chunk, output rows per chunk */
+    size_t u_bytes;       /* channels first: bytes of U */
+    /* DENSE */
+    ttl_conv_dense_t dense;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// internal entry points
+// ---------------------------------------------------------------------------------------------------------------
+
+/* conv_tt.cu: decides fused/unfused, tiles, chunks and workspace for SPATIAL_FIRST or CHANNELS_FIRST with the
+ * given core order (AUTO: fewer multiply-adds); fills plan->info. UNSUPPORTED when the chains do not exist. */
+ttl_status_t ttl_conv_tt_setup(ttl_cuda_conv_plan_t *plan, ttl_algo_t algo, ttl_order_t order);
+/* Enqueues a TT forward on `stream`; ws holds plan->info.workspace_bytes (16-byte aligned). */
+ttl_status_t ttl_conv_tt_forward(const ttl_cuda_conv_plan_t *plan, cudaStream_t stream, float *y, const float *x,
+                                 void *ws);
+/* Test hooks, read at plan creation only (zero: normal planning). force_unfused makes SPATIAL_FIRST and
+ * CHANNELS_FIRST use the chunked kernels; budget_bytes replaces the workspace bound of the TT algorithms so that
+ * tests can run the chunk loops with many small chunks. Not part of the API; tests set them single-threaded. */
+typedef struct ttl_conv_tt_overrides {
+    int32_t force_unfused;
+    size_t budget_bytes;
+} ttl_conv_tt_overrides_t;
+extern ttl_conv_tt_overrides_t ttl_conv_tt_test_overrides;
+
+/* conv_dense.cu: reconstructs K and, for batch > 0, finds cuDNN's best forward algorithm; fills plan->info. */
+ttl_status_t ttl_conv_dense_setup(ttl_cuda_conv_plan_t *plan, int32_t allow_tf32);
+ttl_status_t ttl_conv_dense_forward(const ttl_cuda_conv_plan_t *plan, float *y, const float *x, void *ws);
+void ttl_conv_dense_release(ttl_conv_dense_t *dense);
+
+/* conv_layer.cu: builds the chains and At buffers of a layer from its host cores. */
+ttl_status_t ttl_conv_layer_build_chains(ttl_cuda_conv_layer_t *layer, const float *cores);
+
+#ifdef __cplusplus
+}
+
+// Makes the handle's device current for the lifetime of the guard and restores the caller's device after.
+struct ttl_conv_device_guard {
+    int previous = 0;
+    int device = 0;
+    ttl_status_t status;
+    explicit ttl_conv_device_guard(const ttl_cuda_handle_t *handle)
+        : device(handle->device), status(ttl_cuda_activate(handle, &previous)) {}
+    ~ttl_conv_device_guard() {
+        if (status == TTL_STATUS_SUCCESS && previous != device) (void)cudaSetDevice(previous);
+    }
+    ttl_conv_device_guard(const ttl_conv_device_guard &) = delete;
+    ttl_conv_device_guard &operator=(const ttl_conv_device_guard &) = delete;
+};
+#endif
+
+#endif /* TTL_CUDA_CONV_INTERNAL_H */

@@ -1,0 +1,305 @@
+/*
+ * FUSED TT-FC: y = W x + b with all d core contractions in one launch, intermediates in shared memory.
+ *
+ * Why it can be split over CTAs. In the first-to-last order, once cores 0..p-1 are contracted their out indices
+ * i_0..i_{p-1} are never contracted again: they act as batch indices. So a CTA can fix them (one "split" value of
+ * M_<p = m_0..m_{p-1}) and compute only its slice y[b, (i_0..i_{p-1}), :]. For that slice the first p cores
+ * collapse into one small merged core
+ *     H[(j_0..j_{p-1}), a_p] = G_0[0, i_0, j_0, :] G_1[:, i_1, j_1, :] ... G_{p-1}[:, i_{p-1}, j_{p-1}, a_p]
+ * (N_<p x r_p values, built per CTA in shared memory), and the CTA runs
+ *     step "merged":  T_p[b, a_p, J_>=p] = sum_{J<p} H[J<p, a_p] x[b, J<p, J>=p]       (reads x from memory)
+ *     steps k = p..d-1 exactly as the sequential first-to-last steps, restricted to the slice   (shared memory)
+ * and the last step writes its contiguous run of M_>=p outputs per sample. Symmetrically, in the last-to-first
+ * order the CTA fixes the trailing out indices i_s..i_{d-1} (q = d - s merged cores), merges G_s..G_{d-1} into
+ * H[a_s, J_>=s], contracts x over J_>=s, runs steps s-1..0, and writes y[b, i, split] with stride M_>=s.
+ * Merging trades recomputation (x is read by every split CTA; the merged step costs r N per sample and CTA) for
+ * intermediates small enough for shared memory and for more CTAs at small batches; p = 0 / q = 0 is the plain
+ * sequential chain in one CTA. The planner (fc_fused_configure) tries both orders and every p (q), and the
+ * samples per CTA, and keeps the cheapest by the cost model.
+ *
+ * Rule for "fits": per CTA, shared memory = merged core (N_<p x r_p padded) + two ping-pong buffers (each the
+ * larger of bt times the per-sample intermediate it holds and the merged-core build scratch) + one tile stage
+ * (FC_TILE_SMEM_MAX) must be at most the device's per-block opt-in limit, with bt >= 1 samples; every per-CTA
+ * size must fit int32. When no order and split qualify, FUSED is UNSUPPORTED.
+ *
+ * Shapes per CTA (bt samples, split index s): step i has L = bt * lps_i, and In [L, Q, R], Out [L, P, R] as in
+ * fc_internal.h. Each step is a loop over the tiles of its output with the shared routine of fc_tile.cuh, which
+ * also stages the cores (A) chunk by chunk in shared memory. Variants: first-to-last or last-to-first; merged
+ * count 0..d; the per-step register tile.
+ */
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+#include "cuda/fc_fused.cuh"
+#include "cuda/plan_common.h"
+
+static_assert(sizeof(fc_fused_params_t) <= 4000, "fused kernel parameters must fit the 4 KB parameter space");
+
+// ---------------------------------------------------------------------------------------------------------------
+// kernel
+// ---------------------------------------------------------------------------------------------------------------
+
+/* One CTA per (sample tile, split); all the work is in fc_fused_cta (fc_fused.cuh). */
+static __global__ void __launch_bounds__(FC_THREADS)
+    fc_fused_kernel(const __grid_constant__ fc_fused_params_t prm) {
+    extern __shared__ __align__(16) unsigned char fc_fused_smem[];
+    fc_fused_cta(prm, (int64_t)blockIdx.x, fc_fused_smem);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// planner (host)
+// ---------------------------------------------------------------------------------------------------------------
+
+static int64_t round_up_i64(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+static bool fits_i32(int64_t v) { return v >= 0 && v <= INT32_MAX; }
+
+/* Per-sample description of one (order, merged) choice before the samples per CTA are known. */
+struct fused_shape {
+    int32_t num_steps;
+    fc_fused_step_t steps[TTL_MAX_CORES + 1];
+    int64_t out_size[TTL_MAX_CORES + 1]; /* per-sample floats of each step's output */
+    int64_t nsplit, split_mul, out_es;
+    int64_t split_div[TTL_MAX_CORES];
+    int64_t h_floats; /* merged core, padded */
+    int32_t h_lda;
+    int64_t build_floats; /* largest build scratch (0 without a merge) */
+    int64_t build_macs;
+};
+
+/* Fills `sh` for `order` with `merged` cores merged; false when a size does not fit int32 (then unusable). */
+static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, int order, int32_t merged) {
+    const ttl_fc_desc_t *d = &layer->desc;
+    const int32_t nc = d->num_cores;
+    const int64_t *m = d->out_modes, *n = d->in_modes, *r = d->ranks;
+    memset(sh, 0, sizeof(*sh));
+    /* products over index ranges, all bounded by M or N (checked at layer creation) */
+    auto prod = [](const int64_t *v, int32_t lo, int32_t hi) {
+        int64_t p = 1;
+        for (int32_t i = lo; i < hi; ++i) p *= v[i];
+        return p;
+    };
+    int32_t ns = 0;
+    if (order == FC_FTL) {
+        const int32_t p = merged;
+        sh->nsplit = prod(m, 0, p);
+        sh->split_mul = prod(m, p, nc);
+        sh->out_es = 1;
+        for (int32_t k = 0; k < p; ++k) sh->split_div[k] = prod(m, k + 1, p);
+        if (p > 0) {
+            const int64_t Q = prod(n, 0, p), R = prod(n, p, nc), lda = round_up_i64(r[p], FC_AT_ALIGN);
+            if (!fits_i32(Q) || !fits_i32(R) || !fits_i32(lda)) return false;
+            sh->steps[ns] =
+                fc_fused_step_t{1, (int32_t)r[p], (int32_t)Q, (int32_t)R, (int32_t)lda, 1, NULL, {1, 1, 1}};
+            sh->out_size[ns++] = r[p] * R;
+            sh->h_floats = Q * lda;
+            sh->h_lda = (int32_t)lda;
+            for (int32_t k = 0; k < p; ++k) {
+                const int64_t size = prod(n, 0, k + 1) * r[k + 1];
+                sh->build_floats = ttl_max_i64(sh->build_floats, size);
+                sh->build_macs += size * r[k];
+            }
+        }
+        for (int32_t k = p; k < nc; ++k) {
+            const int64_t lps = prod(m, p, k), P = m[k] * r[k + 1], Q = r[k] * n[k], R = prod(n, k + 1, nc);
+            const int64_t lda = layer->at_lda[FC_FTL][k];
+            if (!fits_i32(lps) || !fits_i32(P) || !fits_i32(Q) || !fits_i32(R) || !fits_i32(lda)) return false;
+            sh->steps[ns] = fc_fused_step_t{(int32_t)lps,
+                                            (int32_t)P,
+                                            (int32_t)Q,
+                                            (int32_t)R,
+                                            (int32_t)lda,
+                                            0,
+                                            layer->at[FC_FTL] + layer->at_offset[FC_FTL][k],
+                                            {1, 1, 1}};
+            sh->out_size[ns++] = lps * P * R;
+        }
+    } else {
+        const int32_t s = nc - merged;
+        sh->nsplit = prod(m, s, nc);
+        sh->split_mul = 1;
+        sh->out_es = prod(m, s, nc);
+        for (int32_t k = s; k < nc; ++k) sh->split_div[k] = prod(m, k + 1, nc);
+        if (merged > 0) {
+            const int64_t lps = prod(n, 0, s), Q = prod(n, s, nc), lda = round_up_i64(r[s], FC_AT_ALIGN);
+            if (!fits_i32(lps) || !fits_i32(Q) || !fits_i32(lda)) return false;
+            sh->steps[ns] =
+                fc_fused_step_t{(int32_t)lps, (int32_t)r[s], (int32_t)Q, 1, (int32_t)lda, 1, NULL, {1, 1, 1}};
+            sh->out_size[ns++] = lps * r[s];
+            sh->h_floats = Q * lda;
+            sh->h_lda = (int32_t)lda;
+            for (int32_t k = nc - 1; k >= s; --k) {
+                const int64_t size = r[k] * prod(n, k, nc);
+                sh->build_floats = ttl_max_i64(sh->build_floats, size);
+                sh->build_macs += size * r[k + 1];
+            }
+        }
+        for (int32_t k = s - 1; k >= 0; --k) {
+            const int64_t lps = prod(n, 0, k), P = r[k] * m[k], Q = n[k] * r[k + 1], R = prod(m, k + 1, s);
+            const int64_t lda = layer->at_lda[FC_LTF][k];
+            if (!fits_i32(lps) || !fits_i32(P) || !fits_i32(Q) || !fits_i32(R) || !fits_i32(lda)) return false;
+            sh->steps[ns] = fc_fused_step_t{(int32_t)lps,
+                                            (int32_t)P,
+                                            (int32_t)Q,
+                                            (int32_t)R,
+                                            (int32_t)lda,
+                                            0,
+                                            layer->at[FC_LTF] + layer->at_offset[FC_LTF][k],
+                                            {1, 1, 1}};
+            sh->out_size[ns++] = lps * P * R;
+        }
+    }
+    sh->num_steps = ns;
+    /* every output but the last lives in shared memory; the last one's per-sample size must index in int32 */
+    for (int32_t i = 0; i < ns; ++i)
+        if (!fits_i32(sh->out_size[i])) return false;
+    return true;
+}
+
+/* Shared-memory layout (floats) for bt samples per CTA; returns the bytes. */
+static size_t fused_layout(const fused_shape *sh, int64_t bt, int64_t *h_off, int64_t x_off[2],
+                           int64_t *stage_off) {
+    int64_t need[2] = {1, 1}; /* the build starts from one float in buffer 0 */
+    for (int32_t i = 0; i + 1 < sh->num_steps; ++i) need[i & 1] = ttl_max_i64(need[i & 1], bt * sh->out_size[i]);
+    need[0] = ttl_max_i64(need[0], sh->build_floats);
+    need[1] = ttl_max_i64(need[1], sh->build_floats);
+    *h_off = 0;
+    x_off[0] = round_up_i64(sh->h_floats, FC_AT_ALIGN);
+    x_off[1] = x_off[0] + round_up_i64(need[0], FC_AT_ALIGN);
+    *stage_off = x_off[1] + round_up_i64(need[1], FC_AT_ALIGN);
+    return (size_t)*stage_off * sizeof(float) + FC_TILE_SMEM_MAX;
+}
+
+/* Completes a configuration for bt samples per CTA and estimates its time. */
+static void fused_finish(fc_fused_config_t *cfg, const fused_shape *sh, const ttl_cuda_fc_layer_t *layer,
+                         int64_t batch, int order, int32_t merged, int64_t bt, size_t smem, bool two_per_sm) {
+    const ttl_fc_desc_t *d = &layer->desc;
+    const ttl_cuda_handle_t *h = layer->handle;
+    fc_fused_params_t *p = &cfg->params;
+    memset(p, 0, sizeof(*p));
+    p->cores = layer->cores;
+    p->bias = layer->bias;
+    p->batch = batch;
+    p->M = d->out_features;
+    p->N = d->in_features;
+    p->order = order;
+    p->merged = merged;
+    p->nsplit = (int32_t)sh->nsplit;
+    p->bt = (int32_t)bt;
+    p->num_steps = sh->num_steps;
+    p->num_cores = d->num_cores;
+    for (int32_t k = 0; k < d->num_cores; ++k) {
+        p->m[k] = (int32_t)d->out_modes[k];
+        p->n[k] = (int32_t)d->in_modes[k];
+        p->core_off[k] = layer->core_offset[k];
+        p->split_div[k] = sh->split_div[k] > 0 ? sh->split_div[k] : 1;
+    }
+    for (int32_t k = 0; k <= d->num_cores; ++k) p->r[k] = (int32_t)d->ranks[k];
+    p->split_mul = sh->split_mul;
+    p->out_es = sh->out_es;
+    int64_t h_off, x_off[2], stage_off;
+    (void)fused_layout(sh, bt, &h_off, x_off, &stage_off);
+    p->h_off = (int32_t)h_off;
+    p->h_lda = sh->h_lda;
+    p->x_off[0] = (int32_t)x_off[0];
+    p->x_off[1] = (int32_t)x_off[1];
+    p->stage_off = (int32_t)stage_off;
+    int64_t macs_cta = sh->build_macs;
+    for (int32_t i = 0; i < sh->num_steps; ++i) {
+        p->steps[i] = sh->steps[i];
+        const fc_fused_step_t *s = &sh->steps[i];
+        p->steps[i].tile = fc_tile_choose(bt * s->lps, s->P, s->Q, s->R, 1);
+        macs_cta += bt * (int64_t)s->lps * s->P * s->Q * s->R;
+    }
+    const int64_t tiles = (ttl_max_i64(batch, 1) + bt - 1) / bt;
+    cfg->grid = tiles * sh->nsplit;
+    cfg->smem_bytes = smem;
+    cfg->macs = cfg->grid * macs_cta;
+    /* Time: CTAs run in waves of (SMs x CTAs per SM); a CTA's time is its multiply-adds plus streaming its x tile
+     * and writing its y slice at one SM's share of bandwidth; the whole is at least the DRAM time of x and y. */
+    const double sms = h->sm_count > 0 ? h->sm_count : 1;
+    const double per_sm = two_per_sm ? 2.0 : 1.0;
+    const double waves = ceil((double)cfg->grid / (sms * per_sm));
+    const double sharing = fmin(per_sm, ceil((double)cfg->grid / sms));
+    const double bytes_cta = 4.0 * (double)bt * ((double)d->in_features + (double)d->out_features / sh->nsplit);
+    const double cta_us = (double)macs_cta / TTL_COST_SM_MACS_PER_US + bytes_cta / TTL_COST_SM_L2_BYTES_PER_US;
+    const double dram_us =
+        4.0 * (double)batch * (double)(d->in_features + d->out_features) / TTL_COST_DRAM_BYTES_PER_US;
+    cfg->est_us = TTL_COST_LAUNCH_US + fmax(waves * sharing * cta_us, dram_us);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// internal entry points
+// ---------------------------------------------------------------------------------------------------------------
+
+ttl_status_t fc_fused_plan(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *layer, int64_t batch,
+                           ttl_order_t order, int32_t merged_only) {
+    const ttl_cuda_handle_t *h = layer->handle;
+    const size_t budget = h->smem_per_block_optin;
+    const size_t half = budget / 2 > 1024 ? budget / 2 - 1024 : 0; /* two CTAs per SM, 1 KB reserved each */
+    const int64_t b = ttl_max_i64(batch, 1);
+    bool found = false;
+    fc_fused_config_t best, cand;
+    memset(&best, 0, sizeof(best));
+    for (int o = 0; o < 2; ++o) {
+        if ((o == FC_FTL && order == TTL_ORDER_LAST_TO_FIRST) || (o == FC_LTF && order == TTL_ORDER_FIRST_TO_LAST))
+            continue;
+        for (int32_t merged = 0; merged <= layer->desc.num_cores; ++merged) {
+            if (merged_only >= 0 && merged != merged_only) continue;
+            fused_shape sh;
+            if (!fused_shape_make(&sh, layer, o, merged)) continue;
+            if (sh.nsplit > INT32_MAX) continue;
+            /* samples per CTA: as many as fit, but leave at least two CTAs per SM when the batch allows */
+            const int64_t fill = ttl_max_i64(1, b * sh.nsplit / (2 * ttl_max_i64(h->sm_count, 1)));
+            const int64_t cap = ttl_min_i64(ttl_min_i64(b, 256), fill);
+            int64_t h_off, x_off[2], stage_off;
+            int64_t bt = 0;
+            bool two = false;
+            for (int64_t t = cap; t >= 1; --t)
+                if (fused_layout(&sh, t, &h_off, x_off, &stage_off) <= half) {
+                    bt = t, two = true;
+                    break;
+                }
+            if (bt == 0)
+                for (int64_t t = cap; t >= 1; --t)
+                    if (fused_layout(&sh, t, &h_off, x_off, &stage_off) <= budget) {
+                        bt = t;
+                        break;
+                    }
+            if (bt == 0) continue; /* does not fit even with one sample per CTA */
+            const size_t smem = fused_layout(&sh, bt, &h_off, x_off, &stage_off);
+            if (!fits_i32(stage_off)) continue;
+            const int64_t grid = (b + bt - 1) / bt * sh.nsplit;
+            if (grid > INT32_MAX) continue;
+            fused_finish(&cand, &sh, layer, batch, o, merged, bt, smem, two);
+            if (!found || cand.est_us < best.est_us || (cand.est_us == best.est_us && cand.macs < best.macs)) {
+                best = cand;
+                found = true;
+            }
+        }
+    }
+    if (!found) return TTL_STATUS_UNSUPPORTED;
+    *cfg = best;
+    return TTL_STATUS_SUCCESS;
+}
+
+ttl_status_t fc_fused_configure(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *layer, int64_t batch,
+                                ttl_order_t order) {
+    fc_fused_config_t c;
+    TTL_TRY(fc_fused_plan(&c, layer, batch, order, -1));
+    /* Opt in to the device's largest dynamic shared memory for every plan (idempotent, so plans that need
+     * different sizes never undo each other). */
+    TTL_CUDA_TRY(cudaFuncSetAttribute(fc_fused_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      (int)layer->handle->smem_per_block_optin));
+    *cfg = c;
+    return TTL_STATUS_SUCCESS;
+}
+
+ttl_status_t fc_fused_run(const fc_fused_config_t *cfg, float *y, const float *x, cudaStream_t stream) {
+    fc_fused_params_t p = cfg->params;
+    p.x = x;
+    p.y = y;
+    fc_fused_kernel<<<(unsigned)cfg->grid, FC_THREADS, cfg->smem_bytes, stream>>>(p);
+    TTL_CUDA_CHECK_LAUNCH();
+    return TTL_STATUS_SUCCESS;
+}

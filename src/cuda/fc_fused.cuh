@@ -1,0 +1,122 @@
+/*
+ * The CTA body of the FUSED TT-FC kernel (fc_fused.cu explains the algorithm): the per-CTA merged-core build and
+ * the chain of contraction steps. Kept apart from the launcher so that a CPU test can run it with one host thread
+ * per CUDA thread (FC_HOST_EMULATION, see fc_tile.cuh).
+ */
+#ifndef TTL_CUDA_FC_FUSED_CUH
+#define TTL_CUDA_FC_FUSED_CUH
+
+#include "cuda/fc_tile.cuh"
+
+/* Builds the merged core of this CTA's split into H (At layout, [Q][h_lda]), using the two ping-pong buffers as
+ * scratch. First to last: H[J_<p][a_p]; last to first: H[J_>=s][a_s]. Ends with a barrier. */
+static inline __host__ __device__ void fc_build_merged(const fc_fused_params_t &prm, int64_t split, float *sm) {
+    float *cur = sm + prm.x_off[0], *nxt = sm + prm.x_off[1];
+    float *H = sm + prm.h_off;
+    const int tid = FC_TID();
+    const int64_t lda = prm.h_lda;
+    if (tid == 0) cur[0] = 1.0f; /* the empty product, [1][1] */
+    FC_SYNC();
+    if (prm.order == FC_FTL) {
+        /* cur is [rows = N_<k][ra = r_k]; next [(row, j_k)][r_{k+1}] */
+        int64_t rows = 1;
+        int64_t ra = 1;
+        for (int k = 0; k < prm.merged; ++k) {
+            const int64_t m = prm.m[k], n = prm.n[k], rb = prm.r[k + 1];
+            const int64_t ik = (split / prm.split_div[k]) % m;
+            const float *g =
+                prm.cores + prm.core_off[k] + ik * n * rb; /* G_k[a, ik, j, c] = g[a m n rb + j rb + c] */
+            const int64_t width = n * rb, total = rows * width;
+            for (int64_t e = tid; e < total; e += FC_THREADS) {
+                const int64_t row = e / width, jc = e - row * width;
+                float acc = 0.0f;
+                for (int64_t a = 0; a < ra; ++a) acc = fmaf(cur[row * ra + a], g[a * m * n * rb + jc], acc);
+                nxt[e] = acc;
+            }
+            FC_SYNC();
+            float *t = cur;
+            cur = nxt, nxt = t;
+            rows *= n;
+            ra = rb;
+        }
+        for (int64_t e = tid; e < rows * lda; e += FC_THREADS) {
+            const int64_t row = e / lda, a = e - row * lda;
+            H[e] = a < ra ? cur[row * ra + a] : 0.0f;
+        }
+    } else {
+        /* cur is [rb = r_{k+1}][cols = N_>k]; next [r_k][(j_k, col)] */
+        int64_t cols = 1;
+        int64_t rb = 1;
+        for (int k = prm.num_cores - 1; k >= prm.num_cores - prm.merged; --k) {
+            const int64_t m = prm.m[k], n = prm.n[k], ra = prm.r[k];
+            const int64_t ik = (split / prm.split_div[k]) % m;
+            const float *g = prm.cores + prm.core_off[k]; /* G_k[a, ik, j, c] = g[((a m + ik) n + j) rb + c] */
+            const int64_t width = n * cols, total = ra * width;
+            for (int64_t e = tid; e < total; e += FC_THREADS) {
+                const int64_t a = e / width, jcol = e - a * width;
+                const int64_t j = jcol / cols, col = jcol - j * cols;
+                const float *gr = g + ((a * m + ik) * n + j) * rb;
+                float acc = 0.0f;
+                for (int64_t c = 0; c < rb; ++c) acc = fmaf(gr[c], cur[c * cols + col], acc);
+                nxt[e] = acc;
+            }
+            FC_SYNC();
+            float *t = cur;
+            cur = nxt, nxt = t;
+            cols *= n;
+            rb = ra;
+        }
+        for (int64_t e = tid; e < cols * lda; e += FC_THREADS) {
+            const int64_t col = e / lda, a = e - col * lda;
+            H[e] = a < rb ? cur[a * cols + col] : 0.0f;
+        }
+    }
+    FC_SYNC();
+}
+
+/* All tiles of one step, one after the other (each call holds barriers, so the loop is CTA-uniform). */
+template <int TP, int TC>
+__host__ __device__ void fc_fused_step_tiles(const fc_contraction &k, int wp, unsigned char *stage) {
+    const int64_t rows = fc_tile_rows(TP, wp), cols = fc_tile_cols(TC, wp);
+    const int64_t row_tiles = (k.P + rows - 1) / rows, col_tiles = (k.L * k.R + cols - 1) / cols;
+    for (int64_t t = 0; t < row_tiles * col_tiles; ++t) {
+        const int64_t rt = t % row_tiles, ct = t / row_tiles;
+        fc_tile_gemm<TP, TC>(k, wp, rt * rows, ct * cols, stage);
+    }
+}
+
+/* The work of CTA `block` (= tile * nsplit + split): samples [b0, b0 + bt) of split `split`. `smem` is the CTA's
+ * dynamic shared memory (16-byte aligned). */
+static inline __host__ __device__ void fc_fused_cta(const fc_fused_params_t &prm, int64_t block,
+                                                    unsigned char *smem) {
+    float *sm = reinterpret_cast<float *>(smem);
+    const int64_t split = block % prm.nsplit, tile = block / prm.nsplit;
+    const int64_t b0 = tile * prm.bt;
+    const int64_t bt = prm.batch - b0 < prm.bt ? prm.batch - b0 : prm.bt;
+    unsigned char *stage = smem + (size_t)prm.stage_off * sizeof(float);
+
+    if (prm.merged > 0) fc_build_merged(prm, split, sm);
+
+    for (int s = 0; s < prm.num_steps; ++s) {
+        const fc_fused_step_t &st = prm.steps[s];
+        const bool last = s == prm.num_steps - 1;
+        fc_contraction k;
+        k.at = st.a_is_merged ? sm + prm.h_off : st.at;
+        k.lda = st.lda;
+        k.in = s == 0 ? prm.x + b0 * prm.N : sm + prm.x_off[(s - 1) & 1];
+        k.out = last ? prm.y + b0 * prm.M : sm + prm.x_off[s & 1];
+        k.bias = last ? prm.bias : NULL;
+        k.L = bt * st.lps, k.P = st.P, k.Q = st.Q, k.R = st.R;
+        k.lps = last ? st.lps : k.L;
+        k.bs = last ? prm.M : 0;
+        k.base = last ? split * prm.split_mul : 0;
+        k.es = last ? prm.out_es : 1;
+        /* No barrier needed between steps: fc_tile_gemm starts with one, before it reads In or writes the stage,
+         * and step s + 1 writes the buffer step s - 1 wrote only in its store phase, after its own barriers. */
+#define FC_FUSED_STEP(TP, TC) fc_fused_step_tiles<TP, TC>(k, st.tile.wp, stage)
+        FC_TILE_DISPATCH(st.tile, FC_FUSED_STEP);
+#undef FC_FUSED_STEP
+    }
+}
+
+#endif /* TTL_CUDA_FC_FUSED_CUH */

@@ -1,0 +1,154 @@
+/*
+ * TT-FC on the GPU: the layer and plan layouts and the launchers the plan dispatches to (one .cu per algorithm).
+ *
+ * Every algorithm but DENSE is a chain of contractions of one shape (fc_tile.cuh):
+ *
+ *     Out[l, p, r] = sum_q A[p, q] In[l, q, r]        In is [L, Q, R], Out is [L, P, R], A is [P, Q]
+ *
+ * With the working tensor kept in the layouts below no permutation is ever needed between steps (k 0-based,
+ * M_<k = m_0..m_{k-1}, N_>k = n_{k+1}..n_{d-1}, and so on):
+ *   first to last, step k: In = [B M_<k, r_k n_k, N_>k], Out = [B M_<k, m_k r_{k+1}, N_>k],
+ *                          A[(i_k, a_{k+1}), (a_k, j_k)] = G_k[a_k, i_k, j_k, a_{k+1}]   (a re-laid core)
+ *   last to first, step k: In = [B N_<k, n_k r_{k+1}, M_>k], Out = [B N_<k, r_k m_k, M_>k],
+ *                          A[(a_k, i_k), (j_k, a_{k+1})] = G_k[a_k, i_k, j_k, a_{k+1}]   (the core as stored)
+ * Step 0 of first-to-last reads x [B, N] and its last step writes y [B, M]; the same holds the other way round.
+ * Both A are stored transposed, At[q * lda + p], lda = P rounded up to FC_AT_ALIGN with zero padding, so that a
+ * thread's run of consecutive p is one aligned vector load.
+ */
+#ifndef TTL_CUDA_FC_INTERNAL_H
+#define TTL_CUDA_FC_INTERNAL_H
+
+#include "cuda/cuda_internal.h"
+
+/* Padding of lda and alignment of every At matrix, in floats (two float4). */
+#define FC_AT_ALIGN 8
+/* Order index of per-order arrays. */
+#define FC_FTL 0
+#define FC_LTF 1
+
+struct ttl_cuda_fc_layer {
+    ttl_cuda_handle_t *handle;
+    ttl_fc_desc_t desc;
+    float *cores;                        /* device, packed as given */
+    float *bias;                         /* device [M], or NULL */
+    int64_t core_offset[TTL_MAX_CORES];  /* floats, into `cores` */
+    float *at[2];                        /* device, At of every core for each order, concatenated */
+    int64_t at_offset[2][TTL_MAX_CORES]; /* floats, multiples of FC_AT_ALIGN */
+    int64_t at_lda[2][TTL_MAX_CORES];
+};
+
+/* Where a sequential step reads and writes. */
+enum fc_buffer { FC_BUF_X = 0, FC_BUF_Y = 1, FC_BUF_WS0 = 2, FC_BUF_WS1 = 3 };
+
+/* Register tile of the libttl contraction kernels (fc_tile.cuh): each thread owns tp x tc outputs, warps are
+ * arranged wp (along P) x FC_WARPS / wp (along the columns (l, r)). */
+typedef struct fc_tile_cfg {
+    int32_t tp, tc, wp;
+} fc_tile_cfg_t;
+
+/* One contraction of a sequential plan. */
+typedef struct fc_seq_step {
+    int64_t L, P, Q, R;
+    const float *at; /* device At, lda */
+    int64_t lda;
+    int32_t in_buf, out_buf; /* enum fc_buffer */
+    fc_tile_cfg_t tile;      /* SEQUENTIAL only */
+} fc_seq_step_t;
+
+/* FUSED: one step of the in-CTA chain. Sizes per CTA with `lps` rows of L per sample (L = samples * lps). */
+typedef struct fc_fused_step {
+    int32_t lps, P, Q, R;
+    int32_t lda;
+    int32_t a_is_merged; /* 1: A is the per-CTA merged core built in shared memory; 0: `at` in device memory */
+    const float *at;
+    fc_tile_cfg_t tile;
+} fc_fused_step_t;
+
+/* Everything the fused kernel needs; passed by value (about 1.5 KB, under the 4 KB parameter limit). */
+typedef struct fc_fused_params {
+    const float *x;
+    float *y;
+    const float *bias;
+    const float *cores; /* packed cores, for building the merged core */
+    int64_t batch, M, N;
+    int32_t order;  /* FC_FTL or FC_LTF */
+    int32_t merged; /* cores merged per CTA: the first `merged` (FTL) or the last `merged` (LTF); 0: none */
+    int32_t nsplit; /* CTAs per sample tile = product of the merged cores' out modes */
+    int32_t bt;     /* samples per CTA */
+    int32_t num_steps;
+    int32_t num_cores;
+    /* Merged-core build: for each core k, its modes, ranks, offset and the divisor that extracts i_k from the
+     * split index (product of the merged out modes after k). */
+    int32_t m[TTL_MAX_CORES], n[TTL_MAX_CORES], r[TTL_MAX_CORES + 1];
+    int64_t core_off[TTL_MAX_CORES];
+    int64_t split_div[TTL_MAX_CORES];
+    /* Output map of the last step: y[b, base + e * out_es] with base = split * split_mul. */
+    int64_t split_mul, out_es;
+    /* Shared-memory layout, in floats from the start of dynamic shared memory. */
+    int32_t h_off, h_lda, x_off[2], stage_off;
+    fc_fused_step_t steps[TTL_MAX_CORES + 1];
+} fc_fused_params_t;
+
+typedef struct fc_fused_config {
+    fc_fused_params_t params;
+    int64_t grid;      /* CTAs */
+    size_t smem_bytes; /* dynamic shared memory per CTA */
+    int64_t macs;      /* multiply-adds the kernel performs, recomputation included */
+    double est_us;     /* cost-model estimate */
+} fc_fused_config_t;
+
+struct ttl_cuda_fc_plan {
+    ttl_cuda_fc_layer_t *layer;
+    int64_t batch;
+    ttl_plan_info_t info;
+    int32_t allow_tf32;
+    /* SEQUENTIAL and SEQUENTIAL_BLAS */
+    int32_t num_steps;
+    fc_seq_step_t steps[TTL_MAX_CORES];
+    size_t ws_offset[2]; /* bytes into the workspace of FC_BUF_WS0 / FC_BUF_WS1 */
+    /* FUSED */
+    fc_fused_config_t fused;
+    /* DENSE: W^T [N, M] row-major on the device (= W in column-major order for cuBLAS) */
+    float *wt;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// launchers and helpers (fc_*.cu)
+// ---------------------------------------------------------------------------------------------------------------
+
+/* fc_layer.cu: offsets, leading dimensions and total floats of the At matrices of one order (FC_FTL, FC_LTF),
+ * and filling them (host memory, zero padding expected) from the packed host cores. */
+ttl_status_t fc_at_layout(int64_t *offset, int64_t *lda, int64_t *total, const ttl_fc_desc_t *d, int order);
+void fc_at_fill(float *at, const int64_t *offset, const int64_t *lda, const ttl_fc_desc_t *d,
+                const int64_t *core_offset, const float *cores, int order);
+
+/* fc_sequential.cu: one libttl contraction kernel per step; bias (may be NULL) added by the last step.
+ * fc_sequential_plan fills the steps, ws_offset and info.workspace_bytes of a plan whose layer and batch are set
+ * (tile configurations too when `tiles`); host only. */
+fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas);
+ttl_status_t fc_sequential_plan(ttl_cuda_fc_plan_t *plan, ttl_order_t order, int tiles);
+ttl_status_t fc_sequential_check(const fc_seq_step_t *steps, int32_t num_steps);
+ttl_status_t fc_sequential_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *x, unsigned char *ws,
+                               cudaStream_t stream);
+
+/* fc_blas.cu: one cuBLAS (strided-batched) SGEMM per step. */
+ttl_status_t fc_blas_check(const fc_seq_step_t *steps, int32_t num_steps, int64_t batch, int64_t M);
+ttl_status_t fc_blas_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *x, unsigned char *ws);
+
+/* fc_fused.cu: picks order (unless fixed), merged cores (unless merged_only >= 0) and samples per CTA;
+ * UNSUPPORTED when nothing fits. fc_fused_plan is host only; fc_fused_configure also prepares the kernel. */
+ttl_status_t fc_fused_plan(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *layer, int64_t batch,
+                           ttl_order_t order, int32_t merged_only);
+ttl_status_t fc_fused_configure(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *layer, int64_t batch,
+                                ttl_order_t order);
+ttl_status_t fc_fused_run(const fc_fused_config_t *cfg, float *y, const float *x, cudaStream_t stream);
+
+/* fc_dense.cu: builds W^T on the device (plan time, synchronises), and runs y = x W^T + bias. */
+ttl_status_t fc_dense_build(float **wt, const ttl_cuda_fc_layer_t *layer);
+ttl_status_t fc_dense_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *x);
+/* y[b, i] = bias[i] for b < batch. */
+ttl_status_t fc_bias_fill(float *y, const float *bias, int64_t batch, int64_t M, cudaStream_t stream);
+/* v[i] = a small non-zero pattern, for autotune inputs. */
+ttl_status_t fc_pattern_fill(float *v, int64_t count, cudaStream_t stream);
+
+#endif /* TTL_CUDA_FC_INTERNAL_H */

@@ -1,0 +1,272 @@
+/*
+ * The one contraction every libttl TT-FC kernel is made of, computed for one CTA tile:
+ *
+ *     Out[l, p, r] = sum_q A[p, q] In[l, q, r] (+ bias)      In [L, Q, R], A [P, Q] stored as At[q * lda + p]
+ *
+ * Seen as a GEMM it is C[p, c] = sum_q A[p, q] B[q, c] over the columns c = l * R + r, with B[q, c] at
+ * In[l * Q * R + q * R + r]. A CTA tile is ROWS = tp * wp values of p by COLS = (FC_WARPS / wp) * 32 * tc
+ * columns. The q range is walked in chunks of kc (fc_tile_kc): the chunk of A (ROWS x kc) and of B (kc x COLS) is
+ * staged in shared memory, then each thread accumulates a tp x tc register tile: its rows are consecutive
+ * (one vector load of At, the same address for the whole warp), its columns are lane + 32 t (consecutive across
+ * the warp, so the B reads hit 32 different banks). In and Out may live in device or shared memory (generic
+ * pointers), which lets the sequential kernel (one tile per CTA) and the fused kernel (a loop over tiles inside
+ * one CTA) share this code.
+ *
+ * Output map: element (l, p, r) goes to out[(l / lps) * bs + base + e * es] with e = ((l % lps) * P + p) * R + r,
+ * and bias[base + e * es] is added when bias is not NULL. An intermediate uses lps = L, bs = 0, base = 0, es = 1
+ * (plain [L, P, R]); the last step maps into y (see fc_fused.cu for the strided variants).
+ *
+ * Bounds: columns c >= L R and rows p >= P are staged as zeros and never stored; a chunk reads In at
+ * colbase(c) + q R <= (L - 1) Q R + (R - 1) + (Q - 1) R = L Q R - 1, and At at q lda + p < Q lda.
+ */
+#ifndef TTL_CUDA_FC_TILE_CUH
+#define TTL_CUDA_FC_TILE_CUH
+
+#include <stdint.h>
+
+#include "cuda/fc_internal.h"
+
+/* Thread index and CTA barrier. The tile routine and the fused CTA body (fc_fused.cuh) are __host__ __device__
+ * so that a CPU test can run them with one host thread per CUDA thread (FC_HOST_EMULATION: the includer then
+ * provides fc_emu_thread_index() and fc_emu_barrier()); in the normal host pass they are never called. */
+#if defined(__CUDA_ARCH__)
+#define FC_TID() ((int)threadIdx.x)
+#define FC_SYNC() __syncthreads()
+#elif defined(FC_HOST_EMULATION)
+#define FC_TID() fc_emu_thread_index()
+#define FC_SYNC() fc_emu_barrier()
+#else
+#define FC_TID() 0
+#define FC_SYNC() ((void)0)
+#endif
+
+/* Loop unrolling for the device pass only (the host compiler does not know the pragma). */
+#if defined(__CUDA_ARCH__)
+#define FC_UNROLL _Pragma("unroll")
+#else
+#define FC_UNROLL
+#endif
+
+#define FC_THREADS 256
+#define FC_WARPS (FC_THREADS / 32)
+#define FC_KC 16
+#define FC_MAX_COLS 512
+#define FC_MAX_ROWS 64
+
+static_assert(FC_WARPS == 8, "tile shapes below assume 8 warps");
+static_assert(FC_MAX_ROWS == 8 * FC_WARPS, "largest row tile is tp = 8 times wp = 8");
+
+// ---------------------------------------------------------------------------------------------------------------
+// tile geometry (host and device)
+// ---------------------------------------------------------------------------------------------------------------
+
+__host__ __device__ static inline int fc_tile_rows(int tp, int wp) { return tp * wp; }
+__host__ __device__ static inline int fc_tile_cols(int tc, int wp) { return (FC_WARPS / wp) * 32 * tc; }
+
+/* Upper bound of a tile's shared memory: every configuration fc_tile_choose may return (cols <= FC_MAX_COLS,
+ * rows <= FC_MAX_ROWS) fits with chunks of at least FC_KC values of q. */
+#define FC_TILE_SMEM_MAX                                                                                           \
+    ((size_t)FC_MAX_COLS * sizeof(int64_t) + (size_t)FC_KC * FC_MAX_ROWS * sizeof(float) +                         \
+     (size_t)FC_KC * (FC_MAX_COLS + 1) * sizeof(float))
+/* Longest chunk of q staged at once. */
+#define FC_KC_MAX 256
+
+/* Values of q per staged chunk: as many as FC_TILE_SMEM_MAX holds (narrow tiles take long chunks, so a CTA
+ * that streams a long reduction from memory waits for it in few round trips), at least FC_KC. */
+__host__ __device__ static inline int fc_tile_kc(int tp, int tc, int wp) {
+    const size_t rows = (size_t)fc_tile_rows(tp, wp), cols = (size_t)fc_tile_cols(tc, wp);
+    const size_t kc = (FC_TILE_SMEM_MAX - cols * sizeof(int64_t)) / ((rows + cols + 1) * sizeof(float));
+    return (int)(kc < FC_KC ? FC_KC : kc > FC_KC_MAX ? FC_KC_MAX : kc);
+}
+
+/* Shared memory of one tile: column offsets (int64), the A chunk, the B chunk (rows padded by one float);
+ * at most FC_TILE_SMEM_MAX. */
+__host__ __device__ static inline size_t fc_tile_smem_bytes(int tp, int tc, int wp) {
+    const size_t rows = (size_t)fc_tile_rows(tp, wp), cols = (size_t)fc_tile_cols(tc, wp);
+    const size_t kc = (size_t)fc_tile_kc(tp, tc, wp);
+    return cols * sizeof(int64_t) + kc * rows * sizeof(float) + kc * (cols + 1) * sizeof(float);
+}
+
+/* A contraction as the tile routine sees it. */
+struct fc_contraction {
+    const float *at;
+    int64_t lda;
+    const float *in;
+    float *out;
+    const float *bias;
+    int64_t L, P, Q, R;
+    int64_t lps, bs, base, es;
+};
+
+/* fc_sequential.cu: the contraction of step i of a sequential plan, on these buffers (host). */
+fc_contraction fc_seq_contraction(const ttl_cuda_fc_plan_t *plan, int32_t i, float *y, const float *x,
+                                  unsigned char *ws);
+
+// ---------------------------------------------------------------------------------------------------------------
+// device code
+// ---------------------------------------------------------------------------------------------------------------
+
+/* a[0..TP) = s[0..TP); s is aligned to TP floats (TP in 1, 2, 4, 8). */
+template <int TP> __host__ __device__ __forceinline__ void fc_load_rows(float (&a)[TP], const float *s) {
+    static_assert(TP == 1 || TP == 2 || TP == 4 || TP == 8, "row tile must be 1, 2, 4 or 8");
+    if constexpr (TP == 1) {
+        a[0] = s[0];
+    } else if constexpr (TP == 2) {
+        const float2 v = *reinterpret_cast<const float2 *>(s);
+        a[0] = v.x, a[1] = v.y;
+    } else {
+        FC_UNROLL
+        for (int h = 0; h < TP / 4; ++h) {
+            const float4 v = *reinterpret_cast<const float4 *>(s + 4 * h);
+            a[4 * h + 0] = v.x, a[4 * h + 1] = v.y, a[4 * h + 2] = v.z, a[4 * h + 3] = v.w;
+        }
+    }
+}
+
+/* Copies n values into shared memory: store(i, load(i)) for i < n, spread over the CTA. Each thread issues
+ * FC_STAGE_BATCH independent loads before its first store, so the loads overlap (a store in between would
+ * serialise them: the compiler cannot tell that a generic source pointer does not alias the stage). */
+#define FC_STAGE_BATCH 8
+template <typename Load, typename Store>
+__host__ __device__ __forceinline__ void fc_stage(int n, Load load, Store store) {
+    for (int i0 = FC_TID(); i0 < n; i0 += FC_THREADS * FC_STAGE_BATCH) {
+        float v[FC_STAGE_BATCH];
+        FC_UNROLL
+        for (int u = 0; u < FC_STAGE_BATCH; ++u) {
+            const int i = i0 + u * FC_THREADS;
+            v[u] = i < n ? load(i) : 0.0f;
+        }
+        FC_UNROLL
+        for (int u = 0; u < FC_STAGE_BATCH; ++u) {
+            const int i = i0 + u * FC_THREADS;
+            if (i < n) store(i, v[u]);
+        }
+    }
+}
+
+/* Computes the tile of rows [row0, row0 + ROWS) and columns [col0, col0 + COLS) of the contraction. Every thread
+ * of the CTA must call it with the same arguments (it holds barriers). `stage` is 16-byte aligned shared memory
+ * of fc_tile_smem_bytes(TP, TC, wp) bytes. On return the tile is stored; the stage may still be read by threads
+ * that have not returned, so the caller must not reuse it before the next barrier (the routine itself starts
+ * with one before its first stage write). */
+template <int TP, int TC>
+__host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int64_t row0, int64_t col0,
+                                      unsigned char *stage) {
+    const int rows = TP * wp_count;
+    const int cols = (FC_WARPS / wp_count) * 32 * TC;
+    const int ldb = cols + 1;
+    const int kch = fc_tile_kc(TP, TC, wp_count);
+    int64_t *colbase = reinterpret_cast<int64_t *>(stage);
+    float *As = reinterpret_cast<float *>(colbase + cols);
+    float *Bs = As + kch * rows;
+
+    const int tid = FC_TID(), lane = tid & 31, warp = tid >> 5;
+    const int wp = warp % wp_count, wc = warp / wp_count;
+    const int64_t C = k.L * k.R;
+
+    float acc[TP][TC];
+    FC_UNROLL
+    for (int i = 0; i < TP; ++i) {
+        FC_UNROLL
+        for (int t = 0; t < TC; ++t) acc[i][t] = 0.0f;
+    }
+
+    FC_SYNC(); /* the previous tile's threads are done with the stage */
+    for (int cc = tid; cc < cols; cc += FC_THREADS) {
+        const int64_t c = col0 + cc;
+        int64_t off = -1;
+        if (c < C) {
+            const int64_t l = c / k.R, r = c - l * k.R;
+            off = l * k.Q * k.R + r;
+        }
+        colbase[cc] = off;
+    }
+
+    for (int64_t q0 = 0; q0 < k.Q; q0 += kch) {
+        const int kc = (int)(k.Q - q0 < kch ? k.Q - q0 : kch);
+        FC_SYNC(); /* colbase written; the previous chunk is consumed */
+        fc_stage(
+            kc * rows,
+            [&](int i) {
+                const int qq = i / rows, pp = i - qq * rows;
+                const int64_t p = row0 + pp;
+                return p < k.P ? k.at[(q0 + qq) * k.lda + p] : 0.0f;
+            },
+            [&](int i, float v) { As[i] = v; });
+        if (k.R >= 8) { /* runs of r are contiguous in memory: column index fastest */
+            fc_stage(
+                kc * cols,
+                [&](int i) {
+                    const int qq = i / cols, cc = i - qq * cols;
+                    const int64_t base = colbase[cc];
+                    return base >= 0 ? k.in[base + (q0 + qq) * k.R] : 0.0f;
+                },
+                [&](int i, float v) {
+                    const int qq = i / cols, cc = i - qq * cols;
+                    Bs[qq * ldb + cc] = v;
+                });
+        } else { /* short runs of r: q fastest, which is contiguous when R == 1 */
+            fc_stage(
+                kc * cols,
+                [&](int i) {
+                    const int cc = i / kc, qq = i - cc * kc;
+                    const int64_t base = colbase[cc];
+                    return base >= 0 ? k.in[base + (q0 + qq) * k.R] : 0.0f;
+                },
+                [&](int i, float v) {
+                    const int cc = i / kc, qq = i - cc * kc;
+                    Bs[qq * ldb + cc] = v;
+                });
+        }
+        FC_SYNC();
+        const float *arow = As + wp * TP;
+        const float *bcol = Bs + wc * 32 * TC + lane;
+        for (int qq = 0; qq < kc; ++qq) {
+            float a[TP], b[TC];
+            fc_load_rows<TP>(a, arow + qq * rows);
+            FC_UNROLL
+            for (int t = 0; t < TC; ++t) b[t] = bcol[qq * ldb + 32 * t];
+            FC_UNROLL
+            for (int i = 0; i < TP; ++i) {
+                FC_UNROLL
+                for (int t = 0; t < TC; ++t) acc[i][t] = fmaf(a[i], b[t], acc[i][t]);
+            }
+        }
+    }
+
+    FC_UNROLL
+    for (int t = 0; t < TC; ++t) {
+        const int64_t c = col0 + wc * 32 * TC + lane + 32 * t;
+        if (c >= C) continue;
+        const int64_t l = c / k.R, r = c - l * k.R;
+        const int64_t lb = l / k.lps, lw = l - lb * k.lps;
+        FC_UNROLL
+        for (int i = 0; i < TP; ++i) {
+            const int64_t p = row0 + wp * TP + i;
+            if (p >= k.P) continue;
+            const int64_t e = (lw * k.P + p) * k.R + r;
+            float v = acc[i][t];
+            if (k.bias != NULL) v += k.bias[k.base + e * k.es];
+            k.out[lb * k.bs + k.base + e * k.es] = v;
+        }
+    }
+}
+
+/* Runs fn<TP, TC>() for the tile configuration; returns false for one that is not instantiated. */
+#define FC_TILE_DISPATCH(cfg, CALL)                                                                                \
+    do {                                                                                                           \
+        const int fc_key_ = (cfg).tp * 16 + (cfg).tc;                                                              \
+        switch (fc_key_) {                                                                                         \
+        case 1 * 16 + 1: CALL(1, 1); break;                                                                        \
+        case 2 * 16 + 1: CALL(2, 1); break;                                                                        \
+        case 4 * 16 + 1: CALL(4, 1); break;                                                                        \
+        case 8 * 16 + 1: CALL(8, 1); break;                                                                        \
+        case 1 * 16 + 4: CALL(1, 4); break;                                                                        \
+        case 2 * 16 + 4: CALL(2, 4); break;                                                                        \
+        case 4 * 16 + 4: CALL(4, 4); break;                                                                        \
+        case 8 * 16 + 4: CALL(8, 4); break;                                                                        \
+        default: break;                                                                                            \
+        }                                                                                                          \
+    } while (0)
+
+#endif /* TTL_CUDA_FC_TILE_CUH */

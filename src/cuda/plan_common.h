@@ -1,0 +1,91 @@
+/*
+ * Plan bookkeeping shared by the CUDA plans (FC and conv): a scope guard that makes the handle's device current
+ * for the length of an entry point, workspace carving, the constants of the cost model AUTO uses, and event
+ * timing for autotune. Host-side C++ only (included from .cu files).
+ *
+ * Cost model: every candidate's time is estimated as launches * launch cost + max(arithmetic time, memory time),
+ * with arithmetic in fp32 multiply-adds and memory in bytes through device memory. The rates are round numbers
+ * for an H100 (fp32 FFMA about 25 T multiply-adds/s at peak, copy about 3 TB/s); only their ratios matter for a
+ * choice, and autotune exists for when the model is wrong.
+ */
+#ifndef TTL_CUDA_PLAN_COMMON_H
+#define TTL_CUDA_PLAN_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cuda/cuda_internal.h"
+
+// ---------------------------------------------------------------------------------------------------------------
+// cost model constants (microseconds, multiply-adds, bytes)
+// ---------------------------------------------------------------------------------------------------------------
+
+/* Cost of one kernel launch as seen between two events on one stream. */
+#define TTL_COST_LAUNCH_US 3.0
+/* A cuBLAS call costs a little more (heuristics, sometimes two kernels). */
+#define TTL_COST_BLAS_CALL_US 5.0
+/* Device-memory bandwidth a streaming kernel reaches, bytes per microsecond. */
+#define TTL_COST_DRAM_BYTES_PER_US 2.5e6
+/* What one SM reads from L2 per microsecond when a tile loop streams its input (about 64 B per clock). */
+#define TTL_COST_SM_L2_BYTES_PER_US 1.0e5
+/* fp32 multiply-adds per microsecond per SM reached by libttl's tiled contractions (about 40% of FFMA peak). */
+#define TTL_COST_SM_MACS_PER_US 9.0e4
+/* fp32 multiply-adds per microsecond of a large cuBLAS SGEMM on the whole chip, and with TF32 tensor cores. */
+#define TTL_COST_SGEMM_MACS_PER_US 2.0e7
+#define TTL_COST_TF32_MACS_PER_US 1.5e8
+
+// ---------------------------------------------------------------------------------------------------------------
+// device scope guard
+// ---------------------------------------------------------------------------------------------------------------
+
+/* Makes the handle's device current and restores the caller's on scope exit. Check `status` after building. */
+struct ttl_cuda_device_scope {
+    int previous = 0;
+    int device = 0;
+    ttl_status_t status = TTL_STATUS_SUCCESS;
+    explicit ttl_cuda_device_scope(const ttl_cuda_handle_t *handle) : device(handle->device) {
+        status = ttl_cuda_activate(handle, &previous);
+    }
+    ~ttl_cuda_device_scope() {
+        if (status == TTL_STATUS_SUCCESS && previous != device) (void)cudaSetDevice(previous);
+    }
+    ttl_cuda_device_scope(const ttl_cuda_device_scope &) = delete;
+    ttl_cuda_device_scope &operator=(const ttl_cuda_device_scope &) = delete;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// workspace carving
+// ---------------------------------------------------------------------------------------------------------------
+
+/* Byte offset of the next slice of `bytes` after `*cursor` (TTL_WS_ALIGN-aligned); advances the cursor. */
+static inline size_t ttl_cuda_ws_take(size_t *cursor, size_t bytes) {
+    const size_t at = ttl_align_up(*cursor);
+    *cursor = at + bytes;
+    return at;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// event timing (plan time only)
+// ---------------------------------------------------------------------------------------------------------------
+
+/* Runs `fn(ctx)` once to warm up, then `reps` times between two events on `stream`; *ms is the mean time of
+ * one run. Synchronises the stream: for plan-time autotune only, never on a forward path. */
+template <typename Fn> static ttl_status_t ttl_cuda_time_ms(float *ms, cudaStream_t stream, int reps, Fn fn) {
+    TTL_TRY(fn());
+    cudaEvent_t start = NULL, stop = NULL;
+    ttl_status_t st = TTL_STATUS_SUCCESS;
+    if (cudaEventCreate(&start) != cudaSuccess || cudaEventCreate(&stop) != cudaSuccess) st = TTL_STATUS_CUDA_ERROR;
+    if (st == TTL_STATUS_SUCCESS && cudaEventRecord(start, stream) != cudaSuccess) st = TTL_STATUS_CUDA_ERROR;
+    for (int i = 0; i < reps && st == TTL_STATUS_SUCCESS; ++i) st = fn();
+    if (st == TTL_STATUS_SUCCESS && cudaEventRecord(stop, stream) != cudaSuccess) st = TTL_STATUS_CUDA_ERROR;
+    if (st == TTL_STATUS_SUCCESS && cudaEventSynchronize(stop) != cudaSuccess) st = TTL_STATUS_CUDA_ERROR;
+    float total = 0.0f;
+    if (st == TTL_STATUS_SUCCESS && cudaEventElapsedTime(&total, start, stop) != cudaSuccess)
+        st = TTL_STATUS_CUDA_ERROR;
+    if (start != NULL) (void)cudaEventDestroy(start);
+    if (stop != NULL) (void)cudaEventDestroy(stop);
+    if (st == TTL_STATUS_SUCCESS) *ms = total / (float)(reps > 0 ? reps : 1);
+    return st;
+}
+
+#endif /* TTL_CUDA_PLAN_COMMON_H */

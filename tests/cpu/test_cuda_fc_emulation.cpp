@@ -1,0 +1,339 @@
+// The TT-FC CUDA kernels' CTA bodies run on the CPU: one host thread per CUDA thread, a real barrier for
+// __syncthreads, and a host buffer for shared memory (poisoned with NaN, with a guard zone after it). This checks
+// the kernels' indexing, tiling, merged-core build and planning on every machine, GPU or not; the GPU tests
+// (tests/gpu/test_cuda_fc.cpp) then check the same code compiled for the device. Label cpu.
+#include <gtest/gtest.h>
+
+#if defined(TTL_WITH_CUDA) && __has_include(<cudnn.h>)
+#define TTL_FC_EMULATION 1
+#endif
+
+#ifdef TTL_FC_EMULATION
+#include <condition_variable>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <ostream>
+#include <thread>
+#include <vector>
+
+// Hooks the kernel code calls under FC_HOST_EMULATION; declared before it is included.
+static int fc_emu_thread_index();
+static void fc_emu_barrier();
+#define FC_HOST_EMULATION 1
+#include "cuda/fc_fused.cuh"
+
+#include "common/test_util.h"
+
+namespace {
+
+// ---- CTA emulation --------------------------------------------------------------------------------------------
+
+struct Barrier {
+    std::mutex m;
+    std::condition_variable cv;
+    int count = 0, generation = 0, n;
+    explicit Barrier(int threads) : n(threads) {}
+    void wait() {
+        std::unique_lock<std::mutex> lock(m);
+        const int g = generation;
+        if (++count == n) {
+            count = 0;
+            ++generation;
+            cv.notify_all();
+        } else {
+            cv.wait(lock, [&] { return generation != g; });
+        }
+    }
+};
+
+thread_local int t_thread_index = 0;
+Barrier *g_barrier = nullptr;
+
+// FC_THREADS persistent host threads; run() hands them one CTA body and waits until all have returned.
+class CtaPool {
+  public:
+    CtaPool() : barrier_(FC_THREADS) {
+        for (int t = 0; t < FC_THREADS; ++t) threads_.emplace_back([this, t] { work(t); });
+    }
+    ~CtaPool() {
+        {
+            std::lock_guard<std::mutex> lock(m_);
+            stop_ = true;
+            ++generation_;
+        }
+        cv_.notify_all();
+        for (auto &th : threads_) th.join();
+    }
+    void run(const std::function<void()> &fn) {
+        std::unique_lock<std::mutex> lock(m_);
+        job_ = &fn;
+        done_ = 0;
+        g_barrier = &barrier_;
+        ++generation_;
+        cv_.notify_all();
+        done_cv_.wait(lock, [&] { return done_ == FC_THREADS; });
+        job_ = nullptr;
+    }
+
+  private:
+    void work(int t) {
+        t_thread_index = t;
+        int seen = 0;
+        for (;;) {
+            const std::function<void()> *job;
+            {
+                std::unique_lock<std::mutex> lock(m_);
+                cv_.wait(lock, [&] { return generation_ != seen; });
+                seen = generation_;
+                if (stop_) return;
+                job = job_;
+            }
+            (*job)();
+            std::lock_guard<std::mutex> lock(m_);
+            if (++done_ == FC_THREADS) done_cv_.notify_one();
+        }
+    }
+    Barrier barrier_;
+    std::vector<std::thread> threads_;
+    std::mutex m_;
+    std::condition_variable cv_, done_cv_;
+    const std::function<void()> *job_ = nullptr;
+    int generation_ = 0, done_ = 0;
+    bool stop_ = false;
+};
+
+// Runs fn as one CTA of FC_THREADS threads sharing one barrier.
+void run_cta(const std::function<void()> &fn) {
+    static CtaPool pool;
+    pool.run(fn);
+}
+
+// Shared memory of one CTA: NaN-poisoned, 16-byte aligned, followed by a guard zone that must stay untouched.
+struct SharedMemory {
+    static constexpr size_t kGuard = 256;
+    std::vector<float4> storage;
+    size_t bytes;
+    explicit SharedMemory(size_t b) : storage((b + kGuard) / sizeof(float4) + 1), bytes(b) {}
+    unsigned char *data() { return reinterpret_cast<unsigned char *>(storage.data()); }
+    void poison() {
+        float *f = reinterpret_cast<float *>(storage.data());
+        for (size_t i = 0; i < storage.size() * 4; ++i) f[i] = std::numeric_limits<float>::quiet_NaN();
+    }
+    bool guard_intact() {
+        const unsigned char *p = data();
+        for (size_t i = (bytes + 3) / 4 * 4; i < storage.size() * sizeof(float4); i += 4) {
+            float v;
+            std::memcpy(&v, p + i, 4);
+            if (!std::isnan(v)) return false;
+        }
+        return true;
+    }
+};
+
+// ---- a layer in host memory, laid out as ttl_cuda_fc_layer_create would on the device -------------------------
+
+struct HostLayer {
+    ttl_cuda_handle_t handle{};
+    ttl_cuda_fc_layer_t layer{};
+    std::vector<float> cores, bias, at[2];
+    HostLayer(const ttl_fc_desc_t &d, uint64_t seed, bool with_bias, int sm_count, size_t smem_optin) {
+        handle.sm_count = sm_count;
+        handle.smem_per_block_optin = smem_optin;
+        layer.handle = &handle;
+        layer.desc = d;
+        cores = ttl_test::random_vector(ttl_test::fc_param_count(d), seed, 0.7f);
+        if (with_bias) bias = ttl_test::random_vector(d.out_features, seed + 1);
+        layer.cores = cores.data();
+        layer.bias = with_bias ? bias.data() : nullptr;
+        for (int k = 0; k < d.num_cores; ++k) EXPECT_EQ(ttl_fc_core_offset(&layer.core_offset[k], &d, k), 0);
+        for (int o = 0; o < 2; ++o) {
+            int64_t total = 0;
+            EXPECT_EQ(fc_at_layout(layer.at_offset[o], layer.at_lda[o], &total, &d, o), TTL_STATUS_SUCCESS);
+            at[o].assign(size_t(total), 0.0f);
+            fc_at_fill(at[o].data(), layer.at_offset[o], layer.at_lda[o], &d, layer.core_offset, cores.data(), o);
+            layer.at[o] = at[o].data();
+        }
+    }
+    HostLayer(const HostLayer &) = delete;
+};
+
+std::vector<float> oracle(const HostLayer &h, const std::vector<float> &x, int64_t batch) {
+    const ttl_fc_desc_t &d = h.layer.desc;
+    const auto W = ttl_test::oracle_fc_dense(d, h.cores.data());
+    return ttl_test::to_float(ttl_test::oracle_fc_forward(W, d.out_features, d.in_features, x.data(),
+                                                          h.bias.empty() ? nullptr : h.bias.data(), batch));
+}
+
+// Emulated FUSED forward with a given configuration; false when the guard zone was written.
+bool run_fused(const fc_fused_config_t &cfg, float *y, const float *x) {
+    fc_fused_params_t p = cfg.params;
+    p.x = x;
+    p.y = y;
+    SharedMemory smem(cfg.smem_bytes);
+    for (int64_t block = 0; block < cfg.grid; ++block) {
+        smem.poison();
+        run_cta([&] { fc_fused_cta(p, block, smem.data()); });
+        if (!smem.guard_intact()) return false;
+    }
+    return true;
+}
+
+// Emulated SEQUENTIAL forward of a plan made by fc_sequential_plan.
+bool run_sequential(const ttl_cuda_fc_plan_t &plan, float *y, const float *x) {
+    std::vector<float4> ws(plan.info.workspace_bytes / sizeof(float4) + 1);
+    unsigned char *w = reinterpret_cast<unsigned char *>(ws.data());
+    for (int32_t i = 0; i < plan.num_steps; ++i) {
+        const fc_contraction k = fc_seq_contraction(&plan, i, y, x, w);
+        const fc_tile_cfg_t cfg = plan.steps[i].tile;
+        const int64_t rows = fc_tile_rows(cfg.tp, cfg.wp), cols = fc_tile_cols(cfg.tc, cfg.wp);
+        SharedMemory smem(fc_tile_smem_bytes(cfg.tp, cfg.tc, cfg.wp));
+        for (int64_t by = 0; by < (k.P + rows - 1) / rows; ++by)
+            for (int64_t bx = 0; bx < (k.L * k.R + cols - 1) / cols; ++bx) {
+                smem.poison();
+                run_cta([&] {
+#define EMU_TILE(TP, TC) fc_tile_gemm<TP, TC>(k, cfg.wp, by * rows, bx * cols, smem.data())
+                    FC_TILE_DISPATCH(cfg, EMU_TILE);
+#undef EMU_TILE
+                });
+                if (!smem.guard_intact()) return false;
+            }
+    }
+    return true;
+}
+
+// ---- shapes ---------------------------------------------------------------------------------------------------
+
+struct Shape {
+    std::vector<int64_t> out_modes, in_modes, ranks;
+    int64_t batch;
+    bool bias;
+};
+
+const std::vector<Shape> kShapes = {
+    {{3}, {5}, {1, 1}, 2, true},                                               // d = 1
+    {{1}, {1}, {1, 1}, 1, false},                                              // everything 1
+    {{2, 3}, {3, 2}, {1, 1, 1}, 3, true},                                      // rank 1
+    {{3, 5}, {7, 2}, {1, 3, 1}, 5, false},                                     // odd modes, primes
+    {{2, 1, 3}, {1, 5, 2}, {1, 2, 3, 1}, 4, true},                             // modes 1
+    {{4, 6, 2, 2}, {2, 8, 4, 16}, {1, 4, 5, 3, 1}, 1, true},                   // d = 4, mixed modes
+    {{2, 2, 3, 2, 2}, {3, 2, 2, 2, 3}, {1, 2, 3, 2, 3, 1}, 7, true},           // d = 5
+    {{2, 3, 2, 2, 2, 2}, {2, 2, 3, 1, 2, 2}, {1, 2, 2, 3, 2, 2, 1}, 2, false}, // d = 6
+    {{17}, {40}, {1, 1}, 33, true},                                            // d = 1, many rows and columns
+};
+
+// Failure messages show the modes and batch rather than the bytes of the shape.
+void PrintTo(const Shape &s, std::ostream *os) {
+    *os << "d=" << s.out_modes.size() << " M_modes=";
+    for (int64_t m : s.out_modes) *os << m << ",";
+    *os << " N_modes=";
+    for (int64_t n : s.in_modes) *os << n << ",";
+    *os << " batch=" << s.batch;
+}
+
+void check(const std::vector<float> &y, const std::vector<float> &ref, const char *what, int detail) {
+    const double err = ttl_test::rel_err(y, ref);
+    EXPECT_LE(err, 1e-5) << what << " " << detail;
+}
+
+class FcEmulation : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(FcEmulation, SequentialBothOrders) {
+    const Shape &s = GetParam();
+    const ttl_fc_desc_t d = ttl_test::fc_desc(s.out_modes, s.in_modes, s.ranks);
+    HostLayer h(d, 11, s.bias, 132, 227 * 1024);
+    const auto x = ttl_test::random_vector(s.batch * d.in_features, 12);
+    const auto ref = oracle(h, x, s.batch);
+    for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST}) {
+        ttl_cuda_fc_plan_t plan{};
+        plan.layer = &h.layer;
+        plan.batch = s.batch;
+        ASSERT_EQ(fc_sequential_plan(&plan, order, 1), TTL_STATUS_SUCCESS);
+        std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+        ASSERT_TRUE(run_sequential(plan, y.data(), x.data()));
+        check(y, ref, "sequential order", int(order));
+    }
+}
+
+TEST_P(FcEmulation, FusedEveryOrderAndMerge) {
+    const Shape &s = GetParam();
+    const ttl_fc_desc_t d = ttl_test::fc_desc(s.out_modes, s.in_modes, s.ranks);
+    // a small shared-memory budget forces several sample tiles and tiles per step; the large one the opposite
+    // (both budgets only for d <= 3: each emulated CTA costs milliseconds of host threads)
+    std::vector<size_t> budgets = {size_t(60 * 1024)};
+    if (d.num_cores <= 3) budgets.push_back(size_t(227 * 1024));
+    for (size_t budget : budgets) {
+        HostLayer h(d, 21, s.bias, 4, budget);
+        const auto x = ttl_test::random_vector(s.batch * d.in_features, 22);
+        const auto ref = oracle(h, x, s.batch);
+        int ran = 0;
+        for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST})
+            for (int32_t merged = 0; merged <= d.num_cores; ++merged) {
+                fc_fused_config_t cfg;
+                const ttl_status_t st = fc_fused_plan(&cfg, &h.layer, s.batch, order, merged);
+                if (st == TTL_STATUS_UNSUPPORTED) continue;
+                ASSERT_EQ(st, TTL_STATUS_SUCCESS);
+                ASSERT_LE(cfg.smem_bytes, budget);
+                std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+                ASSERT_TRUE(run_fused(cfg, y.data(), x.data())) << "shared memory guard written";
+                check(y, ref, "fused order/merged", int(order) * 100 + merged);
+                ++ran;
+            }
+        EXPECT_GT(ran, 0) << "no fused configuration fits a " << budget << "-byte budget";
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, FcEmulation, ::testing::ValuesIn(kShapes));
+
+// Every tile configuration of the shared routine on one contraction with awkward sizes, against plain loops.
+TEST(FcEmulationTile, EveryConfiguration) {
+    const int64_t L = 5, P = 19, Q = 301, R = 3; // Q > FC_KC_MAX: several chunks, the last one partial
+    const int64_t lda = (P + FC_AT_ALIGN - 1) / FC_AT_ALIGN * FC_AT_ALIGN;
+    auto at = ttl_test::random_vector(Q * lda, 31);
+    for (int64_t q = 0; q < Q; ++q)
+        for (int64_t p = P; p < lda; ++p) at[q * lda + p] = 0.0f;
+    const auto in = ttl_test::random_vector(L * Q * R, 32);
+    std::vector<float> ref(size_t(L * P * R));
+    for (int64_t l = 0; l < L; ++l)
+        for (int64_t p = 0; p < P; ++p)
+            for (int64_t r = 0; r < R; ++r) {
+                double acc = 0;
+                for (int64_t q = 0; q < Q; ++q) acc += double(at[q * lda + p]) * in[(l * Q + q) * R + r];
+                ref[(l * P + p) * R + r] = float(acc);
+            }
+    for (int tp : {1, 2, 4, 8})
+        for (int tc : {1, 4})
+            for (int wp : {1, 2, 4, 8}) {
+                const fc_tile_cfg_t cfg{tp, tc, wp};
+                if (fc_tile_cols(tc, wp) > FC_MAX_COLS) continue;
+                fc_contraction k{at.data(), lda, in.data(), nullptr, nullptr, L, P, Q, R, L, 0, 0, 1};
+                std::vector<float> out(ref.size(), std::numeric_limits<float>::quiet_NaN());
+                k.out = out.data();
+                const int64_t rows = fc_tile_rows(tp, wp), cols = fc_tile_cols(tc, wp);
+                SharedMemory smem(fc_tile_smem_bytes(tp, tc, wp));
+                for (int64_t by = 0; by < (P + rows - 1) / rows; ++by)
+                    for (int64_t bx = 0; bx < (L * R + cols - 1) / cols; ++bx) {
+                        smem.poison();
+                        run_cta([&] {
+#define EMU_TILE(TP, TC) fc_tile_gemm<TP, TC>(k, cfg.wp, by * rows, bx * cols, smem.data())
+                            FC_TILE_DISPATCH(cfg, EMU_TILE);
+#undef EMU_TILE
+                        });
+                        ASSERT_TRUE(smem.guard_intact());
+                    }
+                EXPECT_LE(ttl_test::rel_err(out, ref), 1e-6) << tp << "x" << tc << " wp " << wp;
+            }
+}
+
+} // namespace
+
+static int fc_emu_thread_index() { return t_thread_index; }
+static void fc_emu_barrier() { g_barrier->wait(); }
+
+#else
+
+TEST(FcEmulation, Skipped) { GTEST_SKIP() << "built without CUDA headers"; }
+
+#endif
