@@ -110,7 +110,7 @@ int main(int argc, char **argv) {
     // Resolve the device.
     int use_gpu = 0;
     if (strcmp(device, "cuda") == 0) {
-#ifdef TTL_BENCH_GPU
+#ifdef TTL_WITH_CUDA
         if (!bench_gpu_available()) {
             fprintf(stderr, "ttl-bench: no usable CUDA device\n");
             return 1;
@@ -121,7 +121,7 @@ int main(int argc, char **argv) {
         return 1;
 #endif
     } else if (strcmp(device, "auto") == 0) {
-#ifdef TTL_BENCH_GPU
+#ifdef TTL_WITH_CUDA
         use_gpu = bench_gpu_available();
 #endif
     } else if (strcmp(device, "cpu") != 0) {
@@ -145,7 +145,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     int failures = 0;
-#ifdef TTL_BENCH_GPU
+#ifdef TTL_WITH_CUDA
     if (use_gpu)
         failures = bench_gpu_run(&opt, report);
     else

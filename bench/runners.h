@@ -24,7 +24,7 @@ typedef struct bench_options {
 /* CPU runner (OpenBLAS baselines). Returns the number of rows whose correctness check failed. */
 int bench_cpu_run(const bench_options_t *opt, bench_report_t *report);
 
-#ifdef TTL_BENCH_GPU
+#ifdef TTL_WITH_CUDA
 /* 1 when a CUDA device is usable. */
 int bench_gpu_available(void);
 /* GPU runner (cuBLAS / cuDNN baselines). Returns the number of rows whose correctness check failed. */
