@@ -17,6 +17,7 @@
 #include "cases.h"
 #include "report.h"
 #include "runners.h"
+#include "timer.h"
 
 #define DEFAULT_MAX_REPEATS 200
 #define PAPER_BUDGET_S 0.5
@@ -144,6 +145,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "ttl-bench: out of memory\n");
         return 1;
     }
+    const double start = bench_now();
     int failures = 0;
 #ifdef TTL_WITH_CUDA
     if (use_gpu)
@@ -151,6 +153,9 @@ int main(int argc, char **argv) {
     else
 #endif
         failures = bench_cpu_run(&opt, report);
+    const double wall_s = bench_now() - start;
+    bench_report_set_number(report, "wall_s", wall_s);
+    printf("\n# suite ran in %.1f s\n", wall_s);
     const int write_failed = bench_report_close(report);
     if (failures) fprintf(stderr, "ttl-bench: %d row(s) failed their correctness check\n", failures);
     return write_failed ? 1 : failures ? 2 : 0;

@@ -29,10 +29,10 @@
 #define CHECK_TOLERANCE 1e-4
 #define REF_SAMPLES 2
 #define REF_BIG_SAMPLE_MACS 300000000LL
-#define MAX_REPEATS 200
+#define MAX_REPEATS 100
 #define MIN_REPEATS 10
 #define WARMUP_CALLS 3
-#define TARGET_TIMING_MS 40.0     // timed calls per row add up to about this much
+#define TARGET_TIMING_MS 25.0     // timed calls per row add up to about this much
 #define SLICE_ALIGN ((size_t)256) // every rotated buffer starts 256-byte aligned
 #define MAX_SLICES 65536
 #define CUDNN_WS_BYTES ((size_t)1 << 30)
