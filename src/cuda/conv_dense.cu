@@ -125,7 +125,7 @@ ttl_status_t reconstruct(float *d_K, const ttl_cuda_conv_layer_t *l, int nhwc) {
 
 int as_int(int64_t v) { return (int)v; }
 
-// Descriptors for x, y, K and the convolution; BAD_SIZE beyond cuDNN's int dimensions.
+// Descriptors for x, y, K and the convolution; UNSUPPORTED beyond cuDNN's int dimensions.
 ttl_status_t make_descriptors(ttl_conv_dense_t *dn, const ttl_conv_geom_t &g, int32_t allow_tf32) {
     const int64_t dims[] = {g.B, g.C, g.H, g.W, g.S, g.OH, g.OW};
     for (int64_t v : dims)
