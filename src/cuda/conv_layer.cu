@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cuda/conv_internal.h"
+#include "cuda/plan_common.h"
 
 // ---------------------------------------------------------------------------------------------------------------
 // merged channel TT-matrix (host)
@@ -224,7 +225,7 @@ extern "C" ttl_status_t ttl_cuda_conv_layer_create(ttl_cuda_conv_layer_t **layer
     TTL_TRY(ttl_conv_desc_check(desc));
     int64_t params;
     TTL_TRY(ttl_conv_param_count(&params, desc));
-    ttl_conv_device_guard guard(handle);
+    ttl_cuda_device_scope guard(handle);
     TTL_TRY(guard.status);
 
     ttl_cuda_conv_layer_t *l = (ttl_cuda_conv_layer_t *)calloc(1, sizeof(*l));
@@ -243,6 +244,6 @@ extern "C" ttl_status_t ttl_cuda_conv_layer_create(ttl_cuda_conv_layer_t **layer
 
 extern "C" void ttl_cuda_conv_layer_destroy(ttl_cuda_conv_layer_t *layer) {
     if (layer == NULL) return;
-    ttl_conv_device_guard guard(layer->handle);
+    ttl_cuda_device_scope guard(layer->handle);
     release(layer);
 }

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "cuda/conv_internal.h"
+#include "cuda/plan_common.h"
 
 static_assert(TTL_CONV_TN == 4, "tt_step loads and stores one float4 of consecutive pixel-minor outputs");
 static_assert(TTL_CONV_OPAD % 8 == 0, "At rows must hold whole 8-wide register tiles");
@@ -712,13 +713,13 @@ extern "C" ttl_status_t ttl_conv_tt_setup(ttl_cuda_conv_plan_t *p, ttl_algo_t al
 extern "C" ttl_status_t ttl_conv_tt_forward(const ttl_cuda_conv_plan_t *p, cudaStream_t stream, float *y,
                                             const float *x, void *ws) {
     const ttl_conv_geom_t &g = p->geom;
+    /* the same slices, in the same order, as ttl_conv_tt_setup counted */
     char *w = (char *)ws;
+    size_t cursor = 0;
     float *buf0 = nullptr, *buf1 = nullptr, *U = nullptr;
     if (!p->fused) {
-        buf0 = (float *)w;
-        w += ttl_align_up(p->buf_bytes);
-        buf1 = (float *)w;
-        w += ttl_align_up(p->buf_bytes);
+        buf0 = (float *)(w + ttl_cuda_ws_take(&cursor, p->buf_bytes));
+        buf1 = (float *)(w + ttl_cuda_ws_take(&cursor, p->buf_bytes));
     }
     if (p->variant == TTL_CONV_VARIANT_SF) {
         const ttl_conv_cf_chunk_t none = {};
@@ -726,7 +727,7 @@ extern "C" ttl_status_t ttl_conv_tt_forward(const ttl_cuda_conv_plan_t *p, cudaS
         return p->fused ? launch_fused(stream, p, y, x, none, npix)
                         : launch_unfused(stream, p, y, x, buf0, buf1, none, npix);
     }
-    U = (float *)w;
+    U = (float *)(w + ttl_cuda_ws_take(&cursor, p->u_bytes));
     const int sm = p->layer->handle->sm_count;
     for (int64_t b0 = 0; b0 < g.B; b0 += p->cf_bc) {
         for (int64_t oh0 = 0; oh0 < g.OH; oh0 += p->cf_rb) {
