@@ -26,8 +26,9 @@ static const char REASON_REQUESTED[] = "requested by the caller";
 static const char REASON_AUTO_SEQUENTIAL[] = "fewest multiply-adds: sequential core contraction";
 static const char REASON_AUTO_DENSE[] = "fewest multiply-adds: rebuilding W and one dense GEMM";
 
-// ---- option checks
-// -----------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// option checks
+// ---------------------------------------------------------------------------------------------------------------
 
 /* BAD_ARGUMENT for values outside the enums, UNSUPPORTED for algorithms that exist but not for FC on the CPU. */
 static ttl_status_t check_fc_opts(const ttl_plan_opts_t *opts) {
@@ -47,8 +48,9 @@ static ttl_status_t check_fc_opts(const ttl_plan_opts_t *opts) {
     return TTL_STATUS_BAD_ARGUMENT;
 }
 
-// ---- plan
-// --------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// plan
+// ---------------------------------------------------------------------------------------------------------------
 
 ttl_status_t ttl_fc_plan_create(ttl_fc_plan_t **plan, const ttl_fc_desc_t *desc, int64_t batch,
                                 const ttl_plan_opts_t *opts) {
@@ -115,8 +117,9 @@ ttl_status_t ttl_fc_plan_info(const ttl_fc_plan_t *plan, ttl_plan_info_t *info) 
 
 void ttl_fc_plan_destroy(ttl_fc_plan_t *plan) { free(plan); }
 
-// ---- forward
-// -----------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// forward
+// ---------------------------------------------------------------------------------------------------------------
 
 static void dense_forward(const ttl_fc_plan_t *p, float *y, const float *x, const float *cores, const float *bias,
                           void *ws) {

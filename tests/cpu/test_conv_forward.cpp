@@ -246,8 +246,9 @@ TEST_P(ConvForward, EveryAlgorithmMatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvForward, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<ConvCase> &info) { return info.param.name; });
 
-// ---- errors
-// ------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------------------------------------------
 
 const ttl_conv_desc_t kDesc = ttl_test::conv_desc({2, 3}, {3, 2}, {2, 3, 1}, 3, 3, 1, 1, 1, 1);
 const ttl_conv_shape_t kShape = {2, 5, 6, TTL_LAYOUT_NCHW};
