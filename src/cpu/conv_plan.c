@@ -35,21 +35,12 @@ static const char REASON_AUTO_DENSE[] = "fewest multiply-adds: rebuilding K and 
 // option checks
 // ---------------------------------------------------------------------------------------------------------------
 
+/* The algorithms a CPU conv plan runs; ttl_plan_choice_check gives BAD_ARGUMENT / UNSUPPORTED for the rest. */
 static ttl_status_t check_conv_opts(const ttl_plan_opts_t *opts) {
-    if (opts->order != TTL_ORDER_AUTO && opts->order != TTL_ORDER_FIRST_TO_LAST &&
-        opts->order != TTL_ORDER_LAST_TO_FIRST)
-        return TTL_STATUS_BAD_ARGUMENT;
-    switch (opts->algo) {
-    case TTL_ALGO_AUTO:
-    case TTL_ALGO_REFERENCE:
-    case TTL_ALGO_SPATIAL_FIRST:
-    case TTL_ALGO_CHANNELS_FIRST:
-    case TTL_ALGO_DENSE: return TTL_STATUS_SUCCESS;
-    case TTL_ALGO_SEQUENTIAL:
-    case TTL_ALGO_SEQUENTIAL_BLAS:
-    case TTL_ALGO_FUSED: return TTL_STATUS_UNSUPPORTED;
-    }
-    return TTL_STATUS_BAD_ARGUMENT;
+    const unsigned supported = TTL_ALGO_BIT(TTL_ALGO_AUTO) | TTL_ALGO_BIT(TTL_ALGO_REFERENCE) |
+                               TTL_ALGO_BIT(TTL_ALGO_SPATIAL_FIRST) | TTL_ALGO_BIT(TTL_ALGO_CHANNELS_FIRST) |
+                               TTL_ALGO_BIT(TTL_ALGO_DENSE);
+    return ttl_plan_choice_check(opts->algo, opts->order, supported);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

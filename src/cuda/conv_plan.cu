@@ -68,22 +68,12 @@ double estimate_tt(const ttl_cuda_conv_plan_t &p) {
 // ---------------------------------------------------------------------------------------------------------------
 
 ttl_status_t check_opts(const ttl_cuda_plan_opts_t &o) {
-    switch (o.algo) {
-    case TTL_ALGO_AUTO:
-    case TTL_ALGO_SPATIAL_FIRST:
-    case TTL_ALGO_CHANNELS_FIRST:
-    case TTL_ALGO_DENSE: break;
-    case TTL_ALGO_REFERENCE:  /* CPU only */
-    case TTL_ALGO_SEQUENTIAL: /* TT-FC algorithms */
-    case TTL_ALGO_SEQUENTIAL_BLAS:
-    case TTL_ALGO_FUSED: return TTL_STATUS_UNSUPPORTED;
-    default: return TTL_STATUS_BAD_ARGUMENT;
-    }
-    if (o.order != TTL_ORDER_AUTO && o.order != TTL_ORDER_FIRST_TO_LAST && o.order != TTL_ORDER_LAST_TO_FIRST)
-        return TTL_STATUS_BAD_ARGUMENT;
     if ((o.autotune != 0 && o.autotune != 1) || (o.allow_tf32 != 0 && o.allow_tf32 != 1))
         return TTL_STATUS_BAD_ARGUMENT;
-    return TTL_STATUS_SUCCESS;
+    /* REFERENCE is CPU only; SEQUENTIAL, SEQUENTIAL_BLAS and FUSED are TT-FC algorithms */
+    const unsigned supported = TTL_ALGO_BIT(TTL_ALGO_AUTO) | TTL_ALGO_BIT(TTL_ALGO_SPATIAL_FIRST) |
+                               TTL_ALGO_BIT(TTL_ALGO_CHANNELS_FIRST) | TTL_ALGO_BIT(TTL_ALGO_DENSE);
+    return ttl_plan_choice_check(o.algo, o.order, supported);
 }
 
 bool fits_i32(int64_t v) { return v >= 0 && v <= INT32_MAX; }

@@ -294,21 +294,18 @@ static ttl_status_t choose_by_timing(ttl_cuda_fc_plan_t *p) {
 // entry points
 // ---------------------------------------------------------------------------------------------------------------
 
-static bool known_algo(ttl_algo_t a) { return (int)a >= (int)TTL_ALGO_AUTO && (int)a <= (int)TTL_ALGO_DENSE; }
-static bool known_order(ttl_order_t o) {
-    return o == TTL_ORDER_AUTO || o == TTL_ORDER_FIRST_TO_LAST || o == TTL_ORDER_LAST_TO_FIRST;
-}
-
 extern "C" ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_cuda_fc_layer_t *layer,
                                                 int64_t batch, const ttl_cuda_plan_opts_t *opts) {
     if (plan == NULL || layer == NULL) return TTL_STATUS_NULL_POINTER;
     ttl_cuda_plan_opts_t o = {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0};
     if (opts != NULL) o = *opts;
-    if (batch < 0 || !known_algo(o.algo) || !known_order(o.order)) return TTL_STATUS_BAD_ARGUMENT;
+    if (batch < 0) return TTL_STATUS_BAD_ARGUMENT;
     if ((o.autotune != 0 && o.autotune != 1) || (o.allow_tf32 != 0 && o.allow_tf32 != 1))
         return TTL_STATUS_BAD_ARGUMENT;
-    if (o.algo == TTL_ALGO_REFERENCE || o.algo == TTL_ALGO_SPATIAL_FIRST || o.algo == TTL_ALGO_CHANNELS_FIRST)
-        return TTL_STATUS_UNSUPPORTED;
+    const unsigned supported = TTL_ALGO_BIT(TTL_ALGO_AUTO) | TTL_ALGO_BIT(TTL_ALGO_SEQUENTIAL) |
+                               TTL_ALGO_BIT(TTL_ALGO_SEQUENTIAL_BLAS) | TTL_ALGO_BIT(TTL_ALGO_FUSED) |
+                               TTL_ALGO_BIT(TTL_ALGO_DENSE);
+    TTL_TRY(ttl_plan_choice_check(o.algo, o.order, supported));
     ttl_cuda_device_scope scope(layer->handle);
     TTL_TRY(scope.status);
 
