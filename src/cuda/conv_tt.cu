@@ -127,6 +127,18 @@ TTL_CONV_HD int64_t x_index(const ttl_conv_geom_t &g, int64_t b, int64_t c, int6
     return g.nhwc ? ((b * g.H + ih) * g.W + iw) * g.C + c : ((b * g.C + c) * g.H + ih) * g.W + iw;
 }
 
+// Splits a work item w of a [channels][P] producer or sink into (channel, pixel): pixel fastest for NCHW
+// (neighbouring threads touch neighbouring activations of one plane), channel fastest for NHWC.
+template <class Idx> TTL_CONV_HD void split_item(Idx w, Idx channels, Idx P, int32_t nhwc, Idx *ch, Idx *q) {
+    if (nhwc) {
+        *q = w / channels;
+        *ch = w - *q * channels;
+    } else {
+        *ch = w / P;
+        *q = w - *ch * P;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // producers: fill the first state [in_size][P] of P pixels (pixel index q fastest)
 // ---------------------------------------------------------------------------------------------------------------
@@ -140,13 +152,7 @@ TTL_CONV_HD void produce_sf(float *buf, Idx P, Pixels pixels, const float *__res
     const Idx items = C * P;
     for (Idx w = tid; w < items; w += nthr) {
         Idx c, q;
-        if (g.nhwc) {
-            q = w / C;
-            c = w - q * C;
-        } else {
-            c = w / P;
-            q = w - c * P;
-        }
+        split_item<Idx>(w, C, P, g.nhwc, &c, &q);
         const pixel_pos pp = pixels(q);
         for (int32_t a0 = 0; a0 < g.r0; a0 += TTL_CONV_R0_BLOCK) {
             float acc[TTL_CONV_R0_BLOCK];
@@ -191,13 +197,7 @@ TTL_CONV_HD void produce_cf(float *buf, Idx P, Pixels pixels, const float *__res
     const Idx items = C * P;
     for (Idx w = tid; w < items; w += nthr) {
         Idx c, q;
-        if (g.nhwc) {
-            q = w / C;
-            c = w - q * C;
-        } else {
-            c = w / P;
-            q = w - c * P;
-        }
+        split_item<Idx>(w, C, P, g.nhwc, &c, &q);
         const pixel_pos pp = pixels(q);
         buf[c * P + q] = pp.valid ? load_ro(x + x_index(g, pp.b, c, pp.ih0, pp.iw0)) : 0.0f;
     }
@@ -308,13 +308,7 @@ TTL_CONV_HD void sink_sf(const float *buf, Idx P, Pixels pixels, float *__restri
     const int64_t ohw = g.OH * g.OW;
     for (Idx w = tid; w < items; w += nthr) {
         Idx s, q;
-        if (g.nhwc) {
-            q = w / S;
-            s = w - q * S;
-        } else {
-            s = w / P;
-            q = w - s * P;
-        }
+        split_item<Idx>(w, S, P, g.nhwc, &s, &q);
         const pixel_pos pp = pixels(q);
         if (!pp.valid) continue;
         const float v = buf[s * P + q] + (bias != nullptr ? load_ro(bias + s) : 0.0f);
