@@ -90,7 +90,7 @@ static ttl_status_t configure(ttl_cuda_fc_plan_t *p, ttl_algo_t algo, ttl_order_
         if (algo == TTL_ALGO_SEQUENTIAL)
             TTL_TRY(fc_sequential_check(p->steps, p->num_steps));
         else
-            TTL_TRY(fc_blas_check(p->steps, p->num_steps, p->batch, d->out_features));
+            TTL_TRY(fc_blas_check(p->steps, p->num_steps, d->out_features));
         p->info.order = o;
         TTL_TRY(ttl_fc_macs_sequential(&per_sample, d, o));
         break;
