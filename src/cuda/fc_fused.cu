@@ -34,6 +34,9 @@
 #include "cuda/fc_fused.cuh"
 #include "cuda/plan_common.h"
 
+/* Most samples one CTA takes; also bounds the planner's search over samples per CTA. */
+#define FC_FUSED_MAX_BT 256
+
 static_assert(sizeof(fc_fused_params_t) <= 4000, "fused kernel parameters must fit the 4 KB parameter space");
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -251,7 +254,7 @@ ttl_status_t fc_fused_plan(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *la
             if (sh.nsplit > INT32_MAX) continue;
             /* samples per CTA: as many as fit, but leave at least two CTAs per SM when the batch allows */
             const int64_t fill = ttl_max_i64(1, b * sh.nsplit / (2 * ttl_max_i64(h->sm_count, 1)));
-            const int64_t cap = ttl_min_i64(ttl_min_i64(b, 256), fill);
+            const int64_t cap = ttl_min_i64(ttl_min_i64(b, FC_FUSED_MAX_BT), fill);
             int64_t h_off, x_off[2], stage_off;
             int64_t bt = 0;
             bool two = false;
