@@ -76,8 +76,6 @@ ttl_status_t check_opts(const ttl_cuda_plan_opts_t &o) {
     return ttl_plan_choice_check(o.algo, o.order, supported);
 }
 
-bool fits_i32(int64_t v) { return v >= 0 && v <= INT32_MAX; }
-
 // Kernel geometry; UNSUPPORTED when a filter parameter exceeds int32 (the kernels index filters with int).
 ttl_status_t make_geom(ttl_conv_geom_t *g, const ttl_cuda_conv_layer_t *l, const ttl_conv_shape_t &s,
                        const ttl_conv_stats_t &st) {
@@ -85,7 +83,7 @@ ttl_status_t make_geom(ttl_conv_geom_t *g, const ttl_cuda_conv_layer_t *l, const
     const int64_t small[] = {d.kernel_h, d.kernel_w,   d.stride_h,   d.stride_w, d.pad_h,
                              d.pad_w,    d.dilation_h, d.dilation_w, d.ranks[0], l->r0pad};
     for (int64_t v : small)
-        if (!fits_i32(v)) return TTL_STATUS_UNSUPPORTED;
+        if (!ttl_fits_i32(v)) return TTL_STATUS_UNSUPPORTED;
     /* every activation element index must fit int64 (checked products) */
     int64_t n;
     TTL_TRY(ttl_mul_i64(&n, s.batch, d.in_channels));

@@ -54,6 +54,15 @@ struct ttl_cuda_device_scope {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
+// integer helpers of the planners
+// ---------------------------------------------------------------------------------------------------------------
+
+/* Whether a size or index bound can be handed to a kernel that indexes with int32. */
+static inline bool ttl_fits_i32(int64_t v) { return v >= 0 && v <= INT32_MAX; }
+/* v rounded up to a multiple of `to` (v >= 0, to >= 1). */
+static inline int64_t ttl_round_up_i64(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+
+// ---------------------------------------------------------------------------------------------------------------
 // workspace carving
 // ---------------------------------------------------------------------------------------------------------------
 
