@@ -465,9 +465,7 @@ __global__ void __launch_bounds__(TTL_CONV_THREADS)
 // ---------------------------------------------------------------------------------------------------------------
 
 int grid_for(int64_t items, int sm_count) {
-    const int64_t blocks = (items + TTL_CONV_THREADS - 1) / TTL_CONV_THREADS;
-    const int64_t cap = (int64_t)sm_count * 16; /* grid-stride loops cover the rest */
-    return (int)(blocks < cap ? (blocks > 0 ? blocks : 1) : cap);
+    return ttl_cuda_grid_stride_blocks(items, TTL_CONV_THREADS, (int64_t)sm_count * 16);
 }
 
 ttl_status_t launch_fused(cudaStream_t stream, const ttl_cuda_conv_plan_t *p, float *out, const float *x,
