@@ -11,13 +11,13 @@
 
 #include "ttl/ttl.h"
 
-#define CHECK(call)                                                                                             \
-    do {                                                                                                        \
-        ttl_status_t st_ = (call);                                                                              \
-        if (st_ != TTL_STATUS_SUCCESS) {                                                                        \
-            fprintf(stderr, "%s:%d: %s -> %s\n", __FILE__, __LINE__, #call, ttl_status_string(st_));            \
-            exit(1);                                                                                            \
-        }                                                                                                       \
+#define CHECK(call)                                                                                                \
+    do {                                                                                                           \
+        ttl_status_t st_ = (call);                                                                                 \
+        if (st_ != TTL_STATUS_SUCCESS) {                                                                           \
+            fprintf(stderr, "%s:%d: %s -> %s\n", __FILE__, __LINE__, #call, ttl_status_string(st_));               \
+            exit(1);                                                                                               \
+        }                                                                                                          \
     } while (0)
 
 static float uniform(unsigned *state) { /* small LCG: reproducible, no zeros */

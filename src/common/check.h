@@ -76,6 +76,13 @@ ttl_status_t ttl_fc_macs_sequential(int64_t *macs, const ttl_fc_desc_t *desc, tt
  * gives the cheaper order's count. BAD_ARGUMENT for any other algo. */
 ttl_status_t ttl_conv_channel_macs(int64_t *macs, const ttl_conv_desc_t *desc, ttl_algo_t algo, ttl_order_t order);
 
+/* Bit of an algorithm in the `supported` mask of ttl_plan_choice_check. */
+#define TTL_ALGO_BIT(algo) (1u << (unsigned)(algo))
+
+/* Plan options every plan_create shares: BAD_ARGUMENT for an order or algorithm outside its enum, UNSUPPORTED for
+ * a known algorithm whose bit is not in `supported` (it exists, but not for this layer kind or device). */
+ttl_status_t ttl_plan_choice_check(ttl_algo_t algo, ttl_order_t order, unsigned supported);
+
 /* Like ttl_fc_desc_check but ranks[0] may be any value >= 1 (channel part of a TT-conv). */
 ttl_status_t ttl_fc_desc_check_left_rank(const ttl_fc_desc_t *desc);
 

@@ -213,6 +213,13 @@ static ttl_status_t tt_macs(int64_t *macs, const ttl_fc_desc_t *d, ttl_order_t o
     return TTL_STATUS_SUCCESS;
 }
 
+ttl_status_t ttl_plan_choice_check(ttl_algo_t algo, ttl_order_t order, unsigned supported) {
+    if (order != TTL_ORDER_AUTO && order != TTL_ORDER_FIRST_TO_LAST && order != TTL_ORDER_LAST_TO_FIRST)
+        return TTL_STATUS_BAD_ARGUMENT;
+    if ((int)algo < (int)TTL_ALGO_AUTO || (int)algo > (int)TTL_ALGO_DENSE) return TTL_STATUS_BAD_ARGUMENT;
+    return (supported & TTL_ALGO_BIT(algo)) ? TTL_STATUS_SUCCESS : TTL_STATUS_UNSUPPORTED;
+}
+
 ttl_status_t ttl_fc_macs_sequential(int64_t *macs, const ttl_fc_desc_t *d, ttl_order_t order) {
     return tt_macs(macs, d, order, 0);
 }

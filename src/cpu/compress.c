@@ -153,6 +153,18 @@ static ttl_status_t permute_to_double(double *dst, const float *src, const int64
     return TTL_STATUS_SUCCESS;
 }
 
+/* Source dims [m_1..m_n, n_1..n_n] and the permutation that interleaves them as (m_1, n_1, ..., m_n, n_n) at
+ * destination positions first, first + 1, ... (the dense weight's row modes then column modes). */
+static void interleave_modes(int64_t *src_dims, int32_t *perm, const int64_t *out_modes, const int64_t *in_modes,
+                             int32_t n, int32_t first) {
+    for (int32_t k = 0; k < n; ++k) {
+        src_dims[k] = out_modes[k];
+        src_dims[n + k] = in_modes[k];
+        perm[first + 2 * k] = k;
+        perm[first + 2 * k + 1] = n + k;
+    }
+}
+
 /* TT-SVD of a dense float tensor given as src_dims/perm, into the shape of *tt (modes set, ranks replaced). */
 static ttl_status_t compress_dense(ttl_tt_t *tt, double *norm, double *err, const float *src,
                                    const int64_t *src_dims, const int32_t *perm, int32_t ndims,
@@ -184,12 +196,7 @@ ttl_status_t ttl_fc_compress(ttl_fc_desc_t *tt_desc, float **tt_cores, ttl_compr
     const int32_t n = d.num_cores;
     int64_t src_dims[MAX_DENSE_DIMS];
     int32_t perm[MAX_DENSE_DIMS];
-    for (int32_t k = 0; k < n; ++k) {
-        src_dims[k] = d.out_modes[k];
-        src_dims[n + k] = d.in_modes[k];
-        perm[2 * k] = k;
-        perm[2 * k + 1] = n + k;
-    }
+    interleave_modes(src_dims, perm, d.out_modes, d.in_modes, n, 0);
     ttl_tt_t tt;
     fc_tt_shape(&tt, &d);
     double norm, err;
@@ -218,12 +225,7 @@ ttl_status_t ttl_conv_compress(ttl_conv_desc_t *tt_desc, float **tt_cores, ttl_c
     const int32_t n = d.num_cores;
     int64_t src_dims[MAX_DENSE_DIMS];
     int32_t perm[MAX_DENSE_DIMS];
-    for (int32_t k = 0; k < n; ++k) {
-        src_dims[k] = d.out_modes[k];
-        src_dims[n + k] = d.in_modes[k];
-        perm[2 + 2 * k] = k;
-        perm[3 + 2 * k] = n + k;
-    }
+    interleave_modes(src_dims, perm, d.out_modes, d.in_modes, n, 2);
     src_dims[2 * n] = d.kernel_h;
     src_dims[2 * n + 1] = d.kernel_w;
     perm[0] = 2 * n;

@@ -86,8 +86,9 @@ static void output_pixel(float *acc, const ttl_conv_geom_t *g, const float *Z, i
     }
 }
 
-// ---- entry
-// -------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// entry
+// ---------------------------------------------------------------------------------------------------------------
 
 void ttl_conv_cf_run(const ttl_conv_cf_t *cf, const ttl_conv_geom_t *g, float *y, const float *x,
                      const float *cores, const float *bias, void *ws) {

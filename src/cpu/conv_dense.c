@@ -86,8 +86,9 @@ static void shift_nchw(float *X, const ttl_conv_geom_t *g, const float *xb, int6
     }
 }
 
-// ---- entry
-// -------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// entry
+// ---------------------------------------------------------------------------------------------------------------
 
 void ttl_conv_dense_run(const ttl_conv_dense_t *dn, const ttl_conv_geom_t *g, float *y, const float *x,
                         const float *cores, const float *bias, void *ws) {

@@ -31,28 +31,21 @@ static const char REASON_AUTO_SPATIAL[] = "fewest multiply-adds: spatial filters
 static const char REASON_AUTO_CHANNELS[] = "fewest multiply-adds: channel TT first, then the spatial filters";
 static const char REASON_AUTO_DENSE[] = "fewest multiply-adds: rebuilding K and a dense convolution";
 
-// ---- option checks
-// -----------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// option checks
+// ---------------------------------------------------------------------------------------------------------------
 
+/* The algorithms a CPU conv plan runs; ttl_plan_choice_check gives BAD_ARGUMENT / UNSUPPORTED for the rest. */
 static ttl_status_t check_conv_opts(const ttl_plan_opts_t *opts) {
-    if (opts->order != TTL_ORDER_AUTO && opts->order != TTL_ORDER_FIRST_TO_LAST &&
-        opts->order != TTL_ORDER_LAST_TO_FIRST)
-        return TTL_STATUS_BAD_ARGUMENT;
-    switch (opts->algo) {
-    case TTL_ALGO_AUTO:
-    case TTL_ALGO_REFERENCE:
-    case TTL_ALGO_SPATIAL_FIRST:
-    case TTL_ALGO_CHANNELS_FIRST:
-    case TTL_ALGO_DENSE: return TTL_STATUS_SUCCESS;
-    case TTL_ALGO_SEQUENTIAL:
-    case TTL_ALGO_SEQUENTIAL_BLAS:
-    case TTL_ALGO_FUSED: return TTL_STATUS_UNSUPPORTED;
-    }
-    return TTL_STATUS_BAD_ARGUMENT;
+    const unsigned supported = TTL_ALGO_BIT(TTL_ALGO_AUTO) | TTL_ALGO_BIT(TTL_ALGO_REFERENCE) |
+                               TTL_ALGO_BIT(TTL_ALGO_SPATIAL_FIRST) | TTL_ALGO_BIT(TTL_ALGO_CHANNELS_FIRST) |
+                               TTL_ALGO_BIT(TTL_ALGO_DENSE);
+    return ttl_plan_choice_check(opts->algo, opts->order, supported);
 }
 
-// ---- cost of each algorithm
-// ----------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// cost of each algorithm
+// ---------------------------------------------------------------------------------------------------------------
 
 /* out_px (kh kw r_0 C + channel TT per output pixel) */
 static ttl_status_t spatial_first_macs(int64_t *macs, const ttl_conv_geom_t *g, const ttl_tt_seq_t *seq) {
@@ -76,8 +69,9 @@ static ttl_status_t channels_first_macs(int64_t *macs, const ttl_conv_geom_t *g,
     return ttl_add_i64(macs, a, b);
 }
 
-// ---- plan
-// --------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// plan
+// ---------------------------------------------------------------------------------------------------------------
 
 ttl_status_t ttl_conv_plan_create(ttl_conv_plan_t **plan, const ttl_conv_desc_t *desc,
                                   const ttl_conv_shape_t *shape, const ttl_plan_opts_t *opts) {
@@ -150,8 +144,9 @@ ttl_status_t ttl_conv_plan_info(const ttl_conv_plan_t *plan, ttl_plan_info_t *in
 
 void ttl_conv_plan_destroy(ttl_conv_plan_t *plan) { free(plan); }
 
-// ---- forward
-// -----------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// forward
+// ---------------------------------------------------------------------------------------------------------------
 
 ttl_status_t ttl_conv_forward(const ttl_conv_plan_t *plan, float *y, const float *x, const float *cores,
                               const float *bias, void *ws, size_t ws_bytes) {

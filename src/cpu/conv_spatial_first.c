@@ -82,8 +82,9 @@ static void spatial_filters(float *Z, const ttl_conv_geom_t *g, const float *x, 
     }
 }
 
-// ---- entry
-// -------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// entry
+// ---------------------------------------------------------------------------------------------------------------
 
 void ttl_conv_sf_run(const ttl_conv_sf_t *sf, const ttl_conv_geom_t *g, float *y, const float *x,
                      const float *cores, const float *bias, void *ws) {

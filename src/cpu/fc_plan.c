@@ -26,29 +26,20 @@ static const char REASON_REQUESTED[] = "requested by the caller";
 static const char REASON_AUTO_SEQUENTIAL[] = "fewest multiply-adds: sequential core contraction";
 static const char REASON_AUTO_DENSE[] = "fewest multiply-adds: rebuilding W and one dense GEMM";
 
-// ---- option checks
-// -----------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// option checks
+// ---------------------------------------------------------------------------------------------------------------
 
-/* BAD_ARGUMENT for values outside the enums, UNSUPPORTED for algorithms that exist but not for FC on the CPU. */
+/* The algorithms a CPU FC plan runs; ttl_plan_choice_check gives BAD_ARGUMENT / UNSUPPORTED for the rest. */
 static ttl_status_t check_fc_opts(const ttl_plan_opts_t *opts) {
-    if (opts->order != TTL_ORDER_AUTO && opts->order != TTL_ORDER_FIRST_TO_LAST &&
-        opts->order != TTL_ORDER_LAST_TO_FIRST)
-        return TTL_STATUS_BAD_ARGUMENT;
-    switch (opts->algo) {
-    case TTL_ALGO_AUTO:
-    case TTL_ALGO_REFERENCE:
-    case TTL_ALGO_SEQUENTIAL:
-    case TTL_ALGO_DENSE: return TTL_STATUS_SUCCESS;
-    case TTL_ALGO_SEQUENTIAL_BLAS:
-    case TTL_ALGO_FUSED:
-    case TTL_ALGO_SPATIAL_FIRST:
-    case TTL_ALGO_CHANNELS_FIRST: return TTL_STATUS_UNSUPPORTED;
-    }
-    return TTL_STATUS_BAD_ARGUMENT;
+    const unsigned supported = TTL_ALGO_BIT(TTL_ALGO_AUTO) | TTL_ALGO_BIT(TTL_ALGO_REFERENCE) |
+                               TTL_ALGO_BIT(TTL_ALGO_SEQUENTIAL) | TTL_ALGO_BIT(TTL_ALGO_DENSE);
+    return ttl_plan_choice_check(opts->algo, opts->order, supported);
 }
 
-// ---- plan
-// --------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// plan
+// ---------------------------------------------------------------------------------------------------------------
 
 ttl_status_t ttl_fc_plan_create(ttl_fc_plan_t **plan, const ttl_fc_desc_t *desc, int64_t batch,
                                 const ttl_plan_opts_t *opts) {
@@ -115,8 +106,9 @@ ttl_status_t ttl_fc_plan_info(const ttl_fc_plan_t *plan, ttl_plan_info_t *info) 
 
 void ttl_fc_plan_destroy(ttl_fc_plan_t *plan) { free(plan); }
 
-// ---- forward
-// -----------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// forward
+// ---------------------------------------------------------------------------------------------------------------
 
 static void dense_forward(const ttl_fc_plan_t *p, float *y, const float *x, const float *cores, const float *bias,
                           void *ws) {

@@ -39,8 +39,9 @@ static void transpose_tiled(float *dst, const float *src, int64_t a, int64_t b) 
         for (int64_t j = 0; j < b; ++j)                                                                            \
     memcpy(d + (j * a + i) * (run), s + (i * b + j) * (run), (size_t)(run) * sizeof(float))
 
-// ---- entry points
-// ------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// entry points
+// ---------------------------------------------------------------------------------------------------------------
 
 void ttl_swap_middle(float *dst, const float *src, int64_t outer, int64_t a, int64_t b, int64_t inner) {
     const int64_t block = a * b * inner;

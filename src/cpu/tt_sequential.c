@@ -113,8 +113,9 @@ ttl_status_t ttl_tt_seq_init(ttl_tt_seq_t *seq, const ttl_fc_desc_t *desc, ttl_l
     return TTL_STATUS_SUCCESS;
 }
 
-// ---- core re-layout
-// ----------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// core re-layout
+// ---------------------------------------------------------------------------------------------------------------
 
 /* Writes every core G_k[a, i, j, c] (original shapes) as the GEMM operand of its step, in merged indices:
  * first to last A_k[(c, i), (a, j)] (the core as [(r_k m_k), (r_{k-1} n_k)]), last to first A_k[(j, c), (i, a)]
@@ -150,8 +151,9 @@ static void relayout_cores(float *dst, const ttl_tt_seq_t *s, const float *cores
     }
 }
 
-// ---- one chunk of rows
-// -------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// one chunk of rows
+// ---------------------------------------------------------------------------------------------------------------
 
 /* Working tensor [r_{k-1}, n_k, n_{k+1}..n_d, b, m_1..m_{k-1}]; step k: one GEMM, then m_k moves to the end. */
 static void run_first_to_last(const ttl_tt_seq_t *s, float *y, const float *x, const float *A, int64_t rows,
@@ -223,8 +225,9 @@ static void run_last_to_first(const ttl_tt_seq_t *s, float *y, const float *x, c
     }
 }
 
-// ---- entry
-// -------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// entry
+// ---------------------------------------------------------------------------------------------------------------
 
 void ttl_tt_seq_run(const ttl_tt_seq_t *s, float *y, const float *x, const float *cores, const float *bias,
                     int64_t batch, void *ws) {

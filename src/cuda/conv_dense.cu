@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "cuda/conv_internal.h"
+#include "cuda/plan_common.h"
 
 namespace {
 
@@ -69,10 +70,7 @@ __global__ void add_bias_kernel(float *__restrict__ y, const float *__restrict__
 
 constexpr int kThreads = 256;
 
-int blocks_for(int64_t n, int sm_count) {
-    const int64_t b = (n + kThreads - 1) / kThreads, cap = (int64_t)sm_count * 32;
-    return (int)(b < 1 ? 1 : (b < cap ? b : cap));
-}
+int blocks_for(int64_t n, int sm_count) { return ttl_cuda_grid_stride_blocks(n, kThreads, (int64_t)sm_count * 32); }
 
 // Builds K into d_K on `stream` and waits for it (plan time).
 ttl_status_t reconstruct(float *d_K, const ttl_cuda_conv_layer_t *l, int nhwc) {
@@ -125,7 +123,7 @@ ttl_status_t reconstruct(float *d_K, const ttl_cuda_conv_layer_t *l, int nhwc) {
 
 int as_int(int64_t v) { return (int)v; }
 
-// Descriptors for x, y, K and the convolution; BAD_SIZE beyond cuDNN's int dimensions.
+// Descriptors for x, y, K and the convolution; UNSUPPORTED beyond cuDNN's int dimensions.
 ttl_status_t make_descriptors(ttl_conv_dense_t *dn, const ttl_conv_geom_t &g, int32_t allow_tf32) {
     const int64_t dims[] = {g.B, g.C, g.H, g.W, g.S, g.OH, g.OW};
     for (int64_t v : dims)

@@ -155,20 +155,6 @@ ttl_status_t ttl_conv_layer_build_chains(ttl_cuda_conv_layer_t *layer, const flo
 
 #ifdef __cplusplus
 }
-
-// Makes the handle's device current for the lifetime of the guard and restores the caller's device after.
-struct ttl_conv_device_guard {
-    int previous = 0;
-    int device = 0;
-    ttl_status_t status;
-    explicit ttl_conv_device_guard(const ttl_cuda_handle_t *handle)
-        : device(handle->device), status(ttl_cuda_activate(handle, &previous)) {}
-    ~ttl_conv_device_guard() {
-        if (status == TTL_STATUS_SUCCESS && previous != device) (void)cudaSetDevice(previous);
-    }
-    ttl_conv_device_guard(const ttl_conv_device_guard &) = delete;
-    ttl_conv_device_guard &operator=(const ttl_conv_device_guard &) = delete;
-};
 #endif
 
 #endif /* TTL_CUDA_CONV_INTERNAL_H */

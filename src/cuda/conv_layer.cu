@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cuda/conv_internal.h"
+#include "cuda/plan_common.h"
 
 // ---------------------------------------------------------------------------------------------------------------
 // merged channel TT-matrix (host)
@@ -62,10 +63,6 @@ merged_tt make_merged(const ttl_conv_desc_t &desc, const float *cores, int32_t v
     return t;
 }
 
-int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
-
-bool fits_i32(int64_t v) { return v >= 0 && v <= INT32_MAX; }
-
 // Step shapes of one order; false when a per-pixel size does not fit int32 (the TT kernels then cannot run).
 bool plan_chain(ttl_conv_tt_chain_t *ch, const merged_tt &t, int32_t order_idx) {
     memset(ch, 0, sizeof(*ch));
@@ -75,7 +72,7 @@ bool plan_chain(ttl_conv_tt_chain_t *ch, const merged_tt &t, int32_t order_idx) 
         if (ttl_mul_i64(&in_size, in_size, t.n[k]) != TTL_STATUS_SUCCESS) return false;
         if (ttl_mul_i64(&out_size, out_size, t.m[k]) != TTL_STATUS_SUCCESS) return false;
     }
-    if (!fits_i32(in_size) || !fits_i32(out_size)) return false;
+    if (!ttl_fits_i32(in_size) || !ttl_fits_i32(out_size)) return false;
     int64_t max_state = ttl_max_i64(in_size, out_size), at = 0, macs = 0;
     for (int32_t e = 0; e < t.d; ++e) {
         /* execution step e contracts core k */
@@ -97,8 +94,8 @@ bool plan_chain(ttl_conv_tt_chain_t *ch, const merged_tt &t, int32_t order_idx) 
         if (ttl_mul_i64(&s_in, L * R, I) != TTL_STATUS_SUCCESS) return false;
         if (ttl_mul_i64(&s_out, L * R, O) != TTL_STATUS_SUCCESS) return false;
         if (ttl_mul_i64(&step_macs, s_out, I) != TTL_STATUS_SUCCESS) return false;
-        const int64_t opad = round_up(O, TTL_CONV_OPAD);
-        if (!fits_i32(s_in) || !fits_i32(s_out) || !fits_i32(opad) || !fits_i32(I)) return false;
+        const int64_t opad = ttl_round_up_i64(O, TTL_CONV_OPAD);
+        if (!ttl_fits_i32(s_in) || !ttl_fits_i32(s_out) || !ttl_fits_i32(opad) || !ttl_fits_i32(I)) return false;
         ttl_conv_tt_step_t *st = &ch->steps[e];
         st->L = (int32_t)L;
         st->I = (int32_t)I;
@@ -111,7 +108,7 @@ bool plan_chain(ttl_conv_tt_chain_t *ch, const merged_tt &t, int32_t order_idx) 
         macs += step_macs;
         max_state = ttl_max_i64(max_state, ttl_max_i64(s_in, s_out));
     }
-    if (!fits_i32(max_state)) return false;
+    if (!ttl_fits_i32(max_state)) return false;
     ch->in_size = (int32_t)in_size;
     ch->out_size = (int32_t)out_size;
     ch->max_state = (int32_t)max_state;
@@ -170,8 +167,8 @@ ttl_status_t build(ttl_cuda_conv_layer_t *l, const float *cores, const float *bi
     if (bias != NULL) TTL_TRY(upload(&l->d_bias, bias, (size_t)d.out_channels));
     /* spatial core [kh kw][r_0] -> [kh kw][r0pad] */
     const int64_t khkw = d.kernel_h * d.kernel_w, r0 = d.ranks[0];
-    const int64_t r0pad = round_up(r0, TTL_CONV_R0_BLOCK);
-    if (!fits_i32(r0pad) || !fits_i32(d.kernel_h) || !fits_i32(d.kernel_w)) return TTL_STATUS_SUCCESS;
+    const int64_t r0pad = ttl_round_up_i64(r0, TTL_CONV_R0_BLOCK);
+    if (!ttl_fits_i32(r0pad) || !ttl_fits_i32(d.kernel_h) || !ttl_fits_i32(d.kernel_w)) return TTL_STATUS_SUCCESS;
     l->r0pad = (int32_t)r0pad;
     int64_t g0_count;
     TTL_TRY(ttl_mul_i64(&g0_count, khkw, r0pad));
@@ -224,7 +221,7 @@ extern "C" ttl_status_t ttl_cuda_conv_layer_create(ttl_cuda_conv_layer_t **layer
     TTL_TRY(ttl_conv_desc_check(desc));
     int64_t params;
     TTL_TRY(ttl_conv_param_count(&params, desc));
-    ttl_conv_device_guard guard(handle);
+    ttl_cuda_device_scope guard(handle);
     TTL_TRY(guard.status);
 
     ttl_cuda_conv_layer_t *l = (ttl_cuda_conv_layer_t *)calloc(1, sizeof(*l));
@@ -243,6 +240,6 @@ extern "C" ttl_status_t ttl_cuda_conv_layer_create(ttl_cuda_conv_layer_t **layer
 
 extern "C" void ttl_cuda_conv_layer_destroy(ttl_cuda_conv_layer_t *layer) {
     if (layer == NULL) return;
-    ttl_conv_device_guard guard(layer->handle);
+    ttl_cuda_device_scope guard(layer->handle);
     release(layer);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "cuda/conv_internal.h"
+#include "cuda/plan_common.h"
 
 namespace {
 
@@ -67,25 +68,13 @@ double estimate_tt(const ttl_cuda_conv_plan_t &p) {
 // ---------------------------------------------------------------------------------------------------------------
 
 ttl_status_t check_opts(const ttl_cuda_plan_opts_t &o) {
-    switch (o.algo) {
-    case TTL_ALGO_AUTO:
-    case TTL_ALGO_SPATIAL_FIRST:
-    case TTL_ALGO_CHANNELS_FIRST:
-    case TTL_ALGO_DENSE: break;
-    case TTL_ALGO_REFERENCE:  /* CPU only */
-    case TTL_ALGO_SEQUENTIAL: /* TT-FC algorithms */
-    case TTL_ALGO_SEQUENTIAL_BLAS:
-    case TTL_ALGO_FUSED: return TTL_STATUS_UNSUPPORTED;
-    default: return TTL_STATUS_BAD_ARGUMENT;
-    }
-    if (o.order != TTL_ORDER_AUTO && o.order != TTL_ORDER_FIRST_TO_LAST && o.order != TTL_ORDER_LAST_TO_FIRST)
-        return TTL_STATUS_BAD_ARGUMENT;
     if ((o.autotune != 0 && o.autotune != 1) || (o.allow_tf32 != 0 && o.allow_tf32 != 1))
         return TTL_STATUS_BAD_ARGUMENT;
-    return TTL_STATUS_SUCCESS;
+    /* REFERENCE is CPU only; SEQUENTIAL, SEQUENTIAL_BLAS and FUSED are TT-FC algorithms */
+    const unsigned supported = TTL_ALGO_BIT(TTL_ALGO_AUTO) | TTL_ALGO_BIT(TTL_ALGO_SPATIAL_FIRST) |
+                               TTL_ALGO_BIT(TTL_ALGO_CHANNELS_FIRST) | TTL_ALGO_BIT(TTL_ALGO_DENSE);
+    return ttl_plan_choice_check(o.algo, o.order, supported);
 }
-
-bool fits_i32(int64_t v) { return v >= 0 && v <= INT32_MAX; }
 
 // Kernel geometry; UNSUPPORTED when a filter parameter exceeds int32 (the kernels index filters with int).
 ttl_status_t make_geom(ttl_conv_geom_t *g, const ttl_cuda_conv_layer_t *l, const ttl_conv_shape_t &s,
@@ -94,7 +83,7 @@ ttl_status_t make_geom(ttl_conv_geom_t *g, const ttl_cuda_conv_layer_t *l, const
     const int64_t small[] = {d.kernel_h, d.kernel_w,   d.stride_h,   d.stride_w, d.pad_h,
                              d.pad_w,    d.dilation_h, d.dilation_w, d.ranks[0], l->r0pad};
     for (int64_t v : small)
-        if (!fits_i32(v)) return TTL_STATUS_UNSUPPORTED;
+        if (!ttl_fits_i32(v)) return TTL_STATUS_UNSUPPORTED;
     /* every activation element index must fit int64 (checked products) */
     int64_t n;
     TTL_TRY(ttl_mul_i64(&n, s.batch, d.in_channels));
@@ -151,27 +140,6 @@ ttl_status_t run(const ttl_cuda_conv_plan_t *p, float *y, const float *x, void *
     return ttl_conv_tt_forward(p, p->layer->handle->stream, y, x, ws);
 }
 
-// Times a plan on scratch buffers: one warm-up, then kTuneRuns runs between two events; milliseconds per run.
-ttl_status_t time_plan(float *ms, const ttl_cuda_conv_plan_t *p, float *y, const float *x, void *ws) {
-    cudaStream_t stream = p->layer->handle->stream;
-    cudaEvent_t start = nullptr, stop = nullptr;
-    ttl_status_t st = run(p, y, x, ws);
-    if (st == TTL_STATUS_SUCCESS &&
-        (cudaEventCreate(&start) != cudaSuccess || cudaEventCreate(&stop) != cudaSuccess))
-        st = TTL_STATUS_CUDA_ERROR;
-    if (st == TTL_STATUS_SUCCESS && cudaEventRecord(start, stream) != cudaSuccess) st = TTL_STATUS_CUDA_ERROR;
-    for (int i = 0; i < kTuneRuns && st == TTL_STATUS_SUCCESS; ++i) st = run(p, y, x, ws);
-    if (st == TTL_STATUS_SUCCESS && cudaEventRecord(stop, stream) != cudaSuccess) st = TTL_STATUS_CUDA_ERROR;
-    if (st == TTL_STATUS_SUCCESS && cudaEventSynchronize(stop) != cudaSuccess) st = TTL_STATUS_CUDA_ERROR;
-    float total = 0.0f;
-    if (st == TTL_STATUS_SUCCESS && cudaEventElapsedTime(&total, start, stop) != cudaSuccess)
-        st = TTL_STATUS_CUDA_ERROR;
-    if (start != nullptr) cudaEventDestroy(start);
-    if (stop != nullptr) cudaEventDestroy(stop);
-    *ms = total / kTuneRuns;
-    return st;
-}
-
 // Autotune: every algorithm that plans successfully is timed; the fastest is kept, the rest destroyed.
 ttl_status_t autotune(ttl_cuda_conv_plan_t **out, ttl_cuda_conv_layer_t *l, const ttl_conv_shape_t &shape,
                       const ttl_conv_geom_t &g, const ttl_cuda_plan_opts_t &o) {
@@ -205,7 +173,9 @@ ttl_status_t autotune(ttl_cuda_conv_plan_t **out, ttl_cuda_conv_layer_t *l, cons
     for (int i = 0; i < kCount && st == TTL_STATUS_SUCCESS; ++i) {
         if (cand[i] == nullptr) continue;
         float ms = 0.0f;
-        st = time_plan(&ms, cand[i], (float *)y, (const float *)x, ws);
+        const ttl_cuda_conv_plan_t *c = cand[i];
+        st = ttl_cuda_time_ms(&ms, l->handle->stream, kTuneRuns,
+                              [&] { return run(c, (float *)y, (const float *)x, ws); });
         if (st == TTL_STATUS_SUCCESS && (best < 0 || ms < best_ms)) best = i, best_ms = ms;
     }
     cudaFree(x);
@@ -278,7 +248,7 @@ extern "C" ttl_status_t ttl_cuda_conv_plan_create(ttl_cuda_conv_plan_t **plan, t
     TTL_TRY(ttl_conv_stats(&stats, &layer->desc, shape)); /* batch >= 0, layout, sizes, output size */
     ttl_conv_geom_t g;
     TTL_TRY(make_geom(&g, layer, *shape, stats));
-    ttl_conv_device_guard guard(layer->handle);
+    ttl_cuda_device_scope guard(layer->handle);
     TTL_TRY(guard.status);
 
     ttl_cuda_conv_plan_t *p = nullptr;
@@ -300,7 +270,7 @@ extern "C" ttl_status_t ttl_cuda_conv_plan_info(const ttl_cuda_conv_plan_t *plan
 
 extern "C" void ttl_cuda_conv_plan_destroy(ttl_cuda_conv_plan_t *plan) {
     if (plan == nullptr) return;
-    ttl_conv_device_guard guard(plan->layer->handle);
+    ttl_cuda_device_scope guard(plan->layer->handle);
     destroy_plan(plan);
 }
 
@@ -312,7 +282,7 @@ extern "C" ttl_status_t ttl_cuda_conv_forward(const ttl_cuda_conv_plan_t *plan, 
     if (need > 0 && ws == nullptr) return TTL_STATUS_NULL_POINTER;
     if (need > 0 && (uintptr_t)ws % 16 != 0) return TTL_STATUS_BAD_ARGUMENT; /* float4 state buffers */
     if (plan->geom.B == 0) return TTL_STATUS_SUCCESS;
-    ttl_conv_device_guard guard(plan->layer->handle);
+    ttl_cuda_device_scope guard(plan->layer->handle);
     TTL_TRY(guard.status);
     return run(plan, y, x, ws);
 }

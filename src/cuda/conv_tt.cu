@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "cuda/conv_internal.h"
+#include "cuda/plan_common.h"
 
 static_assert(TTL_CONV_TN == 4, "tt_step loads and stores one float4 of consecutive pixel-minor outputs");
 static_assert(TTL_CONV_OPAD % 8 == 0, "At rows must hold whole 8-wide register tiles");
@@ -126,6 +127,18 @@ TTL_CONV_HD int64_t x_index(const ttl_conv_geom_t &g, int64_t b, int64_t c, int6
     return g.nhwc ? ((b * g.H + ih) * g.W + iw) * g.C + c : ((b * g.C + c) * g.H + ih) * g.W + iw;
 }
 
+// Splits a work item w of a [channels][P] producer or sink into (channel, pixel): pixel fastest for NCHW
+// (neighbouring threads touch neighbouring activations of one plane), channel fastest for NHWC.
+template <class Idx> TTL_CONV_HD void split_item(Idx w, Idx channels, Idx P, int32_t nhwc, Idx *ch, Idx *q) {
+    if (nhwc) {
+        *q = w / channels;
+        *ch = w - *q * channels;
+    } else {
+        *ch = w / P;
+        *q = w - *ch * P;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // producers: fill the first state [in_size][P] of P pixels (pixel index q fastest)
 // ---------------------------------------------------------------------------------------------------------------
@@ -139,13 +152,7 @@ TTL_CONV_HD void produce_sf(float *buf, Idx P, Pixels pixels, const float *__res
     const Idx items = C * P;
     for (Idx w = tid; w < items; w += nthr) {
         Idx c, q;
-        if (g.nhwc) {
-            q = w / C;
-            c = w - q * C;
-        } else {
-            c = w / P;
-            q = w - c * P;
-        }
+        split_item<Idx>(w, C, P, g.nhwc, &c, &q);
         const pixel_pos pp = pixels(q);
         for (int32_t a0 = 0; a0 < g.r0; a0 += TTL_CONV_R0_BLOCK) {
             float acc[TTL_CONV_R0_BLOCK];
@@ -190,13 +197,7 @@ TTL_CONV_HD void produce_cf(float *buf, Idx P, Pixels pixels, const float *__res
     const Idx items = C * P;
     for (Idx w = tid; w < items; w += nthr) {
         Idx c, q;
-        if (g.nhwc) {
-            q = w / C;
-            c = w - q * C;
-        } else {
-            c = w / P;
-            q = w - c * P;
-        }
+        split_item<Idx>(w, C, P, g.nhwc, &c, &q);
         const pixel_pos pp = pixels(q);
         buf[c * P + q] = pp.valid ? load_ro(x + x_index(g, pp.b, c, pp.ih0, pp.iw0)) : 0.0f;
     }
@@ -307,13 +308,7 @@ TTL_CONV_HD void sink_sf(const float *buf, Idx P, Pixels pixels, float *__restri
     const int64_t ohw = g.OH * g.OW;
     for (Idx w = tid; w < items; w += nthr) {
         Idx s, q;
-        if (g.nhwc) {
-            q = w / S;
-            s = w - q * S;
-        } else {
-            s = w / P;
-            q = w - s * P;
-        }
+        split_item<Idx>(w, S, P, g.nhwc, &s, &q);
         const pixel_pos pp = pixels(q);
         if (!pp.valid) continue;
         const float v = buf[s * P + q] + (bias != nullptr ? load_ro(bias + s) : 0.0f);
@@ -470,9 +465,7 @@ __global__ void __launch_bounds__(TTL_CONV_THREADS)
 // ---------------------------------------------------------------------------------------------------------------
 
 int grid_for(int64_t items, int sm_count) {
-    const int64_t blocks = (items + TTL_CONV_THREADS - 1) / TTL_CONV_THREADS;
-    const int64_t cap = (int64_t)sm_count * 16; /* grid-stride loops cover the rest */
-    return (int)(blocks < cap ? (blocks > 0 ? blocks : 1) : cap);
+    return ttl_cuda_grid_stride_blocks(items, TTL_CONV_THREADS, (int64_t)sm_count * 16);
 }
 
 ttl_status_t launch_fused(cudaStream_t stream, const ttl_cuda_conv_plan_t *p, float *out, const float *x,
@@ -712,13 +705,13 @@ extern "C" ttl_status_t ttl_conv_tt_setup(ttl_cuda_conv_plan_t *p, ttl_algo_t al
 extern "C" ttl_status_t ttl_conv_tt_forward(const ttl_cuda_conv_plan_t *p, cudaStream_t stream, float *y,
                                             const float *x, void *ws) {
     const ttl_conv_geom_t &g = p->geom;
+    /* the same slices, in the same order, as ttl_conv_tt_setup counted */
     char *w = (char *)ws;
+    size_t cursor = 0;
     float *buf0 = nullptr, *buf1 = nullptr, *U = nullptr;
     if (!p->fused) {
-        buf0 = (float *)w;
-        w += ttl_align_up(p->buf_bytes);
-        buf1 = (float *)w;
-        w += ttl_align_up(p->buf_bytes);
+        buf0 = (float *)(w + ttl_cuda_ws_take(&cursor, p->buf_bytes));
+        buf1 = (float *)(w + ttl_cuda_ws_take(&cursor, p->buf_bytes));
     }
     if (p->variant == TTL_CONV_VARIANT_SF) {
         const ttl_conv_cf_chunk_t none = {};
@@ -726,7 +719,7 @@ extern "C" ttl_status_t ttl_conv_tt_forward(const ttl_cuda_conv_plan_t *p, cudaS
         return p->fused ? launch_fused(stream, p, y, x, none, npix)
                         : launch_unfused(stream, p, y, x, buf0, buf1, none, npix);
     }
-    U = (float *)w;
+    U = (float *)(w + ttl_cuda_ws_take(&cursor, p->u_bytes));
     const int sm = p->layer->handle->sm_count;
     for (int64_t b0 = 0; b0 < g.B; b0 += p->cf_bc) {
         for (int64_t oh0 = 0; oh0 < g.OH; oh0 += p->cf_rb) {

@@ -36,8 +36,7 @@ static ttl_status_t blas_step(cublasHandle_t h, const fc_seq_step_t *s, const fl
 // internal entry points
 // ---------------------------------------------------------------------------------------------------------------
 
-ttl_status_t fc_blas_check(const fc_seq_step_t *steps, int32_t num_steps, int64_t batch, int64_t M) {
-    (void)batch;
+ttl_status_t fc_blas_check(const fc_seq_step_t *steps, int32_t num_steps, int64_t M) {
     if (M > INT_MAX) return TTL_STATUS_UNSUPPORTED;
     for (int32_t i = 0; i < num_steps; ++i) {
         const fc_seq_step_t *s = &steps[i];

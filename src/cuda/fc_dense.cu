@@ -18,6 +18,8 @@
 #include "cuda/plan_common.h"
 
 #define FC_DENSE_THREADS 256
+/* Most blocks of a plan-time grid-stride kernel; the loops cover larger problems. */
+#define FC_DENSE_MAX_BLOCKS 65536
 
 // ---------------------------------------------------------------------------------------------------------------
 // kernels
@@ -81,8 +83,7 @@ static __global__ void fc_pattern_fill_kernel(float *v, int64_t count) {
 // ---------------------------------------------------------------------------------------------------------------
 
 static unsigned grid_for(int64_t total) {
-    const int64_t blocks = (total + FC_DENSE_THREADS - 1) / FC_DENSE_THREADS;
-    return (unsigned)(blocks < 65536 ? (blocks > 0 ? blocks : 1) : 65536);
+    return (unsigned)ttl_cuda_grid_stride_blocks(total, FC_DENSE_THREADS, FC_DENSE_MAX_BLOCKS);
 }
 
 ttl_status_t fc_bias_fill(float *y, const float *bias, int64_t batch, int64_t M, cudaStream_t stream) {

@@ -34,6 +34,9 @@
 #include "cuda/fc_fused.cuh"
 #include "cuda/plan_common.h"
 
+/* Most samples one CTA takes; also bounds the planner's search over samples per CTA. */
+#define FC_FUSED_MAX_BT 256
+
 static_assert(sizeof(fc_fused_params_t) <= 4000, "fused kernel parameters must fit the 4 KB parameter space");
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -50,9 +53,6 @@ static __global__ void __launch_bounds__(FC_THREADS)
 // ---------------------------------------------------------------------------------------------------------------
 // planner (host)
 // ---------------------------------------------------------------------------------------------------------------
-
-static int64_t round_up_i64(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
-static bool fits_i32(int64_t v) { return v >= 0 && v <= INT32_MAX; }
 
 /* Per-sample description of one (order, merged) choice before the samples per CTA are known. */
 struct fused_shape {
@@ -87,8 +87,8 @@ static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, 
         sh->out_es = 1;
         for (int32_t k = 0; k < p; ++k) sh->split_div[k] = prod(m, k + 1, p);
         if (p > 0) {
-            const int64_t Q = prod(n, 0, p), R = prod(n, p, nc), lda = round_up_i64(r[p], FC_AT_ALIGN);
-            if (!fits_i32(Q) || !fits_i32(R) || !fits_i32(lda)) return false;
+            const int64_t Q = prod(n, 0, p), R = prod(n, p, nc), lda = ttl_round_up_i64(r[p], FC_AT_ALIGN);
+            if (!ttl_fits_i32(Q) || !ttl_fits_i32(R) || !ttl_fits_i32(lda)) return false;
             sh->steps[ns] =
                 fc_fused_step_t{1, (int32_t)r[p], (int32_t)Q, (int32_t)R, (int32_t)lda, 1, NULL, {1, 1, 1}};
             sh->out_size[ns++] = r[p] * R;
@@ -103,7 +103,9 @@ static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, 
         for (int32_t k = p; k < nc; ++k) {
             const int64_t lps = prod(m, p, k), P = m[k] * r[k + 1], Q = r[k] * n[k], R = prod(n, k + 1, nc);
             const int64_t lda = layer->at_lda[FC_FTL][k];
-            if (!fits_i32(lps) || !fits_i32(P) || !fits_i32(Q) || !fits_i32(R) || !fits_i32(lda)) return false;
+            if (!ttl_fits_i32(lps) || !ttl_fits_i32(P) || !ttl_fits_i32(Q) || !ttl_fits_i32(R) ||
+                !ttl_fits_i32(lda))
+                return false;
             sh->steps[ns] = fc_fused_step_t{(int32_t)lps,
                                             (int32_t)P,
                                             (int32_t)Q,
@@ -121,8 +123,8 @@ static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, 
         sh->out_es = prod(m, s, nc);
         for (int32_t k = s; k < nc; ++k) sh->split_div[k] = prod(m, k + 1, nc);
         if (merged > 0) {
-            const int64_t lps = prod(n, 0, s), Q = prod(n, s, nc), lda = round_up_i64(r[s], FC_AT_ALIGN);
-            if (!fits_i32(lps) || !fits_i32(Q) || !fits_i32(lda)) return false;
+            const int64_t lps = prod(n, 0, s), Q = prod(n, s, nc), lda = ttl_round_up_i64(r[s], FC_AT_ALIGN);
+            if (!ttl_fits_i32(lps) || !ttl_fits_i32(Q) || !ttl_fits_i32(lda)) return false;
             sh->steps[ns] =
                 fc_fused_step_t{(int32_t)lps, (int32_t)r[s], (int32_t)Q, 1, (int32_t)lda, 1, NULL, {1, 1, 1}};
             sh->out_size[ns++] = lps * r[s];
@@ -137,7 +139,9 @@ static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, 
         for (int32_t k = s - 1; k >= 0; --k) {
             const int64_t lps = prod(n, 0, k), P = r[k] * m[k], Q = n[k] * r[k + 1], R = prod(m, k + 1, s);
             const int64_t lda = layer->at_lda[FC_LTF][k];
-            if (!fits_i32(lps) || !fits_i32(P) || !fits_i32(Q) || !fits_i32(R) || !fits_i32(lda)) return false;
+            if (!ttl_fits_i32(lps) || !ttl_fits_i32(P) || !ttl_fits_i32(Q) || !ttl_fits_i32(R) ||
+                !ttl_fits_i32(lda))
+                return false;
             sh->steps[ns] = fc_fused_step_t{(int32_t)lps,
                                             (int32_t)P,
                                             (int32_t)Q,
@@ -152,7 +156,7 @@ static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, 
     sh->num_steps = ns;
     /* every output but the last lives in shared memory; the last one's per-sample size must index in int32 */
     for (int32_t i = 0; i < ns; ++i)
-        if (!fits_i32(sh->out_size[i])) return false;
+        if (!ttl_fits_i32(sh->out_size[i])) return false;
     return true;
 }
 
@@ -164,9 +168,9 @@ static size_t fused_layout(const fused_shape *sh, int64_t bt, int64_t *h_off, in
     need[0] = ttl_max_i64(need[0], sh->build_floats);
     need[1] = ttl_max_i64(need[1], sh->build_floats);
     *h_off = 0;
-    x_off[0] = round_up_i64(sh->h_floats, FC_AT_ALIGN);
-    x_off[1] = x_off[0] + round_up_i64(need[0], FC_AT_ALIGN);
-    *stage_off = x_off[1] + round_up_i64(need[1], FC_AT_ALIGN);
+    x_off[0] = ttl_round_up_i64(sh->h_floats, FC_AT_ALIGN);
+    x_off[1] = x_off[0] + ttl_round_up_i64(need[0], FC_AT_ALIGN);
+    *stage_off = x_off[1] + ttl_round_up_i64(need[1], FC_AT_ALIGN);
     return (size_t)*stage_off * sizeof(float) + FC_TILE_SMEM_MAX;
 }
 
@@ -251,7 +255,7 @@ ttl_status_t fc_fused_plan(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *la
             if (sh.nsplit > INT32_MAX) continue;
             /* samples per CTA: as many as fit, but leave at least two CTAs per SM when the batch allows */
             const int64_t fill = ttl_max_i64(1, b * sh.nsplit / (2 * ttl_max_i64(h->sm_count, 1)));
-            const int64_t cap = ttl_min_i64(ttl_min_i64(b, 256), fill);
+            const int64_t cap = ttl_min_i64(ttl_min_i64(b, FC_FUSED_MAX_BT), fill);
             int64_t h_off, x_off[2], stage_off;
             int64_t bt = 0;
             bool two = false;
@@ -268,7 +272,7 @@ ttl_status_t fc_fused_plan(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *la
                     }
             if (bt == 0) continue; /* does not fit even with one sample per CTA */
             const size_t smem = fused_layout(&sh, bt, &h_off, x_off, &stage_off);
-            if (!fits_i32(stage_off)) continue;
+            if (!ttl_fits_i32(stage_off)) continue;
             const int64_t grid = (b + bt - 1) / bt * sh.nsplit;
             if (grid > INT32_MAX) continue;
             fused_finish(&cand, &sh, layer, batch, o, merged, bt, smem, two);

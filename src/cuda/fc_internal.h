@@ -132,7 +132,7 @@ ttl_status_t fc_sequential_run(const ttl_cuda_fc_plan_t *plan, float *y, const f
                                cudaStream_t stream);
 
 /* fc_blas.cu: one cuBLAS (strided-batched) SGEMM per step. */
-ttl_status_t fc_blas_check(const fc_seq_step_t *steps, int32_t num_steps, int64_t batch, int64_t M);
+ttl_status_t fc_blas_check(const fc_seq_step_t *steps, int32_t num_steps, int64_t M);
 ttl_status_t fc_blas_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *x, unsigned char *ws);
 
 /* fc_fused.cu: picks order (unless fixed), merged cores (unless merged_only >= 0) and samples per CTA;

@@ -90,7 +90,7 @@ static ttl_status_t configure(ttl_cuda_fc_plan_t *p, ttl_algo_t algo, ttl_order_
         if (algo == TTL_ALGO_SEQUENTIAL)
             TTL_TRY(fc_sequential_check(p->steps, p->num_steps));
         else
-            TTL_TRY(fc_blas_check(p->steps, p->num_steps, p->batch, d->out_features));
+            TTL_TRY(fc_blas_check(p->steps, p->num_steps, d->out_features));
         p->info.order = o;
         TTL_TRY(ttl_fc_macs_sequential(&per_sample, d, o));
         break;
@@ -148,11 +148,12 @@ typedef struct candidate {
     const char *reason;
 } candidate_t;
 
-/* Applicable candidates with their estimates (DENSE is estimated without building it). */
-static int32_t list_candidates(candidate_t *c, const ttl_cuda_fc_plan_t *base) {
+/* Applicable candidates with their estimates (DENSE is estimated without building it), cheapest first, in
+ * c[0 .. *count). OUT_OF_MEMORY when the scratch plan cannot be allocated. */
+static ttl_status_t list_candidates(candidate_t *c, int32_t *count, const ttl_cuda_fc_plan_t *base) {
     int32_t n = 0;
     ttl_cuda_fc_plan_t *tmp = (ttl_cuda_fc_plan_t *)calloc(1, sizeof(*tmp));
-    if (tmp == NULL) return 0;
+    if (tmp == NULL) return TTL_STATUS_OUT_OF_MEMORY;
     tmp->layer = base->layer;
     tmp->batch = base->batch;
     tmp->allow_tf32 = base->allow_tf32;
@@ -176,7 +177,8 @@ static int32_t list_candidates(candidate_t *c, const ttl_cuda_fc_plan_t *base) {
             const candidate_t t = c[j];
             c[j] = c[j - 1], c[j - 1] = t;
         }
-    return n;
+    *count = n;
+    return TTL_STATUS_SUCCESS;
 }
 
 /* Whether a candidate may be skipped when it cannot be created (the next one is tried instead). */
@@ -184,7 +186,8 @@ static bool skippable(ttl_status_t st) { return st == TTL_STATUS_UNSUPPORTED || 
 
 static ttl_status_t choose_by_model(ttl_cuda_fc_plan_t *p) {
     candidate_t c[8];
-    const int32_t n = list_candidates(c, p);
+    int32_t n = 0;
+    TTL_TRY(list_candidates(c, &n, p));
     ttl_status_t st = TTL_STATUS_UNSUPPORTED;
     for (int32_t i = 0; i < n; ++i) {
         st = configure(p, c[i].algo, c[i].order);
@@ -228,7 +231,8 @@ static void tune_free(tune_buffers_t *b) {
 
 static ttl_status_t choose_by_timing(ttl_cuda_fc_plan_t *p) {
     candidate_t c[8];
-    const int32_t n = list_candidates(c, p);
+    int32_t n = 0;
+    TTL_TRY(list_candidates(c, &n, p));
     /* DENSE needs M N floats of device memory for its W: only time it when that is a small part of what is free */
     size_t free_bytes = 0, total_bytes = 0;
     if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
@@ -294,21 +298,18 @@ static ttl_status_t choose_by_timing(ttl_cuda_fc_plan_t *p) {
 // entry points
 // ---------------------------------------------------------------------------------------------------------------
 
-static bool known_algo(ttl_algo_t a) { return (int)a >= (int)TTL_ALGO_AUTO && (int)a <= (int)TTL_ALGO_DENSE; }
-static bool known_order(ttl_order_t o) {
-    return o == TTL_ORDER_AUTO || o == TTL_ORDER_FIRST_TO_LAST || o == TTL_ORDER_LAST_TO_FIRST;
-}
-
 extern "C" ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_cuda_fc_layer_t *layer,
                                                 int64_t batch, const ttl_cuda_plan_opts_t *opts) {
     if (plan == NULL || layer == NULL) return TTL_STATUS_NULL_POINTER;
     ttl_cuda_plan_opts_t o = {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0};
     if (opts != NULL) o = *opts;
-    if (batch < 0 || !known_algo(o.algo) || !known_order(o.order)) return TTL_STATUS_BAD_ARGUMENT;
+    if (batch < 0) return TTL_STATUS_BAD_ARGUMENT;
     if ((o.autotune != 0 && o.autotune != 1) || (o.allow_tf32 != 0 && o.allow_tf32 != 1))
         return TTL_STATUS_BAD_ARGUMENT;
-    if (o.algo == TTL_ALGO_REFERENCE || o.algo == TTL_ALGO_SPATIAL_FIRST || o.algo == TTL_ALGO_CHANNELS_FIRST)
-        return TTL_STATUS_UNSUPPORTED;
+    const unsigned supported = TTL_ALGO_BIT(TTL_ALGO_AUTO) | TTL_ALGO_BIT(TTL_ALGO_SEQUENTIAL) |
+                               TTL_ALGO_BIT(TTL_ALGO_SEQUENTIAL_BLAS) | TTL_ALGO_BIT(TTL_ALGO_FUSED) |
+                               TTL_ALGO_BIT(TTL_ALGO_DENSE);
+    TTL_TRY(ttl_plan_choice_check(o.algo, o.order, supported));
     ttl_cuda_device_scope scope(layer->handle);
     TTL_TRY(scope.status);
 

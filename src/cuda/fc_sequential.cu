@@ -18,6 +18,9 @@
 #include "cuda/fc_tile.cuh"
 #include "cuda/plan_common.h"
 
+/* CUDA's limit on gridDim.y, which counts a step's row tiles. */
+#define FC_SEQ_MAX_GRID_Y 65535
+
 // ---------------------------------------------------------------------------------------------------------------
 // kernel
 // ---------------------------------------------------------------------------------------------------------------
@@ -136,7 +139,8 @@ ttl_status_t fc_sequential_check(const fc_seq_step_t *steps, int32_t num_steps) 
         const int64_t cols = fc_tile_cols(s->tile.tc, s->tile.wp), rows = fc_tile_rows(s->tile.tp, s->tile.wp);
         int64_t C;
         TTL_TRY(ttl_mul_i64(&C, s->L, s->R));
-        if ((C + cols - 1) / cols > INT32_MAX || (s->P + rows - 1) / rows > 65535) return TTL_STATUS_UNSUPPORTED;
+        if ((C + cols - 1) / cols > INT32_MAX || (s->P + rows - 1) / rows > FC_SEQ_MAX_GRID_Y)
+            return TTL_STATUS_UNSUPPORTED;
     }
     return TTL_STATUS_SUCCESS;
 }

@@ -85,7 +85,10 @@ extern "C" void ttl_cuda_destroy(ttl_cuda_handle_t *handle) {
 extern "C" ttl_status_t ttl_cuda_set_stream(ttl_cuda_handle_t *handle, cudaStream_t stream) {
     if (handle == NULL) return TTL_STATUS_NULL_POINTER;
     TTL_CUBLAS_TRY(cublasSetStream(handle->cublas, stream));
-    TTL_CUDNN_TRY(cudnnSetStream(handle->cudnn, stream));
+    if (cudnnSetStream(handle->cudnn, stream) != CUDNN_STATUS_SUCCESS) {
+        (void)cublasSetStream(handle->cublas, handle->stream); /* on error the handle keeps its old stream */
+        return TTL_STATUS_CUDNN_ERROR;
+    }
     handle->stream = stream;
     return TTL_STATUS_SUCCESS;
 }

@@ -54,6 +54,22 @@ struct ttl_cuda_device_scope {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
+// integer helpers of the planners
+// ---------------------------------------------------------------------------------------------------------------
+
+/* Whether a size or index bound can be handed to a kernel that indexes with int32. */
+static inline bool ttl_fits_i32(int64_t v) { return v >= 0 && v <= INT32_MAX; }
+/* v rounded up to a multiple of `to` (v >= 0, to >= 1). */
+static inline int64_t ttl_round_up_i64(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+
+/* Blocks of `threads` for a grid-stride loop over `items`: enough for one item per thread, at least one, at most
+ * max_blocks (the loop covers the rest). */
+static inline int ttl_cuda_grid_stride_blocks(int64_t items, int threads, int64_t max_blocks) {
+    const int64_t blocks = (items + threads - 1) / threads;
+    return (int)(blocks < 1 ? 1 : (blocks < max_blocks ? blocks : max_blocks));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // workspace carving
 // ---------------------------------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/plan_checks.h"
 #include "common/test_util.h"
 
 namespace {
@@ -125,13 +126,9 @@ TEST_P(FcForward, EveryAlgorithmMatchesReference) {
         ASSERT_EQ(ttl_fc_plan_create(&plan, &p.desc, p.batch, &a.opts), TTL_STATUS_SUCCESS);
         ttl_plan_info_t info;
         ASSERT_EQ(ttl_fc_plan_info(plan, &info), TTL_STATUS_SUCCESS);
-        EXPECT_NE(info.algo, TTL_ALGO_AUTO);
-        if (a.opts.algo != TTL_ALGO_AUTO) EXPECT_EQ(info.algo, a.opts.algo);
-        if (a.opts.order != TTL_ORDER_AUTO) EXPECT_EQ(info.order, a.opts.order);
+        ttl_test::expect_info_honours_request(info, a.opts);
         EXPECT_EQ(info.macs, expected_macs(st, info));
         EXPECT_EQ(info.persistent_bytes, 0u);
-        ASSERT_NE(info.reason, nullptr);
-        EXPECT_GT(std::strlen(info.reason), 0u);
         if (info.algo == TTL_ALGO_SEQUENTIAL) {
             EXPECT_NE(info.order, TTL_ORDER_AUTO);
             EXPECT_GT(info.workspace_bytes, 0u);
@@ -143,11 +140,8 @@ TEST_P(FcForward, EveryAlgorithmMatchesReference) {
             EXPECT_EQ(info.macs, std::min({st.macs_first_to_last, st.macs_last_to_first,
                                            st.macs_dense + st.macs_reconstruct}));
 
-        std::vector<float> y(size_t(p.y_size()), kPoison), again(y.size(), -kPoison);
-        ASSERT_EQ(run_plan(plan, p, y), TTL_STATUS_SUCCESS);
-        EXPECT_LE(rel_err(y, ref), kTol);
-        ASSERT_EQ(run_plan(plan, p, again), TTL_STATUS_SUCCESS);
-        EXPECT_EQ(std::memcmp(y.data(), again.data(), y.size() * sizeof(float)), 0) << "not repeatable";
+        ttl_test::expect_matches_and_repeats([&](std::vector<float> &y) { return run_plan(plan, p, y); }, ref, kTol,
+                                             kPoison);
         ttl_fc_plan_destroy(plan);
     }
 }
@@ -177,8 +171,9 @@ TEST(FcPlan, AutoPicksSequentialForVggFc6AndDenseForTinyHighRank) {
     ttl_fc_plan_destroy(plan);
 }
 
-// ---- errors
-// ------------------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------------------------------------------
 
 const ttl_fc_desc_t kDesc = ttl_test::fc_desc({3, 4}, {5, 2}, {1, 3, 1});
 

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -164,6 +165,9 @@ struct Conversion {
     std::vector<float> expect;
 };
 
+// Names the case by its dtype instead of dumping its bytes (which include uninitialised padding).
+void PrintTo(const Conversion &c, std::ostream *os) { *os << ttl_dtype_name(c.dtype); }
+
 class DtypeConversion : public ::testing::TestWithParam<Conversion> {};
 
 TEST_P(DtypeConversion, ConvertsExactly) {
@@ -238,6 +242,17 @@ struct FcCase {
     bool bias;
 };
 
+// Layer cases print as their modes and ranks rather than as raw bytes (which include uninitialised padding).
+void print_modes(std::ostream *os, const char *label, const std::vector<int64_t> &v) {
+    *os << label;
+    for (size_t i = 0; i < v.size(); ++i) *os << (i ? "," : "") << v[i];
+}
+void PrintTo(const FcCase &c, std::ostream *os) {
+    print_modes(os, "M=", c.out_modes);
+    print_modes(os, " N=", c.in_modes);
+    print_modes(os, " r=", c.ranks);
+}
+
 class FcLayerRoundTrip : public ::testing::TestWithParam<FcCase> {};
 
 TEST_P(FcLayerRoundTrip, BitForBit) {
@@ -296,6 +311,13 @@ struct ConvCase {
     int64_t kh, kw, sh, sw, ph, pw, dh, dw;
     bool bias;
 };
+
+void PrintTo(const ConvCase &c, std::ostream *os) {
+    print_modes(os, "S=", c.out_modes);
+    print_modes(os, " C=", c.in_modes);
+    print_modes(os, " r=", c.ranks);
+    *os << " k=" << c.kh << "x" << c.kw;
+}
 
 class ConvLayerRoundTrip : public ::testing::TestWithParam<ConvCase> {};
 
