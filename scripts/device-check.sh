@@ -89,11 +89,11 @@ if ! pkg-config --exists libcjson 2>/dev/null; then
         deps_root=/tmp/ttl-device-deps
         mkdir -p "$deps_root"
         for deb in .deps/*.deb; do dpkg-deb -x "$deb" "$deps_root"; done
-        # the packages' pkg-config files name /usr as prefix: point them at the unpacked tree
+        # the packages' pkg-config files name absolute /usr paths (no prefix= line): point them at the unpacked tree
         pcdir="$deps_root/pkgconfig"
         mkdir -p "$pcdir"
         while IFS= read -r pc; do
-            sed "s|^prefix=.*|prefix=$deps_root/usr|" "$pc" >"$pcdir/$(basename "$pc")"
+            sed "s|=/usr|=$deps_root/usr|g" "$pc" >"$pcdir/$(basename "$pc")"
         done < <(find "$deps_root/usr" -name '*.pc')
         export PKG_CONFIG_PATH="$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
         libdir=$(dirname "$(find "$deps_root/usr" -name 'libcjson.so*' | head -n1)")
