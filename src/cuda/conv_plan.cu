@@ -280,7 +280,7 @@ extern "C" ttl_status_t ttl_cuda_conv_forward(const ttl_cuda_conv_plan_t *plan, 
     const size_t need = plan->info.workspace_bytes;
     if (ws_bytes < need) return TTL_STATUS_INSUFFICIENT_WORKSPACE;
     if (need > 0 && ws == nullptr) return TTL_STATUS_NULL_POINTER;
-    if (need > 0 && (uintptr_t)ws % 16 != 0) return TTL_STATUS_BAD_ARGUMENT; /* float4 state buffers */
+    if (need > 0 && (uintptr_t)ws % TTL_CUDA_WS_BASE_ALIGN != 0) return TTL_STATUS_BAD_ARGUMENT;
     if (plan->geom.B == 0) return TTL_STATUS_SUCCESS;
     ttl_cuda_device_scope guard(plan->layer->handle);
     TTL_TRY(guard.status);

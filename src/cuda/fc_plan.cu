@@ -149,18 +149,21 @@ typedef struct candidate {
 } candidate_t;
 
 /* Applicable candidates with their estimates (DENSE is estimated without building it), cheapest first, in
- * c[0 .. *count). OUT_OF_MEMORY when the scratch plan cannot be allocated. */
-static ttl_status_t list_candidates(candidate_t *c, int32_t *count, const ttl_cuda_fc_plan_t *base) {
+ * c[0 .. *count). A named core order (want != AUTO) restricts the candidates that have one. OUT_OF_MEMORY when
+ * the scratch plan cannot be allocated. */
+static ttl_status_t list_candidates(candidate_t *c, int32_t *count, const ttl_cuda_fc_plan_t *base,
+                                    ttl_order_t want) {
     int32_t n = 0;
     ttl_cuda_fc_plan_t *tmp = (ttl_cuda_fc_plan_t *)calloc(1, sizeof(*tmp));
     if (tmp == NULL) return TTL_STATUS_OUT_OF_MEMORY;
     tmp->layer = base->layer;
     tmp->batch = base->batch;
     tmp->allow_tf32 = base->allow_tf32;
-    if (fc_fused_configure(&tmp->fused, base->layer, base->batch, TTL_ORDER_AUTO) == TTL_STATUS_SUCCESS)
-        c[n++] = candidate_t{TTL_ALGO_FUSED, TTL_ORDER_AUTO, tmp->fused.est_us, REASON_FUSED};
+    if (fc_fused_configure(&tmp->fused, base->layer, base->batch, want) == TTL_STATUS_SUCCESS)
+        c[n++] = candidate_t{TTL_ALGO_FUSED, want, tmp->fused.est_us, REASON_FUSED};
     static const ttl_order_t orders[2] = {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST};
     for (ttl_order_t o : orders) {
+        if (want != TTL_ORDER_AUTO && o != want) continue;
         if (configure(tmp, TTL_ALGO_SEQUENTIAL, o) == TTL_STATUS_SUCCESS)
             c[n++] = candidate_t{TTL_ALGO_SEQUENTIAL, o, sequential_estimate(tmp, false), REASON_SEQ};
         if (configure(tmp, TTL_ALGO_SEQUENTIAL_BLAS, o) == TTL_STATUS_SUCCESS)
@@ -184,10 +187,10 @@ static ttl_status_t list_candidates(candidate_t *c, int32_t *count, const ttl_cu
 /* Whether a candidate may be skipped when it cannot be created (the next one is tried instead). */
 static bool skippable(ttl_status_t st) { return st == TTL_STATUS_UNSUPPORTED || st == TTL_STATUS_OUT_OF_MEMORY; }
 
-static ttl_status_t choose_by_model(ttl_cuda_fc_plan_t *p) {
+static ttl_status_t choose_by_model(ttl_cuda_fc_plan_t *p, ttl_order_t want) {
     candidate_t c[8];
     int32_t n = 0;
-    TTL_TRY(list_candidates(c, &n, p));
+    TTL_TRY(list_candidates(c, &n, p, want));
     ttl_status_t st = TTL_STATUS_UNSUPPORTED;
     for (int32_t i = 0; i < n; ++i) {
         st = configure(p, c[i].algo, c[i].order);
@@ -229,10 +232,10 @@ static void tune_free(tune_buffers_t *b) {
     memset(b, 0, sizeof(*b));
 }
 
-static ttl_status_t choose_by_timing(ttl_cuda_fc_plan_t *p) {
+static ttl_status_t choose_by_timing(ttl_cuda_fc_plan_t *p, ttl_order_t want) {
     candidate_t c[8];
     int32_t n = 0;
-    TTL_TRY(list_candidates(c, &n, p));
+    TTL_TRY(list_candidates(c, &n, p, want));
     /* DENSE needs M N floats of device memory for its W: only time it when that is a small part of what is free */
     size_t free_bytes = 0, total_bytes = 0;
     if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
@@ -326,9 +329,9 @@ extern "C" ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_c
         st = configure(p, TTL_ALGO_SEQUENTIAL, o.order);
         p->info.reason = REASON_BATCH0;
     } else if (o.autotune) {
-        st = choose_by_timing(p);
+        st = choose_by_timing(p, o.order);
     } else {
-        st = choose_by_model(p);
+        st = choose_by_model(p, o.order);
     }
     if (st != TTL_STATUS_SUCCESS) {
         release_resources(p);
@@ -357,6 +360,8 @@ extern "C" ttl_status_t ttl_cuda_fc_forward(const ttl_cuda_fc_plan_t *plan, floa
     if (plan == NULL || y == NULL || x == NULL) return TTL_STATUS_NULL_POINTER;
     if (ws_bytes < plan->info.workspace_bytes) return TTL_STATUS_INSUFFICIENT_WORKSPACE;
     if (plan->info.workspace_bytes > 0 && ws == NULL) return TTL_STATUS_NULL_POINTER;
+    if (plan->info.workspace_bytes > 0 && (uintptr_t)ws % TTL_CUDA_WS_BASE_ALIGN != 0)
+        return TTL_STATUS_BAD_ARGUMENT;
     if (plan->batch == 0) return TTL_STATUS_SUCCESS;
     ttl_cuda_device_scope scope(plan->layer->handle);
     TTL_TRY(scope.status);

@@ -73,6 +73,10 @@ static inline int ttl_cuda_grid_stride_blocks(int64_t items, int threads, int64_
 // workspace carving
 // ---------------------------------------------------------------------------------------------------------------
 
+/* Forward calls require workspaces aligned to this many bytes (kernels load float4 from slices of it; every
+ * slice offset is a multiple of TTL_WS_ALIGN). cudaMalloc returns 256-byte aligned memory. */
+#define TTL_CUDA_WS_BASE_ALIGN ((uintptr_t)16)
+
 /* Byte offset of the next slice of `bytes` after `*cursor` (TTL_WS_ALIGN-aligned); advances the cursor. */
 static inline size_t ttl_cuda_ws_take(size_t *cursor, size_t bytes) {
     const size_t at = ttl_align_up(*cursor);

@@ -333,7 +333,7 @@ TEST_F(CudaFcErrors, ForwardStatusesLeaveOutputUntouched) {
     ASSERT_GT(info.workspace_bytes, 0u);
     const size_t ny = size_t(batch * d.out_features);
     DeviceBuffer dx(size_t(batch * d.in_features) * sizeof(float)), dy(ny * sizeof(float)),
-        ws(info.workspace_bytes);
+        ws(info.workspace_bytes + 16);
     upload(dx.f(), ttl_test::random_vector(batch * d.in_features, 303));
     const auto marker = ttl_test::random_vector(int64_t(ny), 304);
     upload(dy.f(), marker);
@@ -345,9 +345,25 @@ TEST_F(CudaFcErrors, ForwardStatusesLeaveOutputUntouched) {
     EXPECT_EQ(ttl_cuda_fc_forward(nullptr, dy.f(), dx.f(), ws.ptr, info.workspace_bytes), TTL_STATUS_NULL_POINTER);
     EXPECT_EQ(ttl_cuda_fc_forward(plan.p, nullptr, dx.f(), ws.ptr, info.workspace_bytes), TTL_STATUS_NULL_POINTER);
     EXPECT_EQ(ttl_cuda_fc_forward(plan.p, dy.f(), nullptr, ws.ptr, info.workspace_bytes), TTL_STATUS_NULL_POINTER);
+    EXPECT_EQ(ttl_cuda_fc_forward(plan.p, dy.f(), dx.f(), static_cast<char *>(ws.ptr) + 4, info.workspace_bytes),
+              TTL_STATUS_BAD_ARGUMENT)
+        << "a workspace that is not 16-byte aligned";
     CUDA_OK(cudaDeviceSynchronize());
     const auto after = download(dy.f(), ny);
     EXPECT_EQ(std::memcmp(after.data(), marker.data(), ny * sizeof(float)), 0) << "output touched";
+}
+
+TEST_F(CudaFcErrors, AutoHonoursANamedOrder) {
+    for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST})
+        for (int32_t autotune : {0, 1}) {
+            Plan plan;
+            ttl_cuda_plan_opts_t o = opts(TTL_ALGO_AUTO, order);
+            o.autotune = autotune;
+            ASSERT_EQ(ttl_cuda_fc_plan_create(&plan.p, layer->l, 5, &o), TTL_STATUS_SUCCESS);
+            ttl_plan_info_t info;
+            ASSERT_EQ(ttl_cuda_fc_plan_info(plan.p, &info), TTL_STATUS_SUCCESS);
+            if (info.algo != TTL_ALGO_DENSE) EXPECT_EQ(info.order, order) << ttl_algo_name(info.algo);
+        }
 }
 
 TEST_F(CudaFcErrors, BatchZeroIsANoOp) {
