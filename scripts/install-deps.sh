@@ -2,7 +2,7 @@
 # Installs libttl's build and test dependencies from Debian/Ubuntu packages, only those that are missing.
 # CUDA (nvcc, cuBLAS, cuDNN) is not installed here: the CUDA paths are built when a toolkit is already present.
 set -euo pipefail
-pkgs=(cmake ninja-build pkg-config g++ libopenblas-dev liblapacke-dev libcjson-dev libgtest-dev gnuplot-nox)
+pkgs=(cmake ninja-build pkg-config g++ libopenblas-dev liblapacke-dev libcjson-dev libgtest-dev gnuplot-nox jq)
 [ "${TTL_WITH_CLANG:-0}" = 1 ] && pkgs+=(clang libclang-rt-dev)
 missing=()
 for p in "${pkgs[@]}"; do
