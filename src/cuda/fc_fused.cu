@@ -67,6 +67,25 @@ struct fused_shape {
     int64_t build_macs;
 };
 
+/* Appends the step that contracts core k of `order` (its re-laid At matrix from the layer) as
+ * Out[lps, P, R] = At[P, Q] . In[lps, Q, R]; false when a size does not fit int32. */
+static bool add_core_step(fused_shape *sh, int32_t *ns, int64_t lps, int64_t P, int64_t Q, int64_t R,
+                          const ttl_cuda_fc_layer_t *layer, int order, int32_t k) {
+    const int64_t lda = layer->at_lda[order][k];
+    if (!ttl_fits_i32(lps) || !ttl_fits_i32(P) || !ttl_fits_i32(Q) || !ttl_fits_i32(R) || !ttl_fits_i32(lda))
+        return false;
+    sh->steps[*ns] = fc_fused_step_t{(int32_t)lps,
+                                     (int32_t)P,
+                                     (int32_t)Q,
+                                     (int32_t)R,
+                                     (int32_t)lda,
+                                     0,
+                                     layer->at[order] + layer->at_offset[order][k],
+                                     {1, 1, 1}};
+    sh->out_size[(*ns)++] = lps * P * R;
+    return true;
+}
+
 /* Fills `sh` for `order` with `merged` cores merged; false when a size does not fit int32 (then unusable). */
 static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, int order, int32_t merged) {
     const ttl_fc_desc_t *d = &layer->desc;
@@ -102,19 +121,7 @@ static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, 
         }
         for (int32_t k = p; k < nc; ++k) {
             const int64_t lps = prod(m, p, k), P = m[k] * r[k + 1], Q = r[k] * n[k], R = prod(n, k + 1, nc);
-            const int64_t lda = layer->at_lda[FC_FTL][k];
-            if (!ttl_fits_i32(lps) || !ttl_fits_i32(P) || !ttl_fits_i32(Q) || !ttl_fits_i32(R) ||
-                !ttl_fits_i32(lda))
-                return false;
-            sh->steps[ns] = fc_fused_step_t{(int32_t)lps,
-                                            (int32_t)P,
-                                            (int32_t)Q,
-                                            (int32_t)R,
-                                            (int32_t)lda,
-                                            0,
-                                            layer->at[FC_FTL] + layer->at_offset[FC_FTL][k],
-                                            {1, 1, 1}};
-            sh->out_size[ns++] = lps * P * R;
+            if (!add_core_step(sh, &ns, lps, P, Q, R, layer, FC_FTL, k)) return false;
         }
     } else {
         const int32_t s = nc - merged;
@@ -138,19 +145,7 @@ static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, 
         }
         for (int32_t k = s - 1; k >= 0; --k) {
             const int64_t lps = prod(n, 0, k), P = r[k] * m[k], Q = n[k] * r[k + 1], R = prod(m, k + 1, s);
-            const int64_t lda = layer->at_lda[FC_LTF][k];
-            if (!ttl_fits_i32(lps) || !ttl_fits_i32(P) || !ttl_fits_i32(Q) || !ttl_fits_i32(R) ||
-                !ttl_fits_i32(lda))
-                return false;
-            sh->steps[ns] = fc_fused_step_t{(int32_t)lps,
-                                            (int32_t)P,
-                                            (int32_t)Q,
-                                            (int32_t)R,
-                                            (int32_t)lda,
-                                            0,
-                                            layer->at[FC_LTF] + layer->at_offset[FC_LTF][k],
-                                            {1, 1, 1}};
-            sh->out_size[ns++] = lps * P * R;
+            if (!add_core_step(sh, &ns, lps, P, Q, R, layer, FC_LTF, k)) return false;
         }
     }
     sh->num_steps = ns;
