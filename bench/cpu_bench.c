@@ -22,9 +22,6 @@
 
 // Relative error above which a row is reported as failing its check (fp32 paths agree to ~1e-6).
 #define CHECK_TOLERANCE 1e-4
-// Reference samples: 2, or 1 when one sample costs more than this many multiply-adds in the reference.
-#define REF_SAMPLES 2
-#define REF_BIG_SAMPLE_MACS 300000000LL
 // Inputs rotate among buffers holding at least this many bytes together (above the last-level cache).
 #define ROTATE_BYTES (64LL << 20)
 #define MAX_BUFFERS 8
@@ -342,17 +339,10 @@ static int run_case(const bench_case_t *c, const bench_options_t *opt, bench_rep
     p.dense = dense;
 
     // The reference, once per case.
-    p.ref_samples = dense_macs_per_sample > REF_BIG_SAMPLE_MACS ? 1 : REF_SAMPLES;
-    float *ref_x = bench_alloc((size_t)(p.ref_samples * p.x_sample) * sizeof(float));
-    float *ref_y = bench_alloc((size_t)(p.ref_samples * p.y_sample) * sizeof(float));
-    bench_fill_random(ref_x, p.ref_samples * p.x_sample, seed ^ 0x5EEDull, 1.0f);
-    if (p.is_fc) {
-        bench_check(ttl_fc_forward_ref(ref_y, &p.fc, cores, NULL, ref_x, p.ref_samples), "ttl_fc_forward_ref");
-    } else {
-        ttl_conv_shape_t ref_shape = p.shape;
-        ref_shape.batch = p.ref_samples;
-        bench_check(ttl_conv_forward_ref(ref_y, &p.conv, cores, NULL, ref_x, &ref_shape), "ttl_conv_forward_ref");
-    }
+    const bench_reference_t ref = bench_reference(p.is_fc ? &p.fc : NULL, &p.conv, &p.shape, cores, p.x_sample,
+                                                  p.y_sample, dense_macs_per_sample, seed);
+    float *ref_x = ref.x, *ref_y = ref.y;
+    p.ref_samples = ref.samples;
     p.ref_x = ref_x, p.ref_y = ref_y;
 
     int failures = 0;

@@ -104,3 +104,21 @@ double bench_rel_err(const float *a, const float *b, int64_t n) {
     if (den == 0.0) return num == 0.0 ? 0.0 : INFINITY;
     return sqrt(num / den);
 }
+
+bench_reference_t bench_reference(const ttl_fc_desc_t *fc, const ttl_conv_desc_t *conv,
+                                  const ttl_conv_shape_t *shape, const float *cores, int64_t x_sample,
+                                  int64_t y_sample, int64_t dense_macs_per_sample, uint64_t seed) {
+    bench_reference_t r;
+    r.samples = dense_macs_per_sample > BENCH_REF_BIG_SAMPLE_MACS ? 1 : BENCH_REF_SAMPLES;
+    r.x = bench_alloc((size_t)(r.samples * x_sample) * sizeof(float));
+    r.y = bench_alloc((size_t)(r.samples * y_sample) * sizeof(float));
+    bench_fill_random(r.x, r.samples * x_sample, seed ^ 0x5EEDull, 1.0f);
+    if (fc != NULL) {
+        bench_check(ttl_fc_forward_ref(r.y, fc, cores, NULL, r.x, r.samples), "ttl_fc_forward_ref");
+    } else {
+        ttl_conv_shape_t s = *shape;
+        s.batch = r.samples;
+        bench_check(ttl_conv_forward_ref(r.y, conv, cores, NULL, r.x, &s), "ttl_conv_forward_ref");
+    }
+    return r;
+}

@@ -33,4 +33,18 @@ uint64_t bench_seed_of(const char *name);
 /* ||a - b|| / ||b|| in double; INFINITY when anything is not finite. */
 double bench_rel_err(const float *a, const float *b, int64_t n);
 
+/* Inputs and outputs of the CPU reference on the first samples of a case, computed once per case: every timed
+ * path gets these samples at the head of its input, and its output rows are compared with ref_y. */
+typedef struct bench_reference {
+    int64_t samples; /* 2, or 1 when a sample costs more than BENCH_REF_BIG_SAMPLE_MACS dense multiply-adds */
+    float *x, *y;    /* [samples, x_sample], [samples, y_sample]; free with free() */
+} bench_reference_t;
+#define BENCH_REF_SAMPLES 2
+#define BENCH_REF_BIG_SAMPLE_MACS 300000000LL
+
+/* fc != NULL: a TT-FC case; else the TT-conv case `conv` on `shape` (its batch is replaced). */
+bench_reference_t bench_reference(const ttl_fc_desc_t *fc, const ttl_conv_desc_t *conv,
+                                  const ttl_conv_shape_t *shape, const float *cores, int64_t x_sample,
+                                  int64_t y_sample, int64_t dense_macs_per_sample, uint64_t seed);
+
 #endif /* TTL_BENCH_DATA_H */

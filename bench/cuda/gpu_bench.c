@@ -27,8 +27,6 @@
 #include "ttl/ttl_cuda.h"
 
 #define CHECK_TOLERANCE 1e-4
-#define REF_SAMPLES 2
-#define REF_BIG_SAMPLE_MACS 300000000LL
 #define MAX_REPEATS 100
 #define MIN_REPEATS 10
 #define WARMUP_CALLS 3
@@ -603,17 +601,10 @@ static int run_case(gpu_t *g, const bench_case_t *c, const bench_options_t *opt,
     // CPU reference of the first samples, once per case.
     gpu_case_data_t d;
     memset(&d, 0, sizeof d);
-    d.ref_samples = macs_per_sample > REF_BIG_SAMPLE_MACS ? 1 : REF_SAMPLES;
-    float *ref_x = bench_alloc((size_t)(d.ref_samples * p.x_sample) * sizeof(float));
-    float *ref_y = bench_alloc((size_t)(d.ref_samples * p.y_sample) * sizeof(float));
-    bench_fill_random(ref_x, d.ref_samples * p.x_sample, seed ^ 0x5EEDull, 1.0f);
-    if (p.is_fc) {
-        bench_check(ttl_fc_forward_ref(ref_y, &p.fc, cores, NULL, ref_x, d.ref_samples), "ttl_fc_forward_ref");
-    } else {
-        ttl_conv_shape_t s = p.shape;
-        s.batch = d.ref_samples;
-        bench_check(ttl_conv_forward_ref(ref_y, &p.conv, cores, NULL, ref_x, &s), "ttl_conv_forward_ref");
-    }
+    const bench_reference_t ref = bench_reference(p.is_fc ? &p.fc : NULL, &p.conv, &p.shape, cores, p.x_sample,
+                                                  p.y_sample, macs_per_sample, seed);
+    float *ref_x = ref.x, *ref_y = ref.y;
+    d.ref_samples = ref.samples;
     d.ref_y = ref_y;
 
     int failures = 0;
