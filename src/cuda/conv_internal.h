@@ -69,13 +69,16 @@ typedef struct ttl_conv_geom {
     int32_t nhwc;
 } ttl_conv_geom_t;
 
-/* One piece of channels-first work: images [b0, b0 + bc), output rows [oh0, oh0 + rb) of each, which read input
- * rows [ih_lo, ih_lo + nrows). U holds the channel TT of exactly those input pixels: [bi][row][w][r_0][S]. */
+/* One piece of channels-first work: images [b0, b0 + bc), output rows [oh0, oh0 + rb) and columns
+ * [ow0, ow0 + cw) of each, which read input rows [ih_lo, ih_lo + nrows) and columns [iw_lo, iw_lo + ncols).
+ * U holds the channel TT of exactly those input pixels: [bi][row][col][r_0][S]. */
 typedef struct ttl_conv_cf_chunk {
     int64_t b0, bc;
     int64_t oh0, rb;
+    int64_t ow0, cw;
     int64_t ih_lo, nrows;
-    int64_t npix; /* bc * nrows * W */
+    int64_t iw_lo, ncols;
+    int64_t npix; /* bc * nrows * ncols */
 } ttl_conv_cf_chunk_t;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -120,8 +123,10 @@ struct ttl_cuda_conv_plan {
     size_t fused_smem;    /* fused: dynamic shared memory bytes */
     int64_t chunk_px;     /* unfused: pixels per chunk (multiple of TTL_CONV_TN) */
     size_t buf_bytes;     /* unfused: bytes of each of the two state buffers */
-    int64_t cf_bc, cf_rb; /* channels first: images per chunk, output rows per chunk */
+    int64_t cf_bc, cf_rb, cf_cw; /* channels first: images, output rows and output columns per chunk */
     size_t u_bytes;       /* channels first: bytes of U */
+    int64_t cf_tt_px;     /* channels first: input pixels the chain runs over, summed over chunks */
+    int64_t cf_chunks;    /* channels first: chunks per forward */
     /* DENSE */
     ttl_conv_dense_t dense;
 };
@@ -130,9 +135,21 @@ struct ttl_cuda_conv_plan {
 // internal entry points
 // ---------------------------------------------------------------------------------------------------------------
 
+/* conv_plan.cu: the kernels' geometry of a layer and activation shape (stats from ttl_conv_stats); UNSUPPORTED
+ * when a filter parameter exceeds int32 (the kernels index filters with int). */
+ttl_status_t ttl_conv_make_geom(ttl_conv_geom_t *geom, const ttl_cuda_conv_layer_t *layer,
+                                const ttl_conv_shape_t *shape, const ttl_conv_stats_t *stats);
+
 /* conv_tt.cu: decides fused/unfused, tiles, chunks and workspace for SPATIAL_FIRST or CHANNELS_FIRST with the
  * given core order (AUTO: fewer multiply-adds); fills plan->info. UNSUPPORTED when the chains do not exist. */
 ttl_status_t ttl_conv_tt_setup(ttl_cuda_conv_plan_t *plan, ttl_algo_t algo, ttl_order_t order);
+/* The same planning with the fused kernel's occupancy supplied by the caller: resident blocks per multiprocessor
+ * for `smem` bytes of dynamic shared memory (0: the kernel cannot run with it). ttl_conv_tt_setup passes the
+ * device's answer; the CPU emulation test (tests/cpu/test_cuda_conv_emulation.cpp) plans without a device. */
+typedef ttl_status_t (*ttl_conv_fused_occupancy_fn)(const ttl_cuda_handle_t *handle, int32_t variant, size_t smem,
+                                                    int *blocks_per_sm);
+ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *plan, ttl_algo_t algo, ttl_order_t order,
+                              ttl_conv_fused_occupancy_fn occupancy);
 /* Enqueues a TT forward on `stream`; ws holds plan->info.workspace_bytes (16-byte aligned). */
 ttl_status_t ttl_conv_tt_forward(const ttl_cuda_conv_plan_t *plan, cudaStream_t stream, float *y, const float *x,
                                  void *ws);
@@ -150,8 +167,14 @@ ttl_status_t ttl_conv_dense_setup(ttl_cuda_conv_plan_t *plan, int32_t allow_tf32
 ttl_status_t ttl_conv_dense_forward(const ttl_cuda_conv_plan_t *plan, float *y, const float *x, void *ws);
 void ttl_conv_dense_release(ttl_conv_dense_t *dense);
 
-/* conv_layer.cu: builds the chains and At buffers of a layer from its host cores. */
-ttl_status_t ttl_conv_layer_build_chains(ttl_cuda_conv_layer_t *layer, const float *cores);
+/* conv_layer.cu: the host re-layouts a layer uploads (also what the CPU emulation test runs on).
+ * ttl_conv_host_g0: the spatial core padded to [kh kw][r0pad] (malloc'd; *g0 NULL when a filter size does not
+ * fit int32, and the TT algorithms are then unavailable). ttl_conv_host_chains: the chains of both variants and
+ * orders with their At buffers (malloc'd); every at[v][o] NULL when a per-pixel size does not fit int32. */
+ttl_status_t ttl_conv_host_g0(float **g0, int32_t *r0pad, const ttl_conv_desc_t *desc, const float *cores);
+ttl_status_t ttl_conv_host_chains(ttl_conv_tt_chain_t chain[TTL_CONV_VARIANTS][TTL_CONV_ORDERS],
+                                  float *at[TTL_CONV_VARIANTS][TTL_CONV_ORDERS], const ttl_conv_desc_t *desc,
+                                  const float *cores);
 
 #ifdef __cplusplus
 }

@@ -165,48 +165,74 @@ ttl_status_t build(ttl_cuda_conv_layer_t *l, const float *cores, const float *bi
     const ttl_conv_desc_t &d = l->desc;
     TTL_TRY(upload(&l->d_cores, cores, (size_t)l->param_count));
     if (bias != NULL) TTL_TRY(upload(&l->d_bias, bias, (size_t)d.out_channels));
-    /* spatial core [kh kw][r_0] -> [kh kw][r0pad] */
-    const int64_t khkw = d.kernel_h * d.kernel_w, r0 = d.ranks[0];
-    const int64_t r0pad = ttl_round_up_i64(r0, TTL_CONV_R0_BLOCK);
-    if (!ttl_fits_i32(r0pad) || !ttl_fits_i32(d.kernel_h) || !ttl_fits_i32(d.kernel_w)) return TTL_STATUS_SUCCESS;
-    l->r0pad = (int32_t)r0pad;
-    int64_t g0_count;
-    TTL_TRY(ttl_mul_i64(&g0_count, khkw, r0pad));
-    float *g0 = (float *)calloc((size_t)g0_count, sizeof(float));
-    if (g0 == NULL) return TTL_STATUS_OUT_OF_MEMORY;
-    for (int64_t pq = 0; pq < khkw; ++pq)
-        for (int64_t a = 0; a < r0; ++a) g0[pq * r0pad + a] = cores[pq * r0 + a];
-    const ttl_status_t st = upload(&l->d_g0, g0, (size_t)g0_count);
+    float *g0 = NULL;
+    TTL_TRY(ttl_conv_host_g0(&g0, &l->r0pad, &d, cores));
+    if (g0 == NULL) return TTL_STATUS_SUCCESS; /* tt_ok stays 0: DENSE only */
+    ttl_status_t st = upload(&l->d_g0, g0, (size_t)d.kernel_h * d.kernel_w * l->r0pad);
     free(g0);
     TTL_TRY(st);
-    return ttl_conv_layer_build_chains(l, cores);
+    float *at[TTL_CONV_VARIANTS][TTL_CONV_ORDERS] = {};
+    TTL_TRY(ttl_conv_host_chains(l->chain, at, &d, cores));
+    if (at[0][0] == NULL) return TTL_STATUS_SUCCESS; /* tt_ok stays 0 */
+    for (int32_t v = 0; v < TTL_CONV_VARIANTS; ++v)
+        for (int32_t o = 0; o < TTL_CONV_ORDERS; ++o) {
+            if (st == TTL_STATUS_SUCCESS) st = upload(&l->d_at[v][o], at[v][o], (size_t)l->chain[v][o].at_floats);
+            free(at[v][o]);
+        }
+    TTL_TRY(st);
+    l->tt_ok = 1;
+    return TTL_STATUS_SUCCESS;
 }
 
 } // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
-// internal entry
+// host re-layouts (internal entry points)
 // ---------------------------------------------------------------------------------------------------------------
 
-extern "C" ttl_status_t ttl_conv_layer_build_chains(ttl_cuda_conv_layer_t *layer, const float *cores) {
+extern "C" ttl_status_t ttl_conv_host_g0(float **g0, int32_t *r0pad, const ttl_conv_desc_t *desc,
+                                         const float *cores) {
+    *g0 = NULL;
+    /* spatial core [kh kw][r_0] -> [kh kw][r0pad] */
+    const int64_t khkw = desc->kernel_h * desc->kernel_w, r0 = desc->ranks[0];
+    const int64_t pad = ttl_round_up_i64(r0, TTL_CONV_R0_BLOCK);
+    if (!ttl_fits_i32(pad) || !ttl_fits_i32(desc->kernel_h) || !ttl_fits_i32(desc->kernel_w))
+        return TTL_STATUS_SUCCESS;
+    int64_t count;
+    TTL_TRY(ttl_mul_i64(&count, khkw, pad));
+    float *out = (float *)calloc((size_t)count, sizeof(float));
+    if (out == NULL) return TTL_STATUS_OUT_OF_MEMORY;
+    for (int64_t pq = 0; pq < khkw; ++pq)
+        for (int64_t a = 0; a < r0; ++a) out[pq * pad + a] = cores[pq * r0 + a];
+    *g0 = out;
+    *r0pad = (int32_t)pad;
+    return TTL_STATUS_SUCCESS;
+}
+
+extern "C" ttl_status_t ttl_conv_host_chains(ttl_conv_tt_chain_t chain[TTL_CONV_VARIANTS][TTL_CONV_ORDERS],
+                                             float *at[TTL_CONV_VARIANTS][TTL_CONV_ORDERS],
+                                             const ttl_conv_desc_t *desc, const float *cores) {
+    for (int32_t v = 0; v < TTL_CONV_VARIANTS; ++v)
+        for (int32_t o = 0; o < TTL_CONV_ORDERS; ++o) at[v][o] = NULL;
     for (int32_t v = 0; v < TTL_CONV_VARIANTS; ++v) {
-        const merged_tt t = make_merged(layer->desc, cores, v);
+        const merged_tt t = make_merged(*desc, cores, v);
         for (int32_t o = 0; o < TTL_CONV_ORDERS; ++o)
-            if (!plan_chain(&layer->chain[v][o], t, o)) return TTL_STATUS_SUCCESS; /* tt_ok stays 0 */
+            if (!plan_chain(&chain[v][o], t, o)) return TTL_STATUS_SUCCESS; /* no chains: DENSE only */
     }
     for (int32_t v = 0; v < TTL_CONV_VARIANTS; ++v) {
-        const merged_tt t = make_merged(layer->desc, cores, v);
+        const merged_tt t = make_merged(*desc, cores, v);
         for (int32_t o = 0; o < TTL_CONV_ORDERS; ++o) {
-            const ttl_conv_tt_chain_t &ch = layer->chain[v][o];
-            float *at = (float *)malloc((size_t)ch.at_floats * sizeof(float));
-            if (at == NULL) return TTL_STATUS_OUT_OF_MEMORY;
-            fill_at(at, ch, t, o);
-            const ttl_status_t st = upload(&layer->d_at[v][o], at, (size_t)ch.at_floats);
-            free(at);
-            TTL_TRY(st);
+            at[v][o] = (float *)malloc((size_t)chain[v][o].at_floats * sizeof(float));
+            if (at[v][o] == NULL) {
+                for (int32_t w = 0; w < TTL_CONV_VARIANTS * TTL_CONV_ORDERS; ++w) {
+                    free(at[w / TTL_CONV_ORDERS][w % TTL_CONV_ORDERS]);
+                    at[w / TTL_CONV_ORDERS][w % TTL_CONV_ORDERS] = NULL;
+                }
+                return TTL_STATUS_OUT_OF_MEMORY;
+            }
+            fill_at(at[v][o], chain[v][o], t, o);
         }
     }
-    layer->tt_ok = 1;
     return TTL_STATUS_SUCCESS;
 }
 

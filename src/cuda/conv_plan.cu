@@ -51,14 +51,13 @@ double estimate_tt(const ttl_cuda_conv_plan_t &p) {
     const double rate = kFp32Flops * (p.fused ? kFusedEfficiency : kUnfusedEfficiency);
     double bytes = activation_bytes(g), launches;
     const double steps = p.chain.num_steps;
-    const double tt_px = p.variant == TTL_CONV_VARIANT_SF ? (double)(g.B * g.OH * g.OW) : (double)(g.B * g.H * g.W);
+    const double tt_px = p.variant == TTL_CONV_VARIANT_SF ? (double)(g.B * g.OH * g.OW) : (double)p.cf_tt_px;
     if (!p.fused) bytes += 8.0 * (steps + 1) * p.chain.max_state * tt_px; /* state round trips */
     if (p.variant == TTL_CONV_VARIANT_SF) {
         launches = p.fused ? 1 : (steps + 2) * ((tt_px + p.chunk_px - 1) / p.chunk_px);
     } else {
         bytes += 8.0 * tt_px * g.r0 * g.S; /* U written and read */
-        const double chunks = (double)((g.B + p.cf_bc - 1) / p.cf_bc) * (double)((g.OH + p.cf_rb - 1) / p.cf_rb);
-        launches = chunks * (p.fused ? 2 : steps + 3);
+        launches = (double)p.cf_chunks * (p.fused ? 2 : steps + 3);
     }
     return seconds(2.0 * (double)p.info.macs, rate, bytes, launches);
 }
@@ -74,33 +73,6 @@ ttl_status_t check_opts(const ttl_cuda_plan_opts_t &o) {
     const unsigned supported = TTL_ALGO_BIT(TTL_ALGO_AUTO) | TTL_ALGO_BIT(TTL_ALGO_SPATIAL_FIRST) |
                                TTL_ALGO_BIT(TTL_ALGO_CHANNELS_FIRST) | TTL_ALGO_BIT(TTL_ALGO_DENSE);
     return ttl_plan_choice_check(o.algo, o.order, supported);
-}
-
-// Kernel geometry; UNSUPPORTED when a filter parameter exceeds int32 (the kernels index filters with int).
-ttl_status_t make_geom(ttl_conv_geom_t *g, const ttl_cuda_conv_layer_t *l, const ttl_conv_shape_t &s,
-                       const ttl_conv_stats_t &st) {
-    const ttl_conv_desc_t &d = l->desc;
-    const int64_t small[] = {d.kernel_h, d.kernel_w,   d.stride_h,   d.stride_w, d.pad_h,
-                             d.pad_w,    d.dilation_h, d.dilation_w, d.ranks[0], l->r0pad};
-    for (int64_t v : small)
-        if (!ttl_fits_i32(v)) return TTL_STATUS_UNSUPPORTED;
-    /* every activation element index must fit int64 (checked products) */
-    int64_t n;
-    TTL_TRY(ttl_mul_i64(&n, s.batch, d.in_channels));
-    TTL_TRY(ttl_mul_i64(&n, n, s.height));
-    TTL_TRY(ttl_mul_i64(&n, n, s.width));
-    TTL_TRY(ttl_mul_i64(&n, s.batch, d.out_channels));
-    TTL_TRY(ttl_mul_i64(&n, n, st.out_h));
-    TTL_TRY(ttl_mul_i64(&n, n, st.out_w));
-    *g = ttl_conv_geom_t{};
-    g->B = s.batch, g->C = d.in_channels, g->H = s.height, g->W = s.width;
-    g->S = d.out_channels, g->OH = st.out_h, g->OW = st.out_w;
-    g->kh = (int32_t)d.kernel_h, g->kw = (int32_t)d.kernel_w, g->sh = (int32_t)d.stride_h;
-    g->sw = (int32_t)d.stride_w, g->ph = (int32_t)d.pad_h, g->pw = (int32_t)d.pad_w;
-    g->dh = (int32_t)d.dilation_h, g->dw = (int32_t)d.dilation_w;
-    g->r0 = (int32_t)d.ranks[0], g->r0pad = l->r0pad;
-    g->nhwc = s.layout == TTL_LAYOUT_NHWC;
-    return TTL_STATUS_SUCCESS;
 }
 
 void destroy_plan(ttl_cuda_conv_plan_t *p) {
@@ -235,8 +207,36 @@ ttl_status_t choose(ttl_cuda_conv_plan_t **out, ttl_cuda_conv_layer_t *l, const 
 } // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
-// public entry points
+// internal and public entry points
 // ---------------------------------------------------------------------------------------------------------------
+
+extern "C" ttl_status_t ttl_conv_make_geom(ttl_conv_geom_t *g, const ttl_cuda_conv_layer_t *l,
+                                           const ttl_conv_shape_t *shape, const ttl_conv_stats_t *stats) {
+    const ttl_conv_desc_t &d = l->desc;
+    const ttl_conv_shape_t &s = *shape;
+    const ttl_conv_stats_t &st = *stats;
+    const int64_t small[] = {d.kernel_h, d.kernel_w,   d.stride_h,   d.stride_w, d.pad_h,
+                             d.pad_w,    d.dilation_h, d.dilation_w, d.ranks[0], l->r0pad};
+    for (int64_t v : small)
+        if (!ttl_fits_i32(v)) return TTL_STATUS_UNSUPPORTED;
+    /* every activation element index must fit int64 (checked products) */
+    int64_t n;
+    TTL_TRY(ttl_mul_i64(&n, s.batch, d.in_channels));
+    TTL_TRY(ttl_mul_i64(&n, n, s.height));
+    TTL_TRY(ttl_mul_i64(&n, n, s.width));
+    TTL_TRY(ttl_mul_i64(&n, s.batch, d.out_channels));
+    TTL_TRY(ttl_mul_i64(&n, n, st.out_h));
+    TTL_TRY(ttl_mul_i64(&n, n, st.out_w));
+    *g = ttl_conv_geom_t{};
+    g->B = s.batch, g->C = d.in_channels, g->H = s.height, g->W = s.width;
+    g->S = d.out_channels, g->OH = st.out_h, g->OW = st.out_w;
+    g->kh = (int32_t)d.kernel_h, g->kw = (int32_t)d.kernel_w, g->sh = (int32_t)d.stride_h;
+    g->sw = (int32_t)d.stride_w, g->ph = (int32_t)d.pad_h, g->pw = (int32_t)d.pad_w;
+    g->dh = (int32_t)d.dilation_h, g->dw = (int32_t)d.dilation_w;
+    g->r0 = (int32_t)d.ranks[0], g->r0pad = l->r0pad;
+    g->nhwc = s.layout == TTL_LAYOUT_NHWC;
+    return TTL_STATUS_SUCCESS;
+}
 
 extern "C" ttl_status_t ttl_cuda_conv_plan_create(ttl_cuda_conv_plan_t **plan, ttl_cuda_conv_layer_t *layer,
                                                   const ttl_conv_shape_t *shape, const ttl_cuda_plan_opts_t *opts) {
@@ -247,7 +247,7 @@ extern "C" ttl_status_t ttl_cuda_conv_plan_create(ttl_cuda_conv_plan_t **plan, t
     ttl_conv_stats_t stats;
     TTL_TRY(ttl_conv_stats(&stats, &layer->desc, shape)); /* batch >= 0, layout, sizes, output size */
     ttl_conv_geom_t g;
-    TTL_TRY(make_geom(&g, layer, *shape, stats));
+    TTL_TRY(ttl_conv_make_geom(&g, layer, shape, &stats));
     ttl_cuda_device_scope guard(layer->handle);
     TTL_TRY(guard.status);
 

@@ -1,7 +1,7 @@
 /*
  * The CTA body of the FUSED TT-FC kernel (fc_fused.cu explains the algorithm): the per-CTA merged-core build and
- * the chain of contraction steps. Kept apart from the launcher so that a CPU test can run it with one host thread
- * per CUDA thread (FC_HOST_EMULATION, see fc_tile.cuh).
+ * the chain of contraction steps. Kept apart from the launcher so that a CPU test can run it with one fiber
+ * per CUDA thread (CTA_HOST_EMULATION, see cta.cuh).
  */
 #ifndef TTL_CUDA_FC_FUSED_CUH
 #define TTL_CUDA_FC_FUSED_CUH
@@ -13,10 +13,10 @@
 static inline __host__ __device__ void fc_build_merged(const fc_fused_params_t &prm, int64_t split, float *sm) {
     float *cur = sm + prm.x_off[0], *nxt = sm + prm.x_off[1];
     float *H = sm + prm.h_off;
-    const int tid = FC_TID();
+    const int tid = CTA_TID();
     const int64_t lda = prm.h_lda;
     if (tid == 0) cur[0] = 1.0f; /* the empty product, [1][1] */
-    FC_SYNC();
+    CTA_SYNC();
     if (prm.order == FC_FTL) {
         /* cur is [rows = N_<k][ra = r_k]; next [(row, j_k)][r_{k+1}] */
         int64_t rows = 1;
@@ -33,7 +33,7 @@ static inline __host__ __device__ void fc_build_merged(const fc_fused_params_t &
                 for (int64_t a = 0; a < ra; ++a) acc = fmaf(cur[row * ra + a], g[a * m * n * rb + jc], acc);
                 nxt[e] = acc;
             }
-            FC_SYNC();
+            CTA_SYNC();
             float *t = cur;
             cur = nxt, nxt = t;
             rows *= n;
@@ -60,7 +60,7 @@ static inline __host__ __device__ void fc_build_merged(const fc_fused_params_t &
                 for (int64_t c = 0; c < rb; ++c) acc = fmaf(gr[c], cur[c * cols + col], acc);
                 nxt[e] = acc;
             }
-            FC_SYNC();
+            CTA_SYNC();
             float *t = cur;
             cur = nxt, nxt = t;
             cols *= n;
@@ -71,7 +71,7 @@ static inline __host__ __device__ void fc_build_merged(const fc_fused_params_t &
             H[e] = a < rb ? cur[a * cols + col] : 0.0f;
         }
     }
-    FC_SYNC();
+    CTA_SYNC();
 }
 
 /* All tiles of one step, one after the other (each call holds barriers, so the loop is CTA-uniform). */

@@ -24,28 +24,8 @@
 
 #include <stdint.h>
 
+#include "cuda/cta.cuh"
 #include "cuda/fc_internal.h"
-
-/* Thread index and CTA barrier. The tile routine and the fused CTA body (fc_fused.cuh) are __host__ __device__
- * so that a CPU test can run them with one host thread per CUDA thread (FC_HOST_EMULATION: the includer then
- * provides fc_emu_thread_index() and fc_emu_barrier()); in the normal host pass they are never called. */
-#if defined(__CUDA_ARCH__)
-#define FC_TID() ((int)threadIdx.x)
-#define FC_SYNC() __syncthreads()
-#elif defined(FC_HOST_EMULATION)
-#define FC_TID() fc_emu_thread_index()
-#define FC_SYNC() fc_emu_barrier()
-#else
-#define FC_TID() 0
-#define FC_SYNC() ((void)0)
-#endif
-
-/* Loop unrolling for the device pass only (the host compiler does not know the pragma). */
-#if defined(__CUDA_ARCH__)
-#define FC_UNROLL _Pragma("unroll")
-#else
-#define FC_UNROLL
-#endif
 
 #define FC_THREADS 256
 #define FC_WARPS (FC_THREADS / 32)
@@ -115,7 +95,7 @@ template <int TP> __host__ __device__ __forceinline__ void fc_load_rows(float (&
         const float2 v = *reinterpret_cast<const float2 *>(s);
         a[0] = v.x, a[1] = v.y;
     } else {
-        FC_UNROLL
+        CTA_UNROLL
         for (int h = 0; h < TP / 4; ++h) {
             const float4 v = *reinterpret_cast<const float4 *>(s + 4 * h);
             a[4 * h + 0] = v.x, a[4 * h + 1] = v.y, a[4 * h + 2] = v.z, a[4 * h + 3] = v.w;
@@ -129,14 +109,14 @@ template <int TP> __host__ __device__ __forceinline__ void fc_load_rows(float (&
 #define FC_STAGE_BATCH 8
 template <typename Load, typename Store>
 __host__ __device__ __forceinline__ void fc_stage(int n, Load load, Store store) {
-    for (int i0 = FC_TID(); i0 < n; i0 += FC_THREADS * FC_STAGE_BATCH) {
+    for (int i0 = CTA_TID(); i0 < n; i0 += FC_THREADS * FC_STAGE_BATCH) {
         float v[FC_STAGE_BATCH];
-        FC_UNROLL
+        CTA_UNROLL
         for (int u = 0; u < FC_STAGE_BATCH; ++u) {
             const int i = i0 + u * FC_THREADS;
             v[u] = i < n ? load(i) : 0.0f;
         }
-        FC_UNROLL
+        CTA_UNROLL
         for (int u = 0; u < FC_STAGE_BATCH; ++u) {
             const int i = i0 + u * FC_THREADS;
             if (i < n) store(i, v[u]);
@@ -160,18 +140,18 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
     float *As = reinterpret_cast<float *>(colbase + cols);
     float *Bs = As + kch * rows;
 
-    const int tid = FC_TID(), lane = tid & 31, warp = tid >> 5;
+    const int tid = CTA_TID(), lane = tid & 31, warp = tid >> 5;
     const int wp = warp % wp_count, wc = warp / wp_count;
     const int64_t C = k.L * k.R;
 
     float acc[TP][TC];
-    FC_UNROLL
+    CTA_UNROLL
     for (int i = 0; i < TP; ++i) {
-        FC_UNROLL
+        CTA_UNROLL
         for (int t = 0; t < TC; ++t) acc[i][t] = 0.0f;
     }
 
-    FC_SYNC(); /* the previous tile's threads are done with the stage */
+    CTA_SYNC(); /* the previous tile's threads are done with the stage */
     for (int cc = tid; cc < cols; cc += FC_THREADS) {
         const int64_t c = col0 + cc;
         int64_t off = -1;
@@ -184,7 +164,7 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
 
     for (int64_t q0 = 0; q0 < k.Q; q0 += kch) {
         const int kc = (int)(k.Q - q0 < kch ? k.Q - q0 : kch);
-        FC_SYNC(); /* colbase written; the previous chunk is consumed */
+        CTA_SYNC(); /* colbase written; the previous chunk is consumed */
         fc_stage(
             kc * rows,
             [&](int i) {
@@ -218,29 +198,29 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
                     Bs[qq * ldb + cc] = v;
                 });
         }
-        FC_SYNC();
+        CTA_SYNC();
         const float *arow = As + wp * TP;
         const float *bcol = Bs + wc * 32 * TC + lane;
         for (int qq = 0; qq < kc; ++qq) {
             float a[TP], b[TC];
             fc_load_rows<TP>(a, arow + qq * rows);
-            FC_UNROLL
+            CTA_UNROLL
             for (int t = 0; t < TC; ++t) b[t] = bcol[qq * ldb + 32 * t];
-            FC_UNROLL
+            CTA_UNROLL
             for (int i = 0; i < TP; ++i) {
-                FC_UNROLL
+                CTA_UNROLL
                 for (int t = 0; t < TC; ++t) acc[i][t] = fmaf(a[i], b[t], acc[i][t]);
             }
         }
     }
 
-    FC_UNROLL
+    CTA_UNROLL
     for (int t = 0; t < TC; ++t) {
         const int64_t c = col0 + wc * 32 * TC + lane + 32 * t;
         if (c >= C) continue;
         const int64_t l = c / k.R, r = c - l * k.R;
         const int64_t lb = l / k.lps, lw = l - lb * k.lps;
-        FC_UNROLL
+        CTA_UNROLL
         for (int i = 0; i < TP; ++i) {
             const int64_t p = row0 + wp * TP + i;
             if (p >= k.P) continue;

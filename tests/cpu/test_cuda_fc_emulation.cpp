@@ -1,5 +1,5 @@
-// The TT-FC CUDA kernels' CTA bodies run on the CPU: one host thread per CUDA thread, a real barrier for
-// __syncthreads, and a host buffer for shared memory (poisoned with NaN, with a guard zone after it). This checks
+// The TT-FC CUDA kernels' CTA bodies run on the CPU (tests/common/cta_emulator.h): one fiber per CUDA
+// thread, a switch at every __syncthreads, and NaN-poisoned shared memory with a guard zone after it. This checks
 // the kernels' indexing, tiling, merged-core build and planning on every machine, GPU or not; the GPU tests
 // (tests/gpu/test_cuda_fc.cpp) then check the same code compiled for the device. Label cpu.
 #include <gtest/gtest.h>
@@ -9,129 +9,15 @@
 #endif
 
 #ifdef TTL_FC_EMULATION
-#include <condition_variable>
-#include <cstring>
-#include <functional>
 #include <limits>
-#include <memory>
-#include <mutex>
 #include <ostream>
-#include <thread>
 #include <vector>
 
-// Hooks the kernel code calls under FC_HOST_EMULATION; declared before it is included.
-static int fc_emu_thread_index();
-static void fc_emu_barrier();
-#define FC_HOST_EMULATION 1
+#include "common/cta_emulator.h" // before the kernel code: it defines CTA_HOST_EMULATION and the hooks
+#include "common/test_util.h"
 #include "cuda/fc_fused.cuh"
 
-#include "common/test_util.h"
-
 namespace {
-
-// ---- CTA emulation --------------------------------------------------------------------------------------------
-
-struct Barrier {
-    std::mutex m;
-    std::condition_variable cv;
-    int count = 0, generation = 0, n;
-    explicit Barrier(int threads) : n(threads) {}
-    void wait() {
-        std::unique_lock<std::mutex> lock(m);
-        const int g = generation;
-        if (++count == n) {
-            count = 0;
-            ++generation;
-            cv.notify_all();
-        } else {
-            cv.wait(lock, [&] { return generation != g; });
-        }
-    }
-};
-
-thread_local int t_thread_index = 0;
-Barrier *g_barrier = nullptr;
-
-// FC_THREADS persistent host threads; run() hands them one CTA body and waits until all have returned.
-class CtaPool {
-  public:
-    CtaPool() : barrier_(FC_THREADS) {
-        for (int t = 0; t < FC_THREADS; ++t) threads_.emplace_back([this, t] { work(t); });
-    }
-    ~CtaPool() {
-        {
-            std::lock_guard<std::mutex> lock(m_);
-            stop_ = true;
-            ++generation_;
-        }
-        cv_.notify_all();
-        for (auto &th : threads_) th.join();
-    }
-    void run(const std::function<void()> &fn) {
-        std::unique_lock<std::mutex> lock(m_);
-        job_ = &fn;
-        done_ = 0;
-        g_barrier = &barrier_;
-        ++generation_;
-        cv_.notify_all();
-        done_cv_.wait(lock, [&] { return done_ == FC_THREADS; });
-        job_ = nullptr;
-    }
-
-  private:
-    void work(int t) {
-        t_thread_index = t;
-        int seen = 0;
-        for (;;) {
-            const std::function<void()> *job;
-            {
-                std::unique_lock<std::mutex> lock(m_);
-                cv_.wait(lock, [&] { return generation_ != seen; });
-                seen = generation_;
-                if (stop_) return;
-                job = job_;
-            }
-            (*job)();
-            std::lock_guard<std::mutex> lock(m_);
-            if (++done_ == FC_THREADS) done_cv_.notify_one();
-        }
-    }
-    Barrier barrier_;
-    std::vector<std::thread> threads_;
-    std::mutex m_;
-    std::condition_variable cv_, done_cv_;
-    const std::function<void()> *job_ = nullptr;
-    int generation_ = 0, done_ = 0;
-    bool stop_ = false;
-};
-
-// Runs fn as one CTA of FC_THREADS threads sharing one barrier.
-void run_cta(const std::function<void()> &fn) {
-    static CtaPool pool;
-    pool.run(fn);
-}
-
-// Shared memory of one CTA: NaN-poisoned, 16-byte aligned, followed by a guard zone that must stay untouched.
-struct SharedMemory {
-    static constexpr size_t kGuard = 256;
-    std::vector<float4> storage;
-    size_t bytes;
-    explicit SharedMemory(size_t b) : storage((b + kGuard) / sizeof(float4) + 1), bytes(b) {}
-    unsigned char *data() { return reinterpret_cast<unsigned char *>(storage.data()); }
-    void poison() {
-        float *f = reinterpret_cast<float *>(storage.data());
-        for (size_t i = 0; i < storage.size() * 4; ++i) f[i] = std::numeric_limits<float>::quiet_NaN();
-    }
-    bool guard_intact() {
-        const unsigned char *p = data();
-        for (size_t i = (bytes + 3) / 4 * 4; i < storage.size() * sizeof(float4); i += 4) {
-            float v;
-            std::memcpy(&v, p + i, 4);
-            if (!std::isnan(v)) return false;
-        }
-        return true;
-    }
-};
 
 // ---- a layer in host memory, laid out as ttl_cuda_fc_layer_create would on the device -------------------------
 
@@ -167,15 +53,15 @@ std::vector<float> oracle(const HostLayer &h, const std::vector<float> &x, int64
                                                           h.bias.empty() ? nullptr : h.bias.data(), batch));
 }
 
-// Emulated FUSED forward with a given configuration; false when the guard zone was written.
+// Emulated FUSED forward with a given configuration; false when the guard zone was written or a barrier diverged.
 bool run_fused(const fc_fused_config_t &cfg, float *y, const float *x) {
     fc_fused_params_t p = cfg.params;
     p.x = x;
     p.y = y;
-    SharedMemory smem(cfg.smem_bytes);
+    cta_emu::GuardedBuffer smem(cfg.smem_bytes);
     for (int64_t block = 0; block < cfg.grid; ++block) {
         smem.poison();
-        run_cta([&] { fc_fused_cta(p, block, smem.data()); });
+        if (!cta_emu::run_cta(FC_THREADS, [&] { fc_fused_cta(p, block, smem.data()); })) return false;
         if (!smem.guard_intact()) return false;
     }
     return true;
@@ -189,15 +75,16 @@ bool run_sequential(const ttl_cuda_fc_plan_t &plan, float *y, const float *x) {
         const fc_contraction k = fc_seq_contraction(&plan, i, y, x, w);
         const fc_tile_cfg_t cfg = plan.steps[i].tile;
         const int64_t rows = fc_tile_rows(cfg.tp, cfg.wp), cols = fc_tile_cols(cfg.tc, cfg.wp);
-        SharedMemory smem(fc_tile_smem_bytes(cfg.tp, cfg.tc, cfg.wp));
+        cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(cfg.tp, cfg.tc, cfg.wp));
         for (int64_t by = 0; by < (k.P + rows - 1) / rows; ++by)
             for (int64_t bx = 0; bx < (k.L * k.R + cols - 1) / cols; ++bx) {
                 smem.poison();
-                run_cta([&] {
+                const bool consistent = cta_emu::run_cta(FC_THREADS, [&] {
 #define EMU_TILE(TP, TC) fc_tile_gemm<TP, TC>(k, cfg.wp, by * rows, bx * cols, smem.data())
                     FC_TILE_DISPATCH(cfg, EMU_TILE);
 #undef EMU_TILE
                 });
+                if (!consistent) return false;
                 if (!smem.guard_intact()) return false;
             }
     }
@@ -261,7 +148,7 @@ TEST_P(FcEmulation, FusedEveryOrderAndMerge) {
     const Shape &s = GetParam();
     const ttl_fc_desc_t d = ttl_test::fc_desc(s.out_modes, s.in_modes, s.ranks);
     // a small shared-memory budget forces several sample tiles and tiles per step; the large one the opposite
-    // (both budgets only for d <= 3: each emulated CTA costs milliseconds of host threads)
+    // (both budgets only for d <= 3: each emulated CTA costs 256 fibers)
     std::vector<size_t> budgets = {size_t(60 * 1024)};
     if (d.num_cores <= 3) budgets.push_back(size_t(227 * 1024));
     for (size_t budget : budgets) {
@@ -312,15 +199,16 @@ TEST(FcEmulationTile, EveryConfiguration) {
                 std::vector<float> out(ref.size(), std::numeric_limits<float>::quiet_NaN());
                 k.out = out.data();
                 const int64_t rows = fc_tile_rows(tp, wp), cols = fc_tile_cols(tc, wp);
-                SharedMemory smem(fc_tile_smem_bytes(tp, tc, wp));
+                cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(tp, tc, wp));
                 for (int64_t by = 0; by < (P + rows - 1) / rows; ++by)
                     for (int64_t bx = 0; bx < (L * R + cols - 1) / cols; ++bx) {
                         smem.poison();
-                        run_cta([&] {
+                        const bool consistent = cta_emu::run_cta(FC_THREADS, [&] {
 #define EMU_TILE(TP, TC) fc_tile_gemm<TP, TC>(k, cfg.wp, by * rows, bx * cols, smem.data())
                             FC_TILE_DISPATCH(cfg, EMU_TILE);
 #undef EMU_TILE
                         });
+                        ASSERT_TRUE(consistent) << "divergent barrier";
                         ASSERT_TRUE(smem.guard_intact());
                     }
                 EXPECT_LE(ttl_test::rel_err(out, ref), 1e-6) << tp << "x" << tc << " wp " << wp;
@@ -328,9 +216,6 @@ TEST(FcEmulationTile, EveryConfiguration) {
 }
 
 } // namespace
-
-static int fc_emu_thread_index() { return t_thread_index; }
-static void fc_emu_barrier() { g_barrier->wait(); }
 
 #else
 

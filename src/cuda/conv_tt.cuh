@@ -1,0 +1,496 @@
+/*
+ * The TT-conv kernels' bodies and their schedule (conv_tt.cu explains the algorithms), kept apart from the
+ * launchers so that a CPU test can run the same code: every per-item helper and the fused CTA body are
+ * __host__ __device__ (one fiber per CUDA thread under CTA_HOST_EMULATION, see cta.cuh), and the order of
+ * pieces a forward runs (chunks, producer, steps, sink, channels-first conv) is written once, over an executor
+ * that either launches kernels (conv_tt.cu) or runs the bodies on the host (tests/cpu/test_cuda_conv_emulation.cpp).
+ */
+#ifndef TTL_CUDA_CONV_TT_CUH
+#define TTL_CUDA_CONV_TT_CUH
+
+#include <assert.h>
+#include <stdint.h>
+
+#include "cuda/conv_internal.h"
+#include "cuda/cta.cuh"
+#include "cuda/plan_common.h"
+
+static_assert(TTL_CONV_TN == 4, "tt_step loads and stores one float4 of consecutive pixel-minor outputs");
+static_assert(TTL_CONV_OPAD % 8 == 0, "At rows must hold whole 8-wide register tiles");
+static_assert(TTL_CONV_R0_BLOCK == 8, "produce_sf accumulates 8 spatial filters at a time");
+static_assert(TTL_CONV_MAX_TILE_PX <= TTL_CONV_THREADS, "one thread decodes each pixel of a tile");
+static_assert(TTL_CONV_MAX_TILE_PX % TTL_CONV_TN == 0, "tiles hold whole float4 groups");
+
+#define TTL_CONV_HD __host__ __device__ __forceinline__
+
+namespace {
+
+// Host runs of the helpers check the alignment every vector access relies on (a misaligned vector access traps
+// on the device). Compiled out on the device and in release builds.
+#ifdef __CUDA_ARCH__
+#define TTL_CONV_ASSERT_ALIGNED(p, bytes) ((void)0)
+#else
+#define TTL_CONV_ASSERT_ALIGNED(p, bytes) assert(((uintptr_t)(p) & ((bytes)-1)) == 0)
+#endif
+
+// Read-only loads: through the non-coherent cache on the device.
+TTL_CONV_HD float load_ro(const float *p) {
+#ifdef __CUDA_ARCH__
+    return __ldg(p);
+#else
+    return *p;
+#endif
+}
+
+TTL_CONV_HD float4 load_ro4(const float4 *p) {
+#ifdef __CUDA_ARCH__
+    return __ldg(p);
+#else
+    return *p;
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// pixels
+// ---------------------------------------------------------------------------------------------------------------
+
+// Where a pixel of a tile or chunk sits. SF: an output pixel, (ih0, iw0) the top-left of its receptive field
+// (may be negative: padding). CF: an input pixel (ih0, iw0) itself, the chunk's pixels numbered
+// [bi][row][col] over its images, input rows and input columns. rem = oh OW + ow (SF only).
+struct pixel_pos {
+    int64_t b;
+    int64_t rem;
+    int64_t ih0, iw0;
+    int32_t valid;
+    int32_t pad_;
+};
+
+TTL_CONV_HD pixel_pos sf_pixel(const ttl_conv_geom_t &g, int64_t gp) {
+    pixel_pos p;
+    const int64_t ohw = g.OH * g.OW;
+    p.valid = gp < g.B * ohw;
+    p.b = gp / ohw;
+    p.rem = gp - p.b * ohw;
+    const int64_t oh = p.rem / g.OW, ow = p.rem - oh * g.OW;
+    p.ih0 = oh * g.sh - g.ph;
+    p.iw0 = ow * g.sw - g.pw;
+    p.pad_ = 0;
+    return p;
+}
+
+TTL_CONV_HD pixel_pos cf_pixel(const ttl_conv_cf_chunk_t &ch, int64_t cp) {
+    pixel_pos p;
+    const int64_t per_image = ch.nrows * ch.ncols;
+    p.valid = cp < ch.npix;
+    const int64_t bi = per_image > 0 ? cp / per_image : 0;
+    const int64_t r = cp - bi * per_image;
+    p.b = ch.b0 + bi;
+    p.rem = 0;
+    const int64_t row = ch.ncols > 0 ? r / ch.ncols : 0; /* ncols is 0 only for an empty chunk, never decoded */
+    p.ih0 = ch.ih_lo + row;
+    p.iw0 = ch.iw_lo + r - row * ch.ncols;
+    p.pad_ = 0;
+    return p;
+}
+
+// Pixel lookups: from shared memory (fused tiles, decoded once per tile) or decoded on the fly (chunks).
+struct smem_pixels {
+    const pixel_pos *pos;
+    TTL_CONV_HD pixel_pos operator()(int64_t q) const { return pos[q]; }
+};
+struct sf_pixels {
+    ttl_conv_geom_t g;
+    int64_t first;
+    TTL_CONV_HD pixel_pos operator()(int64_t q) const { return sf_pixel(g, first + q); }
+};
+struct cf_pixels {
+    ttl_conv_cf_chunk_t ch;
+    int64_t first;
+    TTL_CONV_HD pixel_pos operator()(int64_t q) const { return cf_pixel(ch, first + q); }
+};
+
+TTL_CONV_HD int64_t x_index(const ttl_conv_geom_t &g, int64_t b, int64_t c, int64_t ih, int64_t iw) {
+    return g.nhwc ? ((b * g.H + ih) * g.W + iw) * g.C + c : ((b * g.C + c) * g.H + ih) * g.W + iw;
+}
+
+// Splits a work item w of a [channels][P] producer or sink into (channel, pixel): pixel fastest for NCHW
+// (neighbouring threads touch neighbouring activations of one plane), channel fastest for NHWC.
+template <class Idx> TTL_CONV_HD void split_item(Idx w, Idx channels, Idx P, int32_t nhwc, Idx *ch, Idx *q) {
+    if (nhwc) {
+        *q = w / channels;
+        *ch = w - *q * channels;
+    } else {
+        *ch = w / P;
+        *q = w - *ch * P;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// producers: fill the first state [in_size][P] of P pixels (pixel index q fastest)
+// ---------------------------------------------------------------------------------------------------------------
+
+// SF: buf[(a C + c) P + q] = Z of pixel q. g0 is [kh kw][r0pad] (zero beyond r_0). Invalid pixels get zeros.
+// Items are (c, q) pairs, q fastest for NCHW (neighbouring ow read neighbouring x), c fastest for NHWC.
+template <class Idx, class Pixels>
+TTL_CONV_HD void produce_sf(float *buf, Idx P, Pixels pixels, const float *__restrict__ x, const float *g0,
+                            const ttl_conv_geom_t &g, Idx tid, Idx nthr) {
+    const Idx C = (Idx)g.C;
+    const Idx items = C * P;
+    for (Idx w = tid; w < items; w += nthr) {
+        Idx c, q;
+        split_item<Idx>(w, C, P, g.nhwc, &c, &q);
+        const pixel_pos pp = pixels(q);
+        for (int32_t a0 = 0; a0 < g.r0; a0 += TTL_CONV_R0_BLOCK) {
+            float acc[TTL_CONV_R0_BLOCK];
+            CTA_UNROLL
+            for (int t = 0; t < TTL_CONV_R0_BLOCK; ++t) acc[t] = 0.0f;
+            if (pp.valid) {
+                for (int32_t kp = 0; kp < g.kh; ++kp) {
+                    const int64_t ih = pp.ih0 + (int64_t)kp * g.dh;
+                    if (ih < 0 || ih >= g.H) continue;
+                    for (int32_t kq = 0; kq < g.kw; ++kq) {
+                        const int64_t iw = pp.iw0 + (int64_t)kq * g.dw;
+                        if (iw < 0 || iw >= g.W) continue;
+                        const float xv = load_ro(x + x_index(g, pp.b, c, ih, iw));
+                        /* a0 and r0pad are multiples of 8: two aligned float4 */
+                        const float *gk = g0 + (kp * g.kw + kq) * g.r0pad + a0;
+                        TTL_CONV_ASSERT_ALIGNED(gk, 16);
+                        const float4 *gv = reinterpret_cast<const float4 *>(gk);
+                        const float4 g_lo = gv[0], g_hi = gv[1];
+                        acc[0] = fmaf(g_lo.x, xv, acc[0]);
+                        acc[1] = fmaf(g_lo.y, xv, acc[1]);
+                        acc[2] = fmaf(g_lo.z, xv, acc[2]);
+                        acc[3] = fmaf(g_lo.w, xv, acc[3]);
+                        acc[4] = fmaf(g_hi.x, xv, acc[4]);
+                        acc[5] = fmaf(g_hi.y, xv, acc[5]);
+                        acc[6] = fmaf(g_hi.z, xv, acc[6]);
+                        acc[7] = fmaf(g_hi.w, xv, acc[7]);
+                    }
+                }
+            }
+            CTA_UNROLL
+            for (int t = 0; t < TTL_CONV_R0_BLOCK; ++t)
+                if (a0 + t < g.r0) buf[((Idx)(a0 + t) * C + c) * P + q] = acc[t];
+        }
+    }
+}
+
+// CF: buf[c P + q] = x at input pixel q (zeros for invalid pixels).
+template <class Idx, class Pixels>
+TTL_CONV_HD void produce_cf(float *buf, Idx P, Pixels pixels, const float *__restrict__ x, const ttl_conv_geom_t &g,
+                            Idx tid, Idx nthr) {
+    const Idx C = (Idx)g.C;
+    const Idx items = C * P;
+    for (Idx w = tid; w < items; w += nthr) {
+        Idx c, q;
+        split_item<Idx>(w, C, P, g.nhwc, &c, &q);
+        const pixel_pos pp = pixels(q);
+        buf[c * P + q] = pp.valid ? load_ro(x + x_index(g, pp.b, c, pp.ih0, pp.iw0)) : 0.0f;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// one TT step: out[l][o][rp] = sum_i At[i][o] in[l][i][rp], rp in [0, R P)
+// ---------------------------------------------------------------------------------------------------------------
+
+template <int TO> struct vec_of;
+template <> struct vec_of<8> {
+    static TTL_CONV_HD void load(float (&a)[8], const float *p) {
+        TTL_CONV_ASSERT_ALIGNED(p, 16);
+        const float4 u = reinterpret_cast<const float4 *>(p)[0], v = reinterpret_cast<const float4 *>(p)[1];
+        a[0] = u.x, a[1] = u.y, a[2] = u.z, a[3] = u.w, a[4] = v.x, a[5] = v.y, a[6] = v.z, a[7] = v.w;
+    }
+};
+template <> struct vec_of<4> {
+    static TTL_CONV_HD void load(float (&a)[4], const float *p) {
+        TTL_CONV_ASSERT_ALIGNED(p, 16);
+        const float4 u = reinterpret_cast<const float4 *>(p)[0];
+        a[0] = u.x, a[1] = u.y, a[2] = u.z, a[3] = u.w;
+    }
+};
+template <> struct vec_of<2> {
+    static TTL_CONV_HD void load(float (&a)[2], const float *p) {
+        TTL_CONV_ASSERT_ALIGNED(p, 8);
+        const float2 u = reinterpret_cast<const float2 *>(p)[0];
+        a[0] = u.x, a[1] = u.y;
+    }
+};
+
+// Alignment: At_k starts at a multiple of 8 floats, rows are Opad (multiple of 8) floats, og TO is a multiple
+// of TO: the TO-float load is aligned to TO floats. in/out offsets l I RP + i RP + rp0 and l O RP + o RP + rp0
+// are multiples of 4 floats because P (hence RP) and rp0 are: every float4 is aligned on a 16-byte base.
+// Bounds: og < ceil(O / TO) so og TO + TO <= roundup(O, TO) <= Opad; l < L, rp0 + 4 <= RP, i < I, and only
+// o < O is stored: every access is inside At_k [I][Opad], in [L][I][RP], out [L][O][RP].
+template <int TO, class Idx>
+TTL_CONV_HD void tt_step(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P, Idx tid,
+                         Idx nthr) {
+    constexpr int TN = TTL_CONV_TN;
+    const Idx RP = (Idx)st.R * P;
+    const Idx n_groups = RP / TN; /* per l */
+    const Idx o_groups = ((Idx)st.O + TO - 1) / TO;
+    const Idx items = o_groups * (Idx)st.L * n_groups;
+    const Idx I = st.I, Opad = st.Opad;
+    for (Idx w = tid; w < items; w += nthr) {
+        const Idx og = w % o_groups; /* o fastest: neighbouring threads share the in[] vector (broadcast) */
+        const Idx ng = w / o_groups;
+        const Idx l = ng / n_groups;
+        const Idx rp0 = (ng - l * n_groups) * TN;
+        const float *bp = in + l * I * RP + rp0;
+        const float *ap = at + og * TO;
+        float acc[TO][TN];
+        CTA_UNROLL
+        for (int t = 0; t < TO; ++t) {
+            CTA_UNROLL
+            for (int j = 0; j < TN; ++j) acc[t][j] = 0.0f;
+        }
+        CTA_UNROLL_BY_4
+        for (Idx i = 0; i < I; ++i) {
+            float a[TO];
+            vec_of<TO>::load(a, ap);
+            TTL_CONV_ASSERT_ALIGNED(bp, 16);
+            const float4 b = *reinterpret_cast<const float4 *>(bp);
+            CTA_UNROLL
+            for (int t = 0; t < TO; ++t) {
+                acc[t][0] = fmaf(a[t], b.x, acc[t][0]);
+                acc[t][1] = fmaf(a[t], b.y, acc[t][1]);
+                acc[t][2] = fmaf(a[t], b.z, acc[t][2]);
+                acc[t][3] = fmaf(a[t], b.w, acc[t][3]);
+            }
+            ap += Opad;
+            bp += RP;
+        }
+        float *op = out + l * (Idx)st.O * RP + rp0;
+        CTA_UNROLL
+        for (int t = 0; t < TO; ++t) {
+            const Idx o = og * TO + t;
+            TTL_CONV_ASSERT_ALIGNED(op + o * RP, 16);
+            if (o < (Idx)st.O)
+                *reinterpret_cast<float4 *>(op + o * RP) = make_float4(acc[t][0], acc[t][1], acc[t][2], acc[t][3]);
+        }
+    }
+}
+
+template <class Idx>
+TTL_CONV_HD void tt_step_any(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
+                             Idx tid, Idx nthr) {
+    if (st.to == 8)
+        tt_step<8>(at, st, in, out, P, tid, nthr);
+    else if (st.to == 4)
+        tt_step<4>(at, st, in, out, P, tid, nthr);
+    else
+        tt_step<2>(at, st, in, out, P, tid, nthr);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// sinks: read the last state [out_size][P]
+// ---------------------------------------------------------------------------------------------------------------
+
+// SF: y at output pixel q, channel s, plus bias. Items q fastest for NCHW, s fastest for NHWC (coalesced y).
+template <class Idx, class Pixels>
+TTL_CONV_HD void sink_sf(const float *buf, Idx P, Pixels pixels, float *__restrict__ y,
+                         const float *__restrict__ bias, const ttl_conv_geom_t &g, Idx tid, Idx nthr) {
+    const Idx S = (Idx)g.S;
+    const Idx items = S * P;
+    const int64_t ohw = g.OH * g.OW;
+    for (Idx w = tid; w < items; w += nthr) {
+        Idx s, q;
+        split_item<Idx>(w, S, P, g.nhwc, &s, &q);
+        const pixel_pos pp = pixels(q);
+        if (!pp.valid) continue;
+        const float v = buf[s * P + q] + (bias != nullptr ? load_ro(bias + s) : 0.0f);
+        const int64_t yi = g.nhwc ? (pp.b * ohw + pp.rem) * g.S + s : (pp.b * g.S + s) * ohw + pp.rem;
+        y[yi] = v;
+    }
+}
+
+// CF: U[cp][o] = state[o][q] for chunk pixel cp = first + q < npix, o = (a, s) in [0, r_0 S).
+template <class Idx>
+TTL_CONV_HD void sink_cf(const float *buf, Idx P, int64_t first, int64_t npix, Idx out_size, float *__restrict__ U,
+                         Idx tid, Idx nthr) {
+    const Idx items = out_size * P;
+    for (Idx w = tid; w < items; w += nthr) {
+        const Idx q = w / out_size;
+        const Idx o = w - q * out_size;
+        const int64_t cp = first + q;
+        if (cp < npix) U[cp * out_size + o] = buf[o * P + q];
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// fused CTA body
+// ---------------------------------------------------------------------------------------------------------------
+
+// Shared memory of a fused block: At (chain.at_floats), the padded spatial core (SF: kh kw r0pad), two state
+// buffers of max_state P floats, and P decoded pixel positions (fused_smem_bytes in conv_tt.cu sums the same).
+// Block `block` of `grid` loops over tiles block, block + grid, ... of P pixels; out is y (SF) or U (CF).
+template <int kVariant>
+TTL_CONV_HD void tt_fused_cta(float *__restrict__ out, const float *__restrict__ x, const float *__restrict__ at_g,
+                              const float *__restrict__ g0_g, const float *__restrict__ bias,
+                              const ttl_conv_tt_chain_t &chain, const ttl_conv_geom_t &g,
+                              const ttl_conv_cf_chunk_t &ch, int P, int64_t num_tiles, int64_t block, int64_t grid,
+                              float4 *smem) {
+    float *s_at = reinterpret_cast<float *>(smem);
+    const int g0_floats = kVariant == TTL_CONV_VARIANT_SF ? g.kh * g.kw * g.r0pad : 0;
+    float *s_g0 = s_at + chain.at_floats;
+    float *s_buf0 = s_g0 + g0_floats;
+    float *s_buf1 = s_buf0 + chain.max_state * P;
+    pixel_pos *s_pos = reinterpret_cast<pixel_pos *>(s_buf1 + chain.max_state * P);
+    const int tid = CTA_TID(), nthr = TTL_CONV_THREADS;
+
+    /* at_floats and g0_floats are multiples of 8: whole float4 copies */
+    for (int64_t i = tid; i < chain.at_floats / 4; i += nthr)
+        reinterpret_cast<float4 *>(s_at)[i] = load_ro4(reinterpret_cast<const float4 *>(at_g) + i);
+    for (int i = tid; i < g0_floats / 4; i += nthr)
+        reinterpret_cast<float4 *>(s_g0)[i] = load_ro4(reinterpret_cast<const float4 *>(g0_g) + i);
+
+    for (int64_t tile = block; tile < num_tiles; tile += grid) {
+        const int64_t first = tile * P;
+        if (tid < P)
+            s_pos[tid] = kVariant == TTL_CONV_VARIANT_SF ? sf_pixel(g, first + tid) : cf_pixel(ch, first + tid);
+        CTA_SYNC(); /* pixels decoded; on the first tile also the cores staged */
+        const smem_pixels pixels{s_pos};
+        if (kVariant == TTL_CONV_VARIANT_SF)
+            produce_sf<int>(s_buf0, P, pixels, x, s_g0, g, tid, nthr);
+        else
+            produce_cf<int>(s_buf0, P, pixels, x, g, tid, nthr);
+        CTA_SYNC();
+        float *cur = s_buf0, *nxt = s_buf1;
+        for (int k = 0; k < chain.num_steps; ++k) {
+            const ttl_conv_tt_step_t st = chain.steps[k];
+            tt_step_any<int>(s_at + st.at_offset, st, cur, nxt, P, tid, nthr);
+            CTA_SYNC();
+            float *t = cur;
+            cur = nxt;
+            nxt = t;
+        }
+        if (kVariant == TTL_CONV_VARIANT_SF)
+            sink_sf<int>(cur, P, pixels, out, bias, g, tid, nthr);
+        else
+            sink_cf<int>(cur, P, first, ch.npix, chain.out_size, out, tid, nthr);
+        CTA_SYNC(); /* the next tile overwrites s_pos and s_buf0 */
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// channels-first second stage
+// ---------------------------------------------------------------------------------------------------------------
+
+// CF second stage: y[b, s, oh, ow] = bias[s] + sum_{p, q, a} G_0[p, q, a] U[bi][ih - ih_lo][iw - iw_lo][a][s]
+// for the chunk's images, output rows and output columns. g0 is the packed spatial core [kh kw][r_0]. Items have
+// s fastest: U reads and NHWC writes are coalesced. Every in-image (ih, iw) used satisfies ih_lo <= ih <
+// ih_lo + nrows and iw_lo <= iw < iw_lo + ncols (the chunk's input rows and columns are all those its outputs
+// read, clipped to the image), so U is read inside [bc][nrows][ncols][r_0 S].
+TTL_CONV_HD void cf_conv(float *__restrict__ y, const float *__restrict__ U, const float *__restrict__ g0,
+                         const float *__restrict__ bias, const ttl_conv_geom_t &g, const ttl_conv_cf_chunk_t &ch,
+                         int64_t tid, int64_t nthr) {
+    const int64_t items = ch.bc * ch.rb * ch.cw * g.S;
+    const int64_t r0s = (int64_t)g.r0 * g.S;
+    const int64_t ohw = g.OH * g.OW;
+    for (int64_t w = tid; w < items; w += nthr) {
+        const int64_t s = w % g.S;
+        int64_t t = w / g.S;
+        const int64_t owr = t % ch.cw;
+        t /= ch.cw;
+        const int64_t ohr = t % ch.rb;
+        const int64_t bi = t / ch.rb;
+        const int64_t b = ch.b0 + bi, oh = ch.oh0 + ohr, ow = ch.ow0 + owr;
+        float acc = bias != nullptr ? load_ro(bias + s) : 0.0f;
+        for (int32_t kp = 0; kp < g.kh; ++kp) {
+            const int64_t ih = oh * g.sh - g.ph + (int64_t)kp * g.dh;
+            if (ih < 0 || ih >= g.H) continue;
+            for (int32_t kq = 0; kq < g.kw; ++kq) {
+                const int64_t iw = ow * g.sw - g.pw + (int64_t)kq * g.dw;
+                if (iw < 0 || iw >= g.W) continue;
+                const float *u = U + ((bi * ch.nrows + (ih - ch.ih_lo)) * ch.ncols + (iw - ch.iw_lo)) * r0s + s;
+                const float *gk = g0 + (kp * g.kw + kq) * g.r0;
+                for (int32_t a = 0; a < g.r0; ++a) acc = fmaf(load_ro(gk + a), load_ro(u + (int64_t)a * g.S), acc);
+            }
+        }
+        const int64_t yi = g.nhwc ? ((b * g.OH + oh) * g.OW + ow) * g.S + s : (b * g.S + s) * ohw + oh * g.OW + ow;
+        y[yi] = acc;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// channels-first chunks (host)
+// ---------------------------------------------------------------------------------------------------------------
+
+// The channels-first chunk of images [b0, b0 + cf_bc), output rows [oh0, oh0 + cf_rb) and columns
+// [ow0, ow0 + cf_cw), clipped to the problem, with the input rows and columns its outputs read, clipped to the
+// image (none for a band of padding only).
+inline ttl_conv_cf_chunk_t cf_chunk_at(const ttl_cuda_conv_plan_t &p, int64_t b0, int64_t oh0, int64_t ow0) {
+    const ttl_conv_geom_t &g = p.geom;
+    const int64_t span_h = (int64_t)(g.kh - 1) * g.dh + 1, span_w = (int64_t)(g.kw - 1) * g.dw + 1;
+    ttl_conv_cf_chunk_t ch;
+    ch.b0 = b0;
+    ch.bc = ttl_min_i64(p.cf_bc, g.B - b0);
+    ch.oh0 = oh0;
+    ch.rb = ttl_min_i64(p.cf_rb, g.OH - oh0);
+    ch.ow0 = ow0;
+    ch.cw = ttl_min_i64(p.cf_cw, g.OW - ow0);
+    const int64_t h_lo = oh0 * g.sh - g.ph, h_hi = (oh0 + ch.rb - 1) * g.sh - g.ph + span_h;
+    ch.ih_lo = ttl_max_i64(0, h_lo);
+    ch.nrows = ttl_max_i64(0, ttl_min_i64(g.H, h_hi) - ch.ih_lo);
+    const int64_t w_lo = ow0 * g.sw - g.pw, w_hi = (ow0 + ch.cw - 1) * g.sw - g.pw + span_w;
+    ch.iw_lo = ttl_max_i64(0, w_lo);
+    ch.ncols = ttl_max_i64(0, ttl_min_i64(g.W, w_hi) - ch.iw_lo);
+    ch.npix = ch.bc * ch.nrows * ch.ncols;
+    return ch;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// schedule
+// ---------------------------------------------------------------------------------------------------------------
+
+// One forward of a SPATIAL_FIRST or CHANNELS_FIRST plan (ttl_conv_tt_setup decided fused/unfused, tiles, chunks
+// and the workspace). Exec runs the pieces, each over the work given, in stream order:
+//   fused(out, x, chunk, npix)                  tiles of the fused body over pixels [0, npix)
+//   produce(buf, x, chunk, first, P)            the first state of pixels [first, first + P)
+//   step(st, in, out, P)                        one TT step over P pixels
+//   sink(out, buf, chunk, first, P)             y (SF) or U (CF) from the last state
+//   cf_conv(y, U, chunk)                        the channels-first kh x kw conv of one chunk
+// each returning a status. The workspace is carved in the order ttl_conv_tt_setup counted it.
+template <class Exec>
+ttl_status_t conv_tt_schedule(const ttl_cuda_conv_plan_t *p, Exec &exec, float *y, const float *x, void *ws) {
+    const ttl_conv_geom_t &g = p->geom;
+    char *w = (char *)ws;
+    size_t cursor = 0;
+    float *buf0 = nullptr, *buf1 = nullptr;
+    if (!p->fused) {
+        buf0 = (float *)(w + ttl_cuda_ws_take(&cursor, p->buf_bytes));
+        buf1 = (float *)(w + ttl_cuda_ws_take(&cursor, p->buf_bytes));
+    }
+    /* the TT chain over pixels [0, npix) of the SF output or of a CF chunk */
+    auto chain_over = [&](float *out, const ttl_conv_cf_chunk_t &ch, int64_t npix) -> ttl_status_t {
+        if (p->fused) return exec.fused(out, x, ch, npix);
+        const int64_t P = p->chunk_px;
+        for (int64_t first = 0; first < npix; first += P) {
+            TTL_TRY(exec.produce(buf0, x, ch, first, P));
+            float *cur = buf0, *nxt = buf1;
+            for (int32_t k = 0; k < p->chain.num_steps; ++k) {
+                TTL_TRY(exec.step(p->chain.steps[k], cur, nxt, P));
+                float *t = cur;
+                cur = nxt;
+                nxt = t;
+            }
+            TTL_TRY(exec.sink(out, cur, ch, first, P));
+        }
+        return TTL_STATUS_SUCCESS;
+    };
+    if (p->variant == TTL_CONV_VARIANT_SF) return chain_over(y, ttl_conv_cf_chunk_t{}, g.B * g.OH * g.OW);
+    float *U = (float *)(w + ttl_cuda_ws_take(&cursor, p->u_bytes));
+    for (int64_t b0 = 0; b0 < g.B; b0 += p->cf_bc) {
+        for (int64_t oh0 = 0; oh0 < g.OH; oh0 += p->cf_rb) {
+            for (int64_t ow0 = 0; ow0 < g.OW; ow0 += p->cf_cw) {
+                const ttl_conv_cf_chunk_t ch = cf_chunk_at(*p, b0, oh0, ow0);
+                if (ch.npix > 0) TTL_TRY(chain_over(U, ch, ch.npix));
+                TTL_TRY(exec.cf_conv(y, U, ch));
+            }
+        }
+    }
+    return TTL_STATUS_SUCCESS;
+}
+
+} // namespace
+
+#endif /* TTL_CUDA_CONV_TT_CUH */

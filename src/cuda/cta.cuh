@@ -1,0 +1,30 @@
+/*
+ * Thread index and barrier of a CTA, for kernel bodies written as __host__ __device__ functions so that a CPU
+ * test can run them with one fiber per CUDA thread (tests/common/cta_emulator.h). Under
+ * CTA_HOST_EMULATION the includer provides cta_emu_thread_index() and cta_emu_barrier(); in the normal host pass
+ * the bodies are never called.
+ */
+#ifndef TTL_CUDA_CTA_CUH
+#define TTL_CUDA_CTA_CUH
+
+#if defined(__CUDA_ARCH__)
+#define CTA_TID() ((int)threadIdx.x)
+#define CTA_SYNC() __syncthreads()
+#elif defined(CTA_HOST_EMULATION)
+#define CTA_TID() cta_emu_thread_index()
+#define CTA_SYNC() cta_emu_barrier()
+#else
+#define CTA_TID() 0
+#define CTA_SYNC() ((void)0)
+#endif
+
+/* Loop unrolling for the device pass only (the host compiler does not know the pragma). */
+#if defined(__CUDA_ARCH__)
+#define CTA_UNROLL _Pragma("unroll")
+#define CTA_UNROLL_BY_4 _Pragma("unroll 4")
+#else
+#define CTA_UNROLL
+#define CTA_UNROLL_BY_4
+#endif
+
+#endif /* TTL_CUDA_CTA_CUH */

@@ -1,0 +1,126 @@
+// Runs a CUDA kernel's CTA body on the CPU: one fiber (ucontext) per CUDA thread on the calling thread, switched
+// at every __syncthreads, and a host buffer for shared memory (poisoned with NaN, with a guard zone after it). The
+// kernel code is included with CTA_HOST_EMULATION defined (src/cuda/cta.cuh) and reads the thread index and
+// barrier through the two hooks this header defines. Include it before the kernel headers. Fibers rather than
+// threads: a barrier of 256 fibers costs 256 context switches in one process, not 256 kernel wake-ups.
+#pragma once
+
+#define CTA_HOST_EMULATION 1
+
+#include <ucontext.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include <vector_types.h>
+
+namespace cta_emu {
+
+class FiberCta {
+  public:
+    static constexpr size_t kStackBytes = 256 * 1024;
+
+    // Runs fn as one CTA of `threads` threads; false when the threads did not all pass the same barriers
+    // (a divergent __syncthreads, undefined on the device).
+    bool run(int threads, const std::function<void()> &fn) {
+        if (int(stacks_.size()) < threads) stacks_.resize(size_t(threads));
+        fibers_.assign(size_t(threads), ucontext_t{});
+        state_.assign(size_t(threads), kReady);
+        job_ = &fn;
+        bool consistent = true;
+        for (;;) {
+            int waiting = 0, done = 0;
+            for (int t = 0; t < threads; ++t) {
+                if (state_[t] == kDone) continue;
+                if (state_[t] == kReady) start(t);
+                current_ = t;
+                state_[t] = kRunning;
+                swapcontext(&scheduler_, &fibers_[t]);
+            }
+            for (int t = 0; t < threads; ++t) {
+                if (state_[t] == kWaiting) ++waiting;
+                if (state_[t] == kDone) ++done;
+            }
+            if (waiting == 0) break;
+            if (done > 0) consistent = false; // some returned while others wait at a barrier
+        }
+        job_ = nullptr;
+        return consistent;
+    }
+    int thread_index() const { return current_; }
+    // The running fiber stops at the barrier; the scheduler resumes it once every fiber has reached it.
+    void barrier() {
+        state_[current_] = kWaiting;
+        swapcontext(&fibers_[current_], &scheduler_);
+    }
+
+  private:
+    enum State { kReady, kRunning, kWaiting, kDone };
+    void start(int t) {
+        if (!stacks_[t]) stacks_[t].reset(new char[kStackBytes]);
+        getcontext(&fibers_[t]);
+        fibers_[t].uc_stack.ss_sp = stacks_[t].get();
+        fibers_[t].uc_stack.ss_size = kStackBytes;
+        fibers_[t].uc_link = &scheduler_;
+        makecontext(&fibers_[t], &FiberCta::entry, 0);
+    }
+    static void entry();
+    std::vector<std::unique_ptr<char[]>> stacks_;
+    std::vector<ucontext_t> fibers_;
+    std::vector<State> state_;
+    ucontext_t scheduler_{};
+    const std::function<void()> *job_ = nullptr;
+    int current_ = 0;
+};
+
+inline FiberCta &cta() {
+    static FiberCta instance;
+    return instance;
+}
+
+inline void FiberCta::entry() {
+    FiberCta &c = cta();
+    (*c.job_)();
+    c.state_[c.current_] = kDone; // uc_link returns to the scheduler
+}
+
+// Runs fn as one CTA of `threads` threads; false on a divergent barrier.
+inline bool run_cta(int threads, const std::function<void()> &fn) { return cta().run(threads, fn); }
+
+// Device memory stand-in (shared memory of one CTA, or a workspace): NaN-poisoned, 16-byte aligned, followed by
+// a guard zone that must stay untouched.
+class GuardedBuffer {
+  public:
+    static constexpr size_t kGuard = 256;
+    explicit GuardedBuffer(size_t bytes) : storage_((bytes + kGuard) / sizeof(float4) + 1), bytes_(bytes) {
+        poison();
+    }
+    unsigned char *data() { return reinterpret_cast<unsigned char *>(storage_.data()); }
+    size_t bytes() const { return bytes_; }
+    void poison() {
+        float *f = reinterpret_cast<float *>(storage_.data());
+        for (size_t i = 0; i < storage_.size() * 4; ++i) f[i] = std::numeric_limits<float>::quiet_NaN();
+    }
+    bool guard_intact() {
+        const unsigned char *p = data();
+        for (size_t i = (bytes_ + 3) / 4 * 4; i < storage_.size() * sizeof(float4); i += 4) {
+            float v;
+            std::memcpy(&v, p + i, 4);
+            if (!std::isnan(v)) return false;
+        }
+        return true;
+    }
+
+  private:
+    std::vector<float4> storage_;
+    size_t bytes_;
+};
+
+} // namespace cta_emu
+
+static inline int cta_emu_thread_index() { return cta_emu::cta().thread_index(); }
+static inline void cta_emu_barrier() { cta_emu::cta().barrier(); }

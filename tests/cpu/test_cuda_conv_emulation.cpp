@@ -1,0 +1,246 @@
+// The TT-conv CUDA path on the CPU: the plans made by the library's own planner (ttl_conv_tt_plan, with an
+// emulated device of few multiprocessors), run by the library's own schedule (conv_tt_schedule) over the kernel
+// bodies of src/cuda/conv_tt.cuh executed on the host: the fused body as CTAs of one fiber per CUDA thread
+// (tests/common/cta_emulator.h, NaN-poisoned shared memory with a guard zone), the grid-stride kernels as an odd
+// number of threads run one after another. Every case of tests/common/conv_cases.h, both variants, both core
+// orders, both layouts, fused and chunked, and budgets small enough to force many channels-first chunks; outputs
+// and workspaces start as NaN, workspaces carry a guard zone. The GPU tests (tests/gpu/test_cuda_conv.cpp) then
+// check the same code compiled for the device. Label cpu.
+#include <gtest/gtest.h>
+
+#if defined(TTL_WITH_CUDA) && __has_include(<cudnn.h>)
+#define TTL_CONV_EMULATION 1
+#endif
+
+#ifdef TTL_CONV_EMULATION
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "common/cta_emulator.h" // before the kernel code: it defines CTA_HOST_EMULATION and the hooks
+#include "common/conv_cases.h"
+#include "common/test_util.h"
+#include "cuda/conv_tt.cuh"
+
+using namespace ttl_test;
+
+namespace {
+
+// ---- a layer in host memory, laid out as ttl_cuda_conv_layer_create would on the device -----------------------
+
+struct HostConvLayer {
+    ttl_cuda_handle_t handle{};
+    ttl_cuda_conv_layer_t layer{};
+    float *g0 = nullptr;
+    float *at[TTL_CONV_VARIANTS][TTL_CONV_ORDERS] = {};
+
+    HostConvLayer(const CaseData &d, bool bias, int sm_count, size_t smem_optin) {
+        handle.sm_count = sm_count;
+        handle.smem_per_block_optin = smem_optin;
+        layer.handle = &handle;
+        layer.desc = d.desc;
+        layer.param_count = int64_t(d.cores.size());
+        layer.d_cores = const_cast<float *>(d.cores.data());
+        layer.d_bias = bias ? const_cast<float *>(d.bias.data()) : nullptr;
+        EXPECT_EQ(ttl_conv_host_g0(&g0, &layer.r0pad, &d.desc, d.cores.data()), TTL_STATUS_SUCCESS);
+        layer.d_g0 = g0;
+        EXPECT_EQ(ttl_conv_host_chains(layer.chain, at, &d.desc, d.cores.data()), TTL_STATUS_SUCCESS);
+        for (int v = 0; v < TTL_CONV_VARIANTS; ++v)
+            for (int o = 0; o < TTL_CONV_ORDERS; ++o) layer.d_at[v][o] = at[v][o];
+        layer.tt_ok = g0 != nullptr && at[0][0] != nullptr;
+    }
+    ~HostConvLayer() {
+        std::free(g0);
+        for (auto &row : at)
+            for (float *a : row) std::free(a);
+    }
+    HostConvLayer(const HostConvLayer &) = delete;
+    HostConvLayer &operator=(const HostConvLayer &) = delete;
+};
+
+// The emulated device runs one resident fused block per multiprocessor whenever the shared memory fits.
+ttl_status_t emulated_occupancy(const ttl_cuda_handle_t *h, int32_t, size_t smem, int *blocks_per_sm) {
+    *blocks_per_sm = smem <= h->smem_per_block_optin ? 1 : 0;
+    return TTL_STATUS_SUCCESS;
+}
+
+// ---- the executor of conv_tt_schedule on the host --------------------------------------------------------------
+
+constexpr int64_t kGridThreads = 37; // odd, so that grid-stride loops end mid-group
+// The host runs a few hundred million multiply-adds a second: the big cases (a CIFAR layer, VGG 512 -> 512) run
+// the modes below this many, the small cases every mode.
+constexpr int64_t kMaxEmulatedMacs = 600'000'000;
+
+struct HostExec {
+    const ttl_cuda_conv_plan_t *p;
+    bool fused_ok = true; // every fused block kept to its shared memory and passed its barriers together
+
+    template <int kVariant> void fused_variant(float *out, const float *x, const ttl_conv_cf_chunk_t &ch, int64_t npix) {
+        const int64_t tiles = (npix + p->tile_px - 1) / p->tile_px;
+        const int64_t grid = std::min<int64_t>(tiles, p->max_blocks);
+        const ttl_cuda_conv_layer_t *l = p->layer;
+        const float *bias = kVariant == TTL_CONV_VARIANT_SF ? l->d_bias : nullptr;
+        cta_emu::GuardedBuffer smem(p->fused_smem);
+        for (int64_t block = 0; block < grid; ++block) {
+            smem.poison();
+            fused_ok &= cta_emu::run_cta(TTL_CONV_THREADS, [&] {
+                tt_fused_cta<kVariant>(out, x, p->d_at, l->d_g0, bias, p->chain, p->geom, ch, p->tile_px, tiles,
+                                       block, grid, reinterpret_cast<float4 *>(smem.data()));
+            });
+            fused_ok &= smem.guard_intact();
+        }
+    }
+    ttl_status_t fused(float *out, const float *x, const ttl_conv_cf_chunk_t &ch, int64_t npix) {
+        if (p->variant == TTL_CONV_VARIANT_SF)
+            fused_variant<TTL_CONV_VARIANT_SF>(out, x, ch, npix);
+        else
+            fused_variant<TTL_CONV_VARIANT_CF>(out, x, ch, npix);
+        return TTL_STATUS_SUCCESS;
+    }
+    ttl_status_t produce(float *buf, const float *x, const ttl_conv_cf_chunk_t &ch, int64_t first, int64_t P) {
+        for (int64_t t = 0; t < kGridThreads; ++t)
+            if (p->variant == TTL_CONV_VARIANT_SF)
+                produce_sf<int64_t>(buf, P, sf_pixels{p->geom, first}, x, p->layer->d_g0, p->geom, t, kGridThreads);
+            else
+                produce_cf<int64_t>(buf, P, cf_pixels{ch, first}, x, p->geom, t, kGridThreads);
+        return TTL_STATUS_SUCCESS;
+    }
+    ttl_status_t step(const ttl_conv_tt_step_t &st, const float *in, float *out, int64_t P) {
+        for (int64_t t = 0; t < kGridThreads; ++t)
+            tt_step_any<int64_t>(p->d_at + st.at_offset, st, in, out, P, t, kGridThreads);
+        return TTL_STATUS_SUCCESS;
+    }
+    ttl_status_t sink(float *out, const float *buf, const ttl_conv_cf_chunk_t &ch, int64_t first, int64_t P) {
+        for (int64_t t = 0; t < kGridThreads; ++t)
+            if (p->variant == TTL_CONV_VARIANT_SF)
+                sink_sf<int64_t>(buf, P, sf_pixels{p->geom, first}, out, p->layer->d_bias, p->geom, t,
+                                 kGridThreads);
+            else
+                sink_cf<int64_t>(buf, P, first, ch.npix, p->chain.out_size, out, t, kGridThreads);
+        return TTL_STATUS_SUCCESS;
+    }
+    ttl_status_t cf_conv(float *y, const float *U, const ttl_conv_cf_chunk_t &ch) {
+        for (int64_t t = 0; t < kGridThreads; ++t)
+            ::cf_conv(y, U, p->layer->d_cores, p->layer->d_bias, p->geom, ch, t, kGridThreads);
+        return TTL_STATUS_SUCCESS;
+    }
+};
+
+// Channels first holds U (r_0 S values per input pixel) for at least the kh x kw input pixels of one output
+// pixel: where that exceeds twice the larger activation (a tiny image, r_0 S much larger than C), the algorithm
+// cannot stay within the bound and the planner takes this least chunk.
+size_t cf_least_u(const ttl_conv_geom_t &g) {
+    const int64_t rows = std::min<int64_t>(g.H, int64_t(g.kh - 1) * g.dh + 1);
+    const int64_t cols = std::min<int64_t>(g.W, int64_t(g.kw - 1) * g.dw + 1);
+    return ttl_align_up(size_t(rows * cols * g.r0 * g.S) * sizeof(float));
+}
+
+// ---- runs ------------------------------------------------------------------------------------------------------
+
+struct Mode {
+    const char *name;
+    ttl_algo_t algo;
+    ttl_order_t order;
+    int force_unfused;
+    size_t budget; // 0: the normal bound; 1: a quarter of one image; else this many bytes
+};
+
+const Mode kModes[] = {
+    {"sf_auto", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0},
+    {"cf_auto", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0},
+    {"sf_f2l", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0},
+    {"sf_l2f", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_LAST_TO_FIRST, 0, 0},
+    {"cf_f2l", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0},
+    {"cf_l2f", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_LAST_TO_FIRST, 0, 0},
+    {"sf_unfused_f2l", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 1, 0},
+    {"sf_unfused_l2f", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_LAST_TO_FIRST, 1, 0},
+    {"cf_unfused_f2l", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_FIRST_TO_LAST, 1, 0},
+    {"cf_unfused_l2f", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_LAST_TO_FIRST, 1, 0},
+    {"sf_unfused_small_chunks", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 1, 1},
+    {"cf_small_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 1},
+    {"cf_unfused_small_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 1, 1},
+    {"cf_unfused_one_pixel_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 1, 64},
+};
+
+struct Param {
+    size_t case_index;
+    int layout;
+};
+
+std::string param_name(const ::testing::TestParamInfo<Param> &info) {
+    std::string n = cases()[info.param.case_index].name;
+    for (char &c : n)
+        if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+    return n + (info.param.layout == TTL_LAYOUT_NHWC ? "_nhwc" : "_nchw");
+}
+
+class ConvEmulation : public ::testing::TestWithParam<Param> {
+  protected:
+    void TearDown() override { ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0, 0}; }
+};
+
+TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
+    const ConvCase &c = cases()[GetParam().case_index];
+    const int layout = GetParam().layout;
+    const CaseData &d = case_data(GetParam().case_index);
+    // 3 multiprocessors: a persistent fused grid smaller than the tile count, so blocks loop over tiles
+    HostConvLayer h(d, c.bias, 3, 227 * 1024);
+    ASSERT_TRUE(h.layer.tt_ok);
+    const ttl_conv_shape_t shape{c.batch, c.height, c.width, ttl_layout_t(layout)};
+    ttl_conv_stats_t stats;
+    ASSERT_EQ(ttl_conv_stats(&stats, &d.desc, &shape), TTL_STATUS_SUCCESS);
+    const float *x = layout == TTL_LAYOUT_NCHW ? d.x_nchw.data() : d.x_nhwc.data();
+    const std::vector<float> &ref = d.y_ref.at(layout);
+    const size_t x_bytes = d.x_nchw.size() * sizeof(float), y_bytes = ref.size() * sizeof(float);
+    for (const Mode &m : kModes) {
+        SCOPED_TRACE(m.name);
+        // a quarter of one image makes channels first take bands of output rows or columns; 64 bytes makes it
+        // take one output pixel per chunk
+        ttl_conv_tt_test_overrides.force_unfused = m.force_unfused;
+        ttl_conv_tt_test_overrides.budget_bytes = m.budget == 1 ? std::max<size_t>(x_bytes / c.batch / 4, 64) : m.budget;
+        ttl_cuda_conv_plan_t p{};
+        p.layer = &h.layer;
+        p.shape = shape;
+        ASSERT_EQ(ttl_conv_make_geom(&p.geom, &h.layer, &shape, &stats), TTL_STATUS_SUCCESS);
+        ASSERT_EQ(ttl_conv_tt_plan(&p, m.algo, m.order, emulated_occupancy), TTL_STATUS_SUCCESS);
+        if (m.force_unfused) EXPECT_EQ(p.fused, 0);
+        // What a caller gets from a named algorithm: within twice the larger activation (a forced core order
+        // may need more: its intermediate can be many times the activations)
+        if (m.order == TTL_ORDER_AUTO && m.budget == 0 && !m.force_unfused) {
+            const size_t least = m.algo == TTL_ALGO_CHANNELS_FIRST ? cf_least_u(p.geom) : 0;
+            EXPECT_LE(p.info.workspace_bytes, std::max(2 * std::max(x_bytes, y_bytes), least))
+                << "workspace above twice the larger activation";
+        }
+        if (m.budget == 64) EXPECT_EQ(p.cf_rb * p.cf_cw, 1) << "one output pixel per chunk";
+
+        if (p.info.macs > kMaxEmulatedMacs) continue; // a forced bad order or halo-heavy chunking of a big layer
+        cta_emu::GuardedBuffer ws(p.info.workspace_bytes);
+        std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+        HostExec exec{&p};
+        ASSERT_EQ(conv_tt_schedule(&p, exec, y.data(), x, ws.data()), TTL_STATUS_SUCCESS);
+        EXPECT_TRUE(exec.fused_ok) << "a fused block wrote past its shared memory or diverged at a barrier";
+        EXPECT_TRUE(ws.guard_intact()) << "workspace written past workspace_bytes";
+        EXPECT_LE(rel_err(y, ref), 1e-5) << "fused " << p.fused << " tile_px " << p.tile_px << " chunk_px "
+                                         << p.chunk_px << " cf_bc " << p.cf_bc << " cf_rb " << p.cf_rb;
+    }
+}
+
+std::vector<Param> all_params() {
+    std::vector<Param> v;
+    for (size_t i = 0; i < cases().size(); ++i)
+        for (int layout : {TTL_LAYOUT_NCHW, TTL_LAYOUT_NHWC}) v.push_back({i, layout});
+    return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, ConvEmulation, ::testing::ValuesIn(all_params()), param_name);
+
+} // namespace
+
+#else
+
+TEST(ConvEmulation, Skipped) { GTEST_SKIP() << "built without CUDA headers"; }
+
+#endif
