@@ -114,16 +114,16 @@ typedef struct cpu_algo {
 } cpu_algo_t;
 
 static const cpu_algo_t k_fc_algos[] = {
-    {"auto", {TTL_ALGO_AUTO, TTL_ORDER_AUTO}},
-    {"sequential_f2l", {TTL_ALGO_SEQUENTIAL, TTL_ORDER_FIRST_TO_LAST}},
-    {"sequential_l2f", {TTL_ALGO_SEQUENTIAL, TTL_ORDER_LAST_TO_FIRST}},
-    {"dense", {TTL_ALGO_DENSE, TTL_ORDER_AUTO}},
+    {"auto", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, NULL}},
+    {"sequential_f2l", {TTL_ALGO_SEQUENTIAL, TTL_ORDER_FIRST_TO_LAST, NULL}},
+    {"sequential_l2f", {TTL_ALGO_SEQUENTIAL, TTL_ORDER_LAST_TO_FIRST, NULL}},
+    {"dense", {TTL_ALGO_DENSE, TTL_ORDER_AUTO, NULL}},
 };
 static const cpu_algo_t k_conv_algos[] = {
-    {"auto", {TTL_ALGO_AUTO, TTL_ORDER_AUTO}},
-    {"spatial_first", {TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO}},
-    {"channels_first", {TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO}},
-    {"dense", {TTL_ALGO_DENSE, TTL_ORDER_AUTO}},
+    {"auto", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, NULL}},
+    {"spatial_first", {TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, NULL}},
+    {"channels_first", {TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, NULL}},
+    {"dense", {TTL_ALGO_DENSE, TTL_ORDER_AUTO, NULL}},
 };
 
 // ---- helpers ----------------------------------------------------------------------------------------------------
