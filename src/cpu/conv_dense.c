@@ -79,21 +79,33 @@ static void shift_nhwc(float *X, const ttl_conv_geom_t *g, const float *x, int64
     }
 }
 
-/* NCHW: X[c, t] = x_b[c, ih, iw] for output pixels p0 + t of image b, 0 in the padding. */
+/* NCHW: X[c, t] = x_b[c, ih, iw] for output pixels p0 + t of image b, 0 in the padding. The pixels are taken one
+ * output row at a time, so that each channel's copy is a contiguous run of X read with the stride of the conv. */
 static void shift_nchw(float *X, const ttl_conv_geom_t *g, const float *xb, int64_t p, int64_t q, int64_t p0,
                        int64_t count) {
     const ttl_conv_desc_t *d = &g->desc;
-    const int64_t C = d->in_channels, H = g->shape.height, W = g->shape.width;
-    for (int64_t t = 0; t < count; ++t) {
-        const int64_t oh = (p0 + t) / g->out_w, ow = (p0 + t) % g->out_w;
+    const int64_t C = d->in_channels, H = g->shape.height, W = g->shape.width, sw = d->stride_w;
+    for (int64_t t0 = 0; t0 < count;) {
+        const int64_t oh = (p0 + t0) / g->out_w, ow0 = (p0 + t0) % g->out_w;
+        const int64_t n = ttl_min_i64(g->out_w - ow0, count - t0); /* pixels of this output row */
         const int64_t ih = oh * d->stride_h - d->pad_h + p * d->dilation_h;
-        const int64_t iw = ow * d->stride_w - d->pad_w + q * d->dilation_w;
-        if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
-            for (int64_t c = 0; c < C; ++c) X[c * count + t] = 0.0f;
-            continue;
+        const int64_t iw0 = ow0 * sw - d->pad_w + q * d->dilation_w; /* input column of pixel t0 */
+        /* pixels t0 + i with lo <= i < hi read inside the image; the others are padding */
+        int64_t lo = 0, hi = 0;
+        if (ih >= 0 && ih < H && iw0 + (n - 1) * sw >= 0 && iw0 < W) {
+            lo = iw0 < 0 ? (-iw0 + sw - 1) / sw : 0;
+            hi = ttl_min_i64(n, (W - 1 - iw0) / sw + 1);
         }
-        const float *src = xb + ih * W + iw;
-        for (int64_t c = 0; c < C; ++c) X[c * count + t] = src[c * H * W];
+        for (int64_t c = 0; c < C; ++c) {
+            float *dst = X + c * count + t0;
+            for (int64_t i = 0; i < lo; ++i) dst[i] = 0.0f;
+            if (hi > lo) {
+                const float *src = xb + (c * H + ih) * W;
+                for (int64_t i = lo; i < hi; ++i) dst[i] = src[iw0 + i * sw];
+            }
+            for (int64_t i = ttl_max_i64(lo, hi); i < n; ++i) dst[i] = 0.0f;
+        }
+        t0 += n;
     }
 }
 

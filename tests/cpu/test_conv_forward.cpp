@@ -100,6 +100,9 @@ const std::vector<ConvCase> kCases = {
     {"chunks_nchw", {2, 2}, {2, 2}, {2, 2, 1}, 3, 3, 1, 1, 1, 1, 1, 1, 3, 20, 20, NCHW, true},
     {"bands_nhwc", {4, 8}, {2, 2}, {4, 3, 1}, 3, 3, 1, 1, 1, 1, 1, 1, 1, 48, 48, NHWC, true},
     {"bands_s2_nchw", {4, 8}, {2, 2}, {4, 3, 1}, 3, 3, 2, 2, 1, 1, 1, 1, 1, 48, 47, NCHW, false},
+    // More output pixels than one dense GEMM takes (4096), so a chunk starts in the middle of an output row.
+    {"dense_chunks_nchw", {3}, {2}, {2, 1}, 3, 3, 1, 1, 1, 1, 1, 1, 2, 70, 67, NCHW, true},
+    {"dense_chunks_s2_d2_nhwc", {2}, {3}, {3, 1}, 3, 3, 2, 1, 2, 1, 2, 1, 3, 101, 59, NHWC, true},
 };
 
 // Names the case in test output instead of dumping its bytes.
