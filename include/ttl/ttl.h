@@ -18,6 +18,11 @@
  *     ttl_fc_forward(plan, y, x, cores, bias, ws, info.workspace_bytes);   // run, as often as needed
  *     ttl_fc_plan_destroy(plan); free(ws);                      // destroy
  *
+ * Serving fixed weights, bind them instead (see "Algorithms and plans"): DENSE then rebuilds W once, at plan time.
+ *
+ *     ttl_plan_opts_t opts = {.algo = TTL_ALGO_AUTO, .cores = cores};
+ *     ttl_fc_plan_create(&plan, &d, batch, &opts);              // forward calls pass the same `cores`
+ *
  * Conventions (the math is in docs/tt-layers.md of the source tree):
  *  - TT-FC: W is [M, N] (out x in, like torch.nn.Linear.weight). M = m_1..m_d, N = n_1..n_d; row and column
  *    multi-indices are row-major (index 1 most significant). Core k (0-based here, G_{k+1} in the math) is
@@ -198,7 +203,8 @@ TTL_API ttl_status_t ttl_conv_forward_ref(float *y, const ttl_conv_desc_t *desc,
  * ------------------------------------------------------------------------------------------------------------ */
 
 typedef enum ttl_algo {
-    TTL_ALGO_AUTO = 0,            /* the cost model picks (cheapest multiply-adds on CPU) */
+    TTL_ALGO_AUTO = 0,            /* the cost model picks (CPU: fewest multiply-adds, or with bound weights the
+                                     shortest estimated time; see the CPU plans below) */
     TTL_ALGO_REFERENCE = 1,       /* plain loops, double accumulation (CPU only) */
     TTL_ALGO_SEQUENTIAL = 2,      /* FC: one contraction per core (CPU: BLAS; CUDA: libttl kernels) */
     TTL_ALGO_SEQUENTIAL_BLAS = 3, /* FC, CUDA: one cuBLAS strided-batched GEMM per core */
@@ -219,10 +225,12 @@ typedef enum ttl_order {
 TTL_API const char *ttl_algo_name(ttl_algo_t algo);
 TTL_API const char *ttl_order_name(ttl_order_t order);
 
-/* Options for plan creation; a NULL pointer means {TTL_ALGO_AUTO, TTL_ORDER_AUTO}. */
+/* Options for plan creation; a NULL pointer means {TTL_ALGO_AUTO, TTL_ORDER_AUTO, NULL}, and so does a
+ * zero-initialised struct. */
 typedef struct ttl_plan_opts {
     ttl_algo_t algo;
     ttl_order_t order;
+    const float *cores; /* weights to bind at plan time (packed as for forward), or NULL; see the plans below */
 } ttl_plan_opts_t;
 
 /* What a plan decided. */
@@ -230,13 +238,26 @@ typedef struct ttl_plan_info {
     ttl_algo_t algo;         /* never AUTO */
     ttl_order_t order;       /* the core order used (AUTO when the algorithm has none) */
     size_t workspace_bytes;  /* scratch a forward call needs, to pass as ws/ws_bytes */
-    size_t persistent_bytes; /* memory the plan itself holds (e.g. a reconstructed W on the GPU) */
+    size_t persistent_bytes; /* memory the plan itself holds (e.g. a reconstructed W or K) */
     int64_t macs;            /* multiply-adds of one forward call, by the formulas of the stats structs */
     const char *reason;      /* static text saying why this algorithm was chosen */
 } ttl_plan_info_t;
 
-/* CPU plans fix the shape and the algorithm; weights are passed to every forward call. A plan is immutable
- * after creation, so one plan may serve concurrent calls that use different workspaces. */
+/* CPU plans fix the shape and the algorithm; weights are passed to every forward call, and may also be bound
+ * to the plan when it is created. A plan is immutable after creation, so one plan may serve concurrent calls
+ * that use different workspaces.
+ *
+ * Binding weights (opts->cores non-NULL), for a layer whose weights stay fixed, as when serving:
+ *  - DENSE (named, or chosen by AUTO) reads the cores at creation and rebuilds W (FC) or K (conv) once, into
+ *    memory the plan owns (reported as persistent_bytes; OUT_OF_MEMORY when that allocation fails; nothing is
+ *    built for batch 0). Its forward calls run only the dense product, and its workspace_bytes no longer include
+ *    W/K or the scratch of rebuilding them. The other algorithms still read the cores on every call;
+ *  - AUTO compares estimated times: multiply-adds weighted by the rate each kind of work runs at on the CPU (a
+ *    dense GEMM runs about twice as fast per multiply-add as the TT contractions, sgemv at FC batch 1 about half
+ *    as fast), and the dense estimate no longer counts the reconstruction. Without bound weights AUTO takes the
+ *    fewest multiply-adds, the reconstruction included;
+ *  - every forward call must pass the same cores pointer (a different one gives BAD_ARGUMENT, y untouched), and
+ *    the values must not change while the plan lives: a plan that cached W/K does not see later changes. */
 typedef struct ttl_fc_plan ttl_fc_plan_t;
 typedef struct ttl_conv_plan ttl_conv_plan_t;
 
@@ -244,7 +265,8 @@ TTL_API ttl_status_t ttl_fc_plan_create(ttl_fc_plan_t **plan, const ttl_fc_desc_
                                         const ttl_plan_opts_t *opts);
 TTL_API ttl_status_t ttl_fc_plan_info(const ttl_fc_plan_t *plan, ttl_plan_info_t *info);
 TTL_API void ttl_fc_plan_destroy(ttl_fc_plan_t *plan);
-/* y is [B, M], x is [B, N], B fixed by the plan; cores packed as described above; bias [M] or NULL. */
+/* y is [B, M], x is [B, N], B fixed by the plan; cores packed as described above (a bound plan's own pointer);
+ * bias [M] or NULL. */
 TTL_API ttl_status_t ttl_fc_forward(const ttl_fc_plan_t *plan, float *y, const float *x, const float *cores,
                                     const float *bias, void *ws, size_t ws_bytes);
 

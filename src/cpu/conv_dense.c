@@ -1,12 +1,14 @@
 /*
- * TT-conv, dense: rebuild the kernel in float in the workspace as K[kh kw, S, C] (tt_reconstruct.c with the
- * spatial core as the lead matrix), then convolve with one GEMM per kernel tap on a shifted copy of the input
- * ("im2col" one tap at a time, so the buffer is [pixels, C] rather than [pixels, C kh kw]):
+ * TT-conv, dense: rebuild the kernel in float as K[kh kw, S, C] (tt_reconstruct.c with the spatial core as the
+ * lead matrix), in the workspace on every call or, when the plan binds its weights, once at init into memory the
+ * plan owns; then convolve with one GEMM per kernel tap on a shifted copy of the input ("im2col" one tap at a
+ * time, so the buffer is [pixels, C] rather than [pixels, C kh kw]):
  *   NHWC: y[pixels, S] += X_pq[pixels, C] K_pq^T      (pixels over the whole batch)
  *   NCHW: y_b[S, pixels] += K_pq[S, C] X_pq[C, pixels]  (pixels within one image)
  * A 1x1, stride-1, unpadded convolution reads x in place: one plain GEMM.
  */
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/check.h"
@@ -20,7 +22,7 @@ static int reads_in_place(const ttl_conv_desc_t *d) {
            d->pad_w == 0;
 }
 
-ttl_status_t ttl_conv_dense_init(ttl_conv_dense_t *dn, const ttl_conv_geom_t *g) {
+ttl_status_t ttl_conv_dense_init(ttl_conv_dense_t *dn, const ttl_conv_geom_t *g, const float *bound_cores) {
     ttl_conv_dense_t s;
     memset(&s, 0, sizeof(s));
     const ttl_conv_desc_t *d = &g->desc;
@@ -44,9 +46,18 @@ ttl_status_t ttl_conv_dense_init(ttl_conv_dense_t *dn, const ttl_conv_geom_t *g)
             g->out_h * g->out_w > INT32_MAX)
             return TTL_STATUS_UNSUPPORTED;
         s.workspace_bytes = ttl_align_up(kb) + sb;
+        if (bound_cores != NULL) { /* K lives in the plan; the chain's scratch is needed only here */
+            TTL_TRY(ttl_bytes(&s.workspace_bytes, shifted, sizeof(float)));
+            TTL_TRY(ttl_tt_chain_build(&s.kernel, &chan, bound_cores + taps * d->ranks[0], bound_cores, taps));
+        }
     }
     *dn = s;
     return TTL_STATUS_SUCCESS;
+}
+
+void ttl_conv_dense_fini(ttl_conv_dense_t *dn) {
+    free(dn->kernel);
+    dn->kernel = NULL;
 }
 
 // ---- shifted input ---------------------------------------------------------------------------------------------
@@ -68,21 +79,33 @@ static void shift_nhwc(float *X, const ttl_conv_geom_t *g, const float *x, int64
     }
 }
 
-/* NCHW: X[c, t] = x_b[c, ih, iw] for output pixels p0 + t of image b, 0 in the padding. */
+/* NCHW: X[c, t] = x_b[c, ih, iw] for output pixels p0 + t of image b, 0 in the padding. The pixels are taken one
+ * output row at a time, so that each channel's copy is a contiguous run of X read with the stride of the conv. */
 static void shift_nchw(float *X, const ttl_conv_geom_t *g, const float *xb, int64_t p, int64_t q, int64_t p0,
                        int64_t count) {
     const ttl_conv_desc_t *d = &g->desc;
-    const int64_t C = d->in_channels, H = g->shape.height, W = g->shape.width;
-    for (int64_t t = 0; t < count; ++t) {
-        const int64_t oh = (p0 + t) / g->out_w, ow = (p0 + t) % g->out_w;
+    const int64_t C = d->in_channels, H = g->shape.height, W = g->shape.width, sw = d->stride_w;
+    for (int64_t t0 = 0; t0 < count;) {
+        const int64_t oh = (p0 + t0) / g->out_w, ow0 = (p0 + t0) % g->out_w;
+        const int64_t n = ttl_min_i64(g->out_w - ow0, count - t0); /* pixels of this output row */
         const int64_t ih = oh * d->stride_h - d->pad_h + p * d->dilation_h;
-        const int64_t iw = ow * d->stride_w - d->pad_w + q * d->dilation_w;
-        if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
-            for (int64_t c = 0; c < C; ++c) X[c * count + t] = 0.0f;
-            continue;
+        const int64_t iw0 = ow0 * sw - d->pad_w + q * d->dilation_w; /* input column of pixel t0 */
+        /* pixels t0 + i with lo <= i < hi read inside the image; the others are padding */
+        int64_t lo = 0, hi = 0;
+        if (ih >= 0 && ih < H && iw0 + (n - 1) * sw >= 0 && iw0 < W) {
+            lo = iw0 < 0 ? (-iw0 + sw - 1) / sw : 0;
+            hi = ttl_min_i64(n, (W - 1 - iw0) / sw + 1);
         }
-        const float *src = xb + ih * W + iw;
-        for (int64_t c = 0; c < C; ++c) X[c * count + t] = src[c * H * W];
+        for (int64_t c = 0; c < C; ++c) {
+            float *dst = X + c * count + t0;
+            for (int64_t i = 0; i < lo; ++i) dst[i] = 0.0f;
+            if (hi > lo) {
+                const float *src = xb + (c * H + ih) * W;
+                for (int64_t i = lo; i < hi; ++i) dst[i] = src[iw0 + i * sw];
+            }
+            for (int64_t i = ttl_max_i64(lo, hi); i < n; ++i) dst[i] = 0.0f;
+        }
+        t0 += n;
     }
 }
 
@@ -95,11 +118,16 @@ void ttl_conv_dense_run(const ttl_conv_dense_t *dn, const ttl_conv_geom_t *g, fl
     const ttl_conv_desc_t *d = &g->desc;
     const int64_t S = d->out_channels, C = d->in_channels, H = g->shape.height, W = g->shape.width;
     const int64_t taps = d->kernel_h * d->kernel_w, OHW = g->out_h * g->out_w;
-    float *K = (float *)ws;
-    float *scratch = (float *)((char *)ws + ttl_align_up((size_t)dn->kernel_elems * sizeof(float)));
-    ttl_fc_desc_t chan;
-    ttl_conv_channel_desc(&chan, d);
-    ttl_tt_chain_run(K, &chan, cores + taps * d->ranks[0], cores, taps, scratch);
+    const float *K = dn->kernel;
+    float *scratch = (float *)ws; /* the shifted input */
+    if (K == NULL) {              /* unbound: K first in the workspace, the chain's scratch after it */
+        float *built = (float *)ws;
+        scratch = (float *)((char *)ws + ttl_align_up((size_t)dn->kernel_elems * sizeof(float)));
+        ttl_fc_desc_t chan;
+        ttl_conv_channel_desc(&chan, d);
+        ttl_tt_chain_run(built, &chan, cores + taps * d->ranks[0], cores, taps, scratch);
+        K = built;
+    }
     const int in_place = reads_in_place(d);
 
     if (g->shape.layout == TTL_LAYOUT_NHWC) {

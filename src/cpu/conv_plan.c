@@ -1,12 +1,17 @@
 /*
- * TT-conv plans on the CPU: choose an algorithm once for a descriptor and activation shape (AUTO takes the
- * fewest multiply-adds; the plan holds no weights, so DENSE pays the kernel reconstruction on every call), size
- * the workspace exactly, then run it as often as needed.
+ * TT-conv plans on the CPU: choose an algorithm once for a descriptor and activation shape, size the workspace
+ * exactly, then run it as often as needed.
  *
  *   SPATIAL_FIRST   r_0 filters per input channel, then the channel TT per output pixel (conv_spatial_first.c)
  *   CHANNELS_FIRST  channel TT per input pixel, then a kh x kw conv over r_0 (conv_channels_first.c)
- *   DENSE           K rebuilt in float, one GEMM per kernel tap (conv_dense.c)
+ *   DENSE           K rebuilt in float, one GEMM per kernel tap (conv_dense.c); in the workspace on every call,
+ *                   or, with bound weights, once here into memory the plan owns
  *   REFERENCE       ttl_conv_forward_ref, which allocates its own scratch
+ *
+ * AUTO without bound weights takes the fewest multiply-adds, DENSE paying the kernel reconstruction (it runs on
+ * every call). With bound weights it takes the shortest estimated time: multiply-adds over the rates of
+ * cpu_internal.h (the dense GEMMs about twice the rate of both factorized orders), DENSE without the
+ * reconstruction.
  *
  * The channel TT runs in the cheaper order for its algorithm unless the options name one. The multiply-adds are
  * counted on the schedule that runs: the left rank r_0 is an input index for spatial first and an output index
@@ -21,15 +26,19 @@
 struct ttl_conv_plan {
     ttl_conv_geom_t geom;
     ttl_plan_info_t info;
-    ttl_conv_sf_t sf;    /* SPATIAL_FIRST */
-    ttl_conv_cf_t cf;    /* CHANNELS_FIRST */
-    ttl_conv_dense_t dn; /* DENSE */
+    const float *bound_cores; /* the weights bound at creation, or NULL */
+    ttl_conv_sf_t sf;         /* SPATIAL_FIRST */
+    ttl_conv_cf_t cf;         /* CHANNELS_FIRST */
+    ttl_conv_dense_t dn;      /* DENSE (holds K when bound) */
 };
 
 static const char REASON_REQUESTED[] = "requested by the caller";
 static const char REASON_AUTO_SPATIAL[] = "fewest multiply-adds: spatial filters first, then the channel TT";
 static const char REASON_AUTO_CHANNELS[] = "fewest multiply-adds: channel TT first, then the spatial filters";
 static const char REASON_AUTO_DENSE[] = "fewest multiply-adds: rebuilding K and a dense convolution";
+static const char REASON_BOUND_SPATIAL[] = "shortest estimated time: spatial filters first, then the channel TT";
+static const char REASON_BOUND_CHANNELS[] = "shortest estimated time: channel TT first, then the spatial filters";
+static const char REASON_BOUND_DENSE[] = "shortest estimated time: a dense convolution with K built at plan time";
 
 // ---------------------------------------------------------------------------------------------------------------
 // option checks
@@ -78,9 +87,10 @@ ttl_status_t ttl_conv_plan_create(ttl_conv_plan_t **plan, const ttl_conv_desc_t 
     if (plan == NULL) return TTL_STATUS_NULL_POINTER;
     ttl_conv_stats_t st;
     TTL_TRY(ttl_conv_stats(&st, desc, shape));
-    const ttl_plan_opts_t defaults = {TTL_ALGO_AUTO, TTL_ORDER_AUTO};
+    const ttl_plan_opts_t defaults = {TTL_ALGO_AUTO, TTL_ORDER_AUTO, NULL};
     if (opts == NULL) opts = &defaults;
     TTL_TRY(check_conv_opts(opts));
+    const float *bound = opts->cores;
 
     ttl_conv_plan_t p;
     memset(&p, 0, sizeof(p));
@@ -88,12 +98,15 @@ ttl_status_t ttl_conv_plan_create(ttl_conv_plan_t **plan, const ttl_conv_desc_t 
     p.geom.shape = *shape;
     p.geom.out_h = st.out_h;
     p.geom.out_w = st.out_w;
+    p.bound_cores = bound;
     p.info.reason = REASON_REQUESTED;
     p.info.order = TTL_ORDER_AUTO;
 
-    /* Cost every candidate on the schedule it would run. */
-    int64_t sf_macs = 0, cf_macs = 0, dense_macs;
-    TTL_TRY(ttl_add_i64(&dense_macs, st.macs_dense, st.macs_reconstruct));
+    /* Cost every candidate on the schedule it would run; per call, DENSE runs the reconstruction only when the
+     * plan does not hold K. */
+    int64_t sf_macs = 0, cf_macs = 0, rebuild_macs;
+    TTL_TRY(ttl_add_i64(&rebuild_macs, st.macs_dense, st.macs_reconstruct));
+    const int64_t dense_macs = bound != NULL ? st.macs_dense : rebuild_macs;
     ttl_algo_t algo = opts->algo;
     if (algo == TTL_ALGO_AUTO || algo == TTL_ALGO_SPATIAL_FIRST) {
         TTL_TRY(ttl_conv_sf_init(&p.sf, &p.geom, opts->order));
@@ -103,11 +116,20 @@ ttl_status_t ttl_conv_plan_create(ttl_conv_plan_t **plan, const ttl_conv_desc_t 
         TTL_TRY(ttl_conv_cf_init(&p.cf, &p.geom, opts->order));
         TTL_TRY(channels_first_macs(&cf_macs, &p.geom, &p.cf.seq));
     }
-    if (algo == TTL_ALGO_AUTO) {
+    if (algo == TTL_ALGO_AUTO && bound == NULL) {
+        /* Unbound: the multiply-add rule, as before binding existed (cpu_internal.h says why). */
         algo = TTL_ALGO_SPATIAL_FIRST;
         p.info.reason = REASON_AUTO_SPATIAL;
         if (cf_macs < sf_macs) algo = TTL_ALGO_CHANNELS_FIRST, p.info.reason = REASON_AUTO_CHANNELS;
         if (dense_macs < ttl_min_i64(sf_macs, cf_macs)) algo = TTL_ALGO_DENSE, p.info.reason = REASON_AUTO_DENSE;
+    } else if (algo == TTL_ALGO_AUTO) {
+        /* Both factorized orders run at the TT rate, so the cheaper of them is the one with fewer multiply-adds. */
+        algo = TTL_ALGO_SPATIAL_FIRST;
+        p.info.reason = REASON_BOUND_SPATIAL;
+        if (cf_macs < sf_macs) algo = TTL_ALGO_CHANNELS_FIRST, p.info.reason = REASON_BOUND_CHANNELS;
+        if (ttl_cpu_time(dense_macs, TTL_CPU_RATE_GEMM) <
+            ttl_cpu_time(ttl_min_i64(sf_macs, cf_macs), TTL_CPU_RATE_TT))
+            algo = TTL_ALGO_DENSE, p.info.reason = REASON_BOUND_DENSE;
     }
     p.info.algo = algo;
     switch (algo) {
@@ -122,15 +144,21 @@ ttl_status_t ttl_conv_plan_create(ttl_conv_plan_t **plan, const ttl_conv_desc_t 
         p.info.workspace_bytes = p.cf.workspace_bytes;
         break;
     case TTL_ALGO_DENSE:
-        TTL_TRY(ttl_conv_dense_init(&p.dn, &p.geom));
+        TTL_TRY(ttl_conv_dense_init(&p.dn, &p.geom, bound));
         p.info.macs = dense_macs;
         p.info.workspace_bytes = p.dn.workspace_bytes;
+        if (p.dn.kernel != NULL) p.info.persistent_bytes = (size_t)p.dn.kernel_elems * sizeof(float);
         break;
-    default: /* REFERENCE: K in double, then the direct convolution */ p.info.macs = dense_macs; break;
+    default: /* REFERENCE: K in double, then the direct convolution, on every call */
+        p.info.macs = rebuild_macs;
+        break;
     }
 
     ttl_conv_plan_t *out = malloc(sizeof(*out));
-    if (out == NULL) return TTL_STATUS_OUT_OF_MEMORY;
+    if (out == NULL) {
+        ttl_conv_dense_fini(&p.dn);
+        return TTL_STATUS_OUT_OF_MEMORY;
+    }
     *out = p;
     *plan = out;
     return TTL_STATUS_SUCCESS;
@@ -142,7 +170,11 @@ ttl_status_t ttl_conv_plan_info(const ttl_conv_plan_t *plan, ttl_plan_info_t *in
     return TTL_STATUS_SUCCESS;
 }
 
-void ttl_conv_plan_destroy(ttl_conv_plan_t *plan) { free(plan); }
+void ttl_conv_plan_destroy(ttl_conv_plan_t *plan) {
+    if (plan == NULL) return;
+    ttl_conv_dense_fini(&plan->dn);
+    free(plan);
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // forward
@@ -151,6 +183,7 @@ void ttl_conv_plan_destroy(ttl_conv_plan_t *plan) { free(plan); }
 ttl_status_t ttl_conv_forward(const ttl_conv_plan_t *plan, float *y, const float *x, const float *cores,
                               const float *bias, void *ws, size_t ws_bytes) {
     if (plan == NULL || y == NULL || x == NULL || cores == NULL) return TTL_STATUS_NULL_POINTER;
+    if (plan->bound_cores != NULL && cores != plan->bound_cores) return TTL_STATUS_BAD_ARGUMENT;
     if (plan->geom.shape.batch == 0) return TTL_STATUS_SUCCESS;
     if (ws_bytes < plan->info.workspace_bytes) return TTL_STATUS_INSUFFICIENT_WORKSPACE;
     if (ws == NULL && plan->info.workspace_bytes > 0) return TTL_STATUS_NULL_POINTER;

@@ -1,7 +1,8 @@
 /*
  * Internal pieces of the CPU fast paths (every src/cpu file but the reference): the sequential TT-matrix
  * engine shared by TT-FC and both TT-conv orders, the float reconstruction chain used by the dense paths, the
- * axis swap every re-layout in these files reduces to, and the conv algorithms the conv plan dispatches to.
+ * axis swap every re-layout in these files reduces to, the conv algorithms the conv plan dispatches to, and the
+ * rates AUTO's time model weighs multiply-adds with.
  */
 #ifndef TTL_CPU_CPU_INTERNAL_H
 #define TTL_CPU_CPU_INTERNAL_H
@@ -83,6 +84,11 @@ ttl_status_t ttl_tt_chain_scratch(int64_t *elems, const ttl_fc_desc_t *desc, int
 void ttl_tt_chain_run(float *dst, const ttl_fc_desc_t *desc, const float *cores, const float *lead_mat,
                       int64_t lead, float *scratch);
 
+/* ttl_tt_chain_run into a new buffer: *dst = [lead, M, N] from malloc (the caller frees it), the scratch
+ * allocated and freed here. OUT_OF_MEMORY (or OVERFLOW) leaves *dst untouched and nothing allocated. */
+ttl_status_t ttl_tt_chain_build(float **dst, const ttl_fc_desc_t *desc, const float *cores, const float *lead_mat,
+                                int64_t lead);
+
 /* ---------------------------------------------------------------------------------------------------------- */
 /* Conv algorithms (conv_*.c), dispatched by conv_plan.c                                                        */
 /* ---------------------------------------------------------------------------------------------------------- */
@@ -120,17 +126,45 @@ void ttl_conv_cf_run(const ttl_conv_cf_t *cf, const ttl_conv_geom_t *g, float *y
                      const float *cores, const float *bias, void *ws);
 
 /* Dense: K as [kh kw, S, C] by the float chain, then one GEMM per kernel tap on shifted input (x read in place
- * for 1x1 stride-1 unpadded convolutions), `chunk` pixels at a time. */
+ * for 1x1 stride-1 unpadded convolutions), `chunk` pixels at a time. K is rebuilt in the workspace on every call,
+ * or once at init into `kernel` when the plan binds its weights. */
 typedef struct ttl_conv_dense {
     int64_t chunk;          /* output pixels per GEMM (NHWC: over the whole batch; NCHW: within one image) */
     int64_t kernel_elems;   /* S C kh kw */
     int64_t chain_elems;    /* scratch of the chain */
-    size_t workspace_bytes; /* K, then max(chain scratch, shifted input) */
+    float *kernel;          /* K [kh kw, S, C] built at init from bound cores (owned), or NULL */
+    size_t workspace_bytes; /* unbound: K, then max(chain scratch, shifted input); bound: the shifted input */
 } ttl_conv_dense_t;
 
-ttl_status_t ttl_conv_dense_init(ttl_conv_dense_t *dn, const ttl_conv_geom_t *g);
+/* bound_cores: the plan's bound weights, or NULL. With them (and batch > 0) K is built here; release it with
+ * ttl_conv_dense_fini. On failure nothing is allocated. */
+ttl_status_t ttl_conv_dense_init(ttl_conv_dense_t *dn, const ttl_conv_geom_t *g, const float *bound_cores);
+void ttl_conv_dense_fini(ttl_conv_dense_t *dn);
+/* cores are read only when dn->kernel is NULL. */
 void ttl_conv_dense_run(const ttl_conv_dense_t *dn, const ttl_conv_geom_t *g, float *y, const float *x,
                         const float *cores, const float *bias, void *ws);
+
+/* ---------------------------------------------------------------------------------------------------------- */
+/* AUTO's time model (fc_plan.c, conv_plan.c)                                                                   */
+/* ---------------------------------------------------------------------------------------------------------- */
+
+/* Relative rates, in multiply-adds per unit of time, of the kinds of work the CPU algorithms do. With bound
+ * weights AUTO estimates each algorithm's time as its multiply-adds over its rate and takes the shortest.
+ * Measured with ttl-bench (bench/results/cpu-2026-11-27.json: 2-core AMD EPYC, OpenBLAS 0.3.21): OpenBLAS sgemm on
+ * a reconstructed W or K ran at a median 77 GFLOP/s (middle half 70-85), the TT contractions (sequential FC and
+ * both conv orders: GEMMs whose inner size is a rank times a mode) at a median 35 (22-50), so about half; sgemv
+ * (FC at batch 1) streams W once per call and ran at a median 16 GFLOP/s, again about half of the contractions
+ * it was compared with. Only the ratios matter.
+ * Unbound plans keep the multiply-add rule (the per-call reconstruction counted), so callers that bind nothing
+ * keep the choices they had. On the bench's shapes this model (the reconstruction at the TT rate) would move six
+ * unbound conv rows to DENSE (vgg_conv*_r16, the naive convs), none slower in that run: a candidate for a later,
+ * deliberate change. */
+#define TTL_CPU_RATE_TT 1.0   /* sequential TT-matrix contractions, spatial-first and channels-first conv */
+#define TTL_CPU_RATE_GEMM 2.0 /* one dense sgemm (FC at batch > 1) or the per-tap GEMMs of the dense conv */
+#define TTL_CPU_RATE_GEMV 0.5 /* one dense sgemv (FC at batch 1) */
+
+/* Estimated time of `macs` multiply-adds of work that runs at `rate`, in the units of the rates above. */
+static inline double ttl_cpu_time(int64_t macs, double rate) { return (double)macs / rate; }
 
 #ifdef __cplusplus
 }

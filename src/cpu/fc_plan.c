@@ -1,11 +1,16 @@
 /*
- * TT-FC plans on the CPU: choose an algorithm once for a descriptor and batch (AUTO takes the fewest
- * multiply-adds by the ttl_fc_stats formulas; the plan holds no weights, so DENSE pays the reconstruction on
- * every call), size the workspace exactly, then run it as often as needed.
+ * TT-FC plans on the CPU: choose an algorithm once for a descriptor and batch, size the workspace exactly, then
+ * run it as often as needed.
  *
  *   SEQUENTIAL  one GEMM per core (tt_sequential.c), either core order;
- *   DENSE       W rebuilt in float in the workspace (tt_reconstruct.c), then one sgemm (sgemv for batch 1);
+ *   DENSE       W rebuilt in float (tt_reconstruct.c), then one sgemm (sgemv for batch 1). Without bound weights
+ *               W is rebuilt in the workspace on every call; with them, once here into memory the plan owns;
  *   REFERENCE   ttl_fc_forward_ref, which allocates its own scratch.
+ *
+ * AUTO without bound weights takes the fewest multiply-adds by the ttl_fc_stats formulas, DENSE paying the
+ * reconstruction (it runs on every call). With bound weights it takes the shortest estimated time: multiply-adds
+ * over the rates of cpu_internal.h (sgemm about twice the TT contractions' rate, sgemv about half), DENSE
+ * without the reconstruction, which it no longer runs per call.
  */
 #include <cblas.h>
 #include <stdlib.h>
@@ -18,13 +23,17 @@ struct ttl_fc_plan {
     ttl_fc_desc_t desc;
     int64_t batch;
     ttl_plan_info_t info;
-    ttl_tt_seq_t seq;    /* SEQUENTIAL */
-    int64_t chain_elems; /* DENSE: scratch floats of the reconstruction, after W */
+    const float *bound_cores; /* the weights bound at creation, or NULL */
+    ttl_tt_seq_t seq;         /* SEQUENTIAL */
+    int64_t chain_elems;      /* DENSE, unbound: scratch floats of the reconstruction, after W */
+    float *W;                 /* DENSE, bound: W [M, N] built at creation (owned) */
 };
 
 static const char REASON_REQUESTED[] = "requested by the caller";
 static const char REASON_AUTO_SEQUENTIAL[] = "fewest multiply-adds: sequential core contraction";
 static const char REASON_AUTO_DENSE[] = "fewest multiply-adds: rebuilding W and one dense GEMM";
+static const char REASON_BOUND_SEQUENTIAL[] = "shortest estimated time: sequential core contraction";
+static const char REASON_BOUND_DENSE[] = "shortest estimated time: one dense GEMM on W built at plan time";
 
 // ---------------------------------------------------------------------------------------------------------------
 // option checks
@@ -46,27 +55,37 @@ ttl_status_t ttl_fc_plan_create(ttl_fc_plan_t **plan, const ttl_fc_desc_t *desc,
     if (plan == NULL) return TTL_STATUS_NULL_POINTER;
     ttl_fc_stats_t st;
     TTL_TRY(ttl_fc_stats(&st, desc, batch));
-    const ttl_plan_opts_t defaults = {TTL_ALGO_AUTO, TTL_ORDER_AUTO};
+    const ttl_plan_opts_t defaults = {TTL_ALGO_AUTO, TTL_ORDER_AUTO, NULL};
     if (opts == NULL) opts = &defaults;
     TTL_TRY(check_fc_opts(opts));
+    const float *bound = opts->cores;
 
     ttl_fc_plan_t p;
     memset(&p, 0, sizeof(p));
     p.desc = *desc;
     p.batch = batch;
+    p.bound_cores = bound;
     p.info.reason = REASON_REQUESTED;
     p.info.order = TTL_ORDER_AUTO;
 
-    int64_t dense_macs;
-    TTL_TRY(ttl_add_i64(&dense_macs, st.macs_dense, st.macs_reconstruct));
+    /* Per call, DENSE runs the reconstruction only when the plan does not hold W. */
+    int64_t rebuild_macs;
+    TTL_TRY(ttl_add_i64(&rebuild_macs, st.macs_dense, st.macs_reconstruct));
+    const int64_t dense_macs = bound != NULL ? st.macs_dense : rebuild_macs;
     ttl_algo_t algo = opts->algo;
     ttl_order_t order = opts->order;
     if (order == TTL_ORDER_AUTO)
         order = st.macs_last_to_first < st.macs_first_to_last ? TTL_ORDER_LAST_TO_FIRST : TTL_ORDER_FIRST_TO_LAST;
     const int64_t seq_macs = order == TTL_ORDER_FIRST_TO_LAST ? st.macs_first_to_last : st.macs_last_to_first;
-    if (algo == TTL_ALGO_AUTO) {
+    if (algo == TTL_ALGO_AUTO && bound == NULL) {
+        /* Unbound: the multiply-add rule, as before binding existed (cpu_internal.h says why). */
         algo = seq_macs <= dense_macs ? TTL_ALGO_SEQUENTIAL : TTL_ALGO_DENSE;
         p.info.reason = algo == TTL_ALGO_SEQUENTIAL ? REASON_AUTO_SEQUENTIAL : REASON_AUTO_DENSE;
+    } else if (algo == TTL_ALGO_AUTO) {
+        const double dense_rate = batch == 1 ? TTL_CPU_RATE_GEMV : TTL_CPU_RATE_GEMM;
+        const int seq = ttl_cpu_time(seq_macs, TTL_CPU_RATE_TT) <= ttl_cpu_time(dense_macs, dense_rate);
+        algo = seq ? TTL_ALGO_SEQUENTIAL : TTL_ALGO_DENSE;
+        p.info.reason = seq ? REASON_BOUND_SEQUENTIAL : REASON_BOUND_DENSE;
     }
     p.info.algo = algo;
 
@@ -86,13 +105,24 @@ ttl_status_t ttl_fc_plan_create(ttl_fc_plan_t **plan, const ttl_fc_desc_t *desc,
             if (__builtin_add_overflow(ttl_align_up(w_bytes), chain_bytes, &total)) return TTL_STATUS_OVERFLOW;
             if (st.dense_params > INT32_MAX || batch > INT32_MAX) return TTL_STATUS_UNSUPPORTED; /* int extents */
             p.info.workspace_bytes = total;
+            if (bound != NULL) { /* W lives in the plan: the call needs no workspace */
+                p.info.workspace_bytes = 0;
+                p.info.persistent_bytes = w_bytes;
+            }
         }
-    } else { /* REFERENCE: W in double, then the product */
-        p.info.macs = dense_macs;
+    } else { /* REFERENCE: W in double, then the product, on every call */
+        p.info.macs = rebuild_macs;
     }
 
     ttl_fc_plan_t *out = malloc(sizeof(*out));
     if (out == NULL) return TTL_STATUS_OUT_OF_MEMORY;
+    if (algo == TTL_ALGO_DENSE && bound != NULL && batch > 0) {
+        const ttl_status_t built = ttl_tt_chain_build(&p.W, desc, bound, NULL, 1);
+        if (built != TTL_STATUS_SUCCESS) {
+            free(out);
+            return built;
+        }
+    }
     *out = p;
     *plan = out;
     return TTL_STATUS_SUCCESS;
@@ -104,7 +134,11 @@ ttl_status_t ttl_fc_plan_info(const ttl_fc_plan_t *plan, ttl_plan_info_t *info) 
     return TTL_STATUS_SUCCESS;
 }
 
-void ttl_fc_plan_destroy(ttl_fc_plan_t *plan) { free(plan); }
+void ttl_fc_plan_destroy(ttl_fc_plan_t *plan) {
+    if (plan == NULL) return;
+    free(plan->W);
+    free(plan);
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // forward
@@ -113,9 +147,13 @@ void ttl_fc_plan_destroy(ttl_fc_plan_t *plan) { free(plan); }
 static void dense_forward(const ttl_fc_plan_t *p, float *y, const float *x, const float *cores, const float *bias,
                           void *ws) {
     const int64_t M = p->desc.out_features, N = p->desc.in_features, B = p->batch;
-    float *W = (float *)ws;
-    float *scratch = (float *)((char *)ws + ttl_align_up((size_t)(M * N) * sizeof(float)));
-    ttl_tt_chain_run(W, &p->desc, cores, NULL, 1, scratch);
+    const float *W = p->W;
+    if (W == NULL) { /* unbound: W first in the workspace, the chain's scratch after it */
+        float *built = (float *)ws;
+        float *scratch = (float *)((char *)ws + ttl_align_up((size_t)(M * N) * sizeof(float)));
+        ttl_tt_chain_run(built, &p->desc, cores, NULL, 1, scratch);
+        W = built;
+    }
     float beta = 0.0f;
     if (bias != NULL) { /* y starts as the bias and the product accumulates onto it */
         for (int64_t b = 0; b < B; ++b) memcpy(y + b * M, bias, (size_t)M * sizeof(float));
@@ -131,6 +169,7 @@ static void dense_forward(const ttl_fc_plan_t *p, float *y, const float *x, cons
 ttl_status_t ttl_fc_forward(const ttl_fc_plan_t *plan, float *y, const float *x, const float *cores,
                             const float *bias, void *ws, size_t ws_bytes) {
     if (plan == NULL || y == NULL || x == NULL || cores == NULL) return TTL_STATUS_NULL_POINTER;
+    if (plan->bound_cores != NULL && cores != plan->bound_cores) return TTL_STATUS_BAD_ARGUMENT;
     if (plan->batch == 0) return TTL_STATUS_SUCCESS;
     if (ws_bytes < plan->info.workspace_bytes) return TTL_STATUS_INSUFFICIENT_WORKSPACE;
     if (ws == NULL && plan->info.workspace_bytes > 0) return TTL_STATUS_NULL_POINTER;

@@ -9,6 +9,7 @@
  * macs_reconstruct formula of the stats.
  */
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/check.h"
@@ -88,4 +89,31 @@ void ttl_tt_chain_run(float *dst, const ttl_fc_desc_t *d, const float *cores, co
         in_span *= nk;
         cores += ra * m * nk * rb;
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// into new memory (plans that bind their weights)
+// ---------------------------------------------------------------------------------------------------------------
+
+ttl_status_t ttl_tt_chain_build(float **dst, const ttl_fc_desc_t *d, const float *cores, const float *lead_mat,
+                                int64_t lead) {
+    int64_t elems, scratch_elems = 0;
+    TTL_TRY(ttl_mul_i64(&elems, lead, d->out_features));
+    TTL_TRY(ttl_mul_i64(&elems, elems, d->in_features));
+    /* a plain TT-matrix of one core is W itself: nothing to chain */
+    if (lead_mat != NULL || d->num_cores > 1) TTL_TRY(ttl_tt_chain_scratch(&scratch_elems, d, lead));
+    size_t bytes, scratch_bytes;
+    TTL_TRY(ttl_bytes(&bytes, elems, sizeof(float)));
+    TTL_TRY(ttl_bytes(&scratch_bytes, scratch_elems, sizeof(float)));
+    float *out = malloc(bytes);
+    float *scratch = scratch_bytes > 0 ? malloc(scratch_bytes) : NULL;
+    if (out == NULL || (scratch_bytes > 0 && scratch == NULL)) {
+        free(out);
+        free(scratch);
+        return TTL_STATUS_OUT_OF_MEMORY;
+    }
+    ttl_tt_chain_run(out, d, cores, lead_mat, lead, scratch);
+    free(scratch);
+    *dst = out;
+    return TTL_STATUS_SUCCESS;
 }

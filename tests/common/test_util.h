@@ -12,6 +12,19 @@
 
 namespace ttl_test {
 
+// Sanitizer allocators abort on absurd requests instead of returning NULL, so the out-of-memory tests skip there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
 // Uniform in [-1, -0.1] U [0.1, 1]: no zeros, so an unwritten or mis-indexed output cannot hide.
 inline std::vector<float> random_vector(int64_t n, uint64_t seed, float scale = 1.0f) {
     std::mt19937_64 rng(seed);

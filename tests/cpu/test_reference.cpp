@@ -21,19 +21,6 @@ namespace {
 // Both sides compute in double and round to float once, so only float rounding separates them.
 constexpr double kTol = 1e-6;
 
-// Sanitizer allocators abort on absurd requests instead of returning NULL, so the out-of-memory tests skip there.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
 std::string join(const std::vector<int64_t> &v) {
     std::string s;
     for (size_t i = 0; i < v.size(); ++i) s += (i ? "x" : "") + std::to_string(v[i]);
