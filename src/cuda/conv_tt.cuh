@@ -8,7 +8,6 @@
 #ifndef TTL_CUDA_CONV_TT_CUH
 #define TTL_CUDA_CONV_TT_CUH
 
-#include <assert.h>
 #include <stdint.h>
 
 #include "cuda/conv_internal.h"
@@ -24,14 +23,6 @@ static_assert(TTL_CONV_MAX_TILE_PX % TTL_CONV_TN == 0, "tiles hold whole float4 
 #define TTL_CONV_HD __host__ __device__ __forceinline__
 
 namespace {
-
-// Host runs of the helpers check the alignment every vector access relies on (a misaligned vector access traps
-// on the device). Compiled out on the device and in release builds.
-#ifdef __CUDA_ARCH__
-#define TTL_CONV_ASSERT_ALIGNED(p, bytes) ((void)0)
-#else
-#define TTL_CONV_ASSERT_ALIGNED(p, bytes) assert(((uintptr_t)(p) & ((bytes)-1)) == 0)
-#endif
 
 // Read-only loads: through the non-coherent cache on the device.
 TTL_CONV_HD float load_ro(const float *p) {
@@ -154,7 +145,7 @@ TTL_CONV_HD void produce_sf(float *buf, Idx P, Pixels pixels, const float *__res
                         const float xv = load_ro(x + x_index(g, pp.b, c, ih, iw));
                         /* a0 and r0pad are multiples of 8: two aligned float4 */
                         const float *gk = g0 + (kp * g.kw + kq) * g.r0pad + a0;
-                        TTL_CONV_ASSERT_ALIGNED(gk, 16);
+                        CTA_ASSERT_ALIGNED(gk, 16);
                         const float4 *gv = reinterpret_cast<const float4 *>(gk);
                         const float4 g_lo = gv[0], g_hi = gv[1];
                         acc[0] = fmaf(g_lo.x, xv, acc[0]);
@@ -196,21 +187,21 @@ TTL_CONV_HD void produce_cf(float *buf, Idx P, Pixels pixels, const float *__res
 template <int TO> struct vec_of;
 template <> struct vec_of<8> {
     static TTL_CONV_HD void load(float (&a)[8], const float *p) {
-        TTL_CONV_ASSERT_ALIGNED(p, 16);
+        CTA_ASSERT_ALIGNED(p, 16);
         const float4 u = reinterpret_cast<const float4 *>(p)[0], v = reinterpret_cast<const float4 *>(p)[1];
         a[0] = u.x, a[1] = u.y, a[2] = u.z, a[3] = u.w, a[4] = v.x, a[5] = v.y, a[6] = v.z, a[7] = v.w;
     }
 };
 template <> struct vec_of<4> {
     static TTL_CONV_HD void load(float (&a)[4], const float *p) {
-        TTL_CONV_ASSERT_ALIGNED(p, 16);
+        CTA_ASSERT_ALIGNED(p, 16);
         const float4 u = reinterpret_cast<const float4 *>(p)[0];
         a[0] = u.x, a[1] = u.y, a[2] = u.z, a[3] = u.w;
     }
 };
 template <> struct vec_of<2> {
     static TTL_CONV_HD void load(float (&a)[2], const float *p) {
-        TTL_CONV_ASSERT_ALIGNED(p, 8);
+        CTA_ASSERT_ALIGNED(p, 8);
         const float2 u = reinterpret_cast<const float2 *>(p)[0];
         a[0] = u.x, a[1] = u.y;
     }
@@ -247,7 +238,7 @@ TTL_CONV_HD void tt_step(const float *at, const ttl_conv_tt_step_t &st, const fl
         for (Idx i = 0; i < I; ++i) {
             float a[TO];
             vec_of<TO>::load(a, ap);
-            TTL_CONV_ASSERT_ALIGNED(bp, 16);
+            CTA_ASSERT_ALIGNED(bp, 16);
             const float4 b = *reinterpret_cast<const float4 *>(bp);
             CTA_UNROLL
             for (int t = 0; t < TO; ++t) {
@@ -263,7 +254,7 @@ TTL_CONV_HD void tt_step(const float *at, const ttl_conv_tt_step_t &st, const fl
         CTA_UNROLL
         for (int t = 0; t < TO; ++t) {
             const Idx o = og * TO + t;
-            TTL_CONV_ASSERT_ALIGNED(op + o * RP, 16);
+            CTA_ASSERT_ALIGNED(op + o * RP, 16);
             if (o < (Idx)st.O)
                 *reinterpret_cast<float4 *>(op + o * RP) = make_float4(acc[t][0], acc[t][1], acc[t][2], acc[t][3]);
         }

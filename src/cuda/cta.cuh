@@ -1,11 +1,13 @@
 /*
  * Thread index and barrier of a CTA, for kernel bodies written as __host__ __device__ functions so that a CPU
  * test can run them with one fiber per CUDA thread (tests/common/cta_emulator.h). Under
- * CTA_HOST_EMULATION the includer provides cta_emu_thread_index() and cta_emu_barrier(); in the normal host pass
- * the bodies are never called.
+ * CTA_HOST_EMULATION the includer provides cta_emu_thread_index(), cta_emu_barrier() and
+ * cta_emu_check_aligned(); in the normal host pass the bodies are never called.
  */
 #ifndef TTL_CUDA_CTA_CUH
 #define TTL_CUDA_CTA_CUH
+
+#include <stdint.h>
 
 #if defined(__CUDA_ARCH__)
 #define CTA_TID() ((int)threadIdx.x)
@@ -16,6 +18,18 @@
 #else
 #define CTA_TID() 0
 #define CTA_SYNC() ((void)0)
+#endif
+
+/* The alignment a vector access relies on (a misaligned float2/float4 access traps on the device): checked in
+ * every emulated run (the test counts violations, release builds included), by assert in other host runs,
+ * not at all on the device. */
+#if defined(__CUDA_ARCH__)
+#define CTA_ASSERT_ALIGNED(p, bytes) ((void)0)
+#elif defined(CTA_HOST_EMULATION)
+#define CTA_ASSERT_ALIGNED(p, bytes) cta_emu_check_aligned((const void *)(p), (bytes))
+#else
+#include <assert.h>
+#define CTA_ASSERT_ALIGNED(p, bytes) assert(((uintptr_t)(p) & ((bytes)-1)) == 0)
 #endif
 
 /* Loop unrolling for the device pass only (the host compiler does not know the pragma). */

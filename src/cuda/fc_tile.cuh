@@ -92,11 +92,13 @@ template <int TP> __host__ __device__ __forceinline__ void fc_load_rows(float (&
     if constexpr (TP == 1) {
         a[0] = s[0];
     } else if constexpr (TP == 2) {
+        CTA_ASSERT_ALIGNED(s, 8);
         const float2 v = *reinterpret_cast<const float2 *>(s);
         a[0] = v.x, a[1] = v.y;
     } else {
         CTA_UNROLL
         for (int h = 0; h < TP / 4; ++h) {
+            CTA_ASSERT_ALIGNED(s + 4 * h, 16);
             const float4 v = *reinterpret_cast<const float4 *>(s + 4 * h);
             a[4 * h + 0] = v.x, a[4 * h + 1] = v.y, a[4 * h + 2] = v.z, a[4 * h + 3] = v.w;
         }

@@ -1,8 +1,9 @@
 // Runs a CUDA kernel's CTA body on the CPU: one fiber (ucontext) per CUDA thread on the calling thread, switched
 // at every __syncthreads, and a host buffer for shared memory (poisoned with NaN, with a guard zone after it). The
-// kernel code is included with CTA_HOST_EMULATION defined (src/cuda/cta.cuh) and reads the thread index and
-// barrier through the two hooks this header defines. Include it before the kernel headers. Fibers rather than
-// threads: a barrier of 256 fibers costs 256 context switches in one process, not 256 kernel wake-ups.
+// kernel code is included with CTA_HOST_EMULATION defined (src/cuda/cta.cuh) and reaches the thread index, the
+// barrier and the alignment check of its vector accesses through the hooks this header defines. Include it
+// before the kernel headers. Fibers rather than threads: a barrier of 256 fibers costs 256 context switches in
+// one process, not 256 kernel wake-ups.
 #pragma once
 
 #define CTA_HOST_EMULATION 1
@@ -10,6 +11,7 @@
 #include <ucontext.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -88,6 +90,12 @@ inline void FiberCta::entry() {
     c.state_[c.current_] = kDone; // uc_link returns to the scheduler
 }
 
+// Vector accesses of emulated kernel code at an address not aligned to their width, since the last reset.
+inline long &misaligned_accesses() {
+    static long count = 0;
+    return count;
+}
+
 // Runs fn as one CTA of `threads` threads; false on a divergent barrier.
 inline bool run_cta(int threads, const std::function<void()> &fn) { return cta().run(threads, fn); }
 
@@ -124,3 +132,6 @@ class GuardedBuffer {
 
 static inline int cta_emu_thread_index() { return cta_emu::cta().thread_index(); }
 static inline void cta_emu_barrier() { cta_emu::cta().barrier(); }
+static inline void cta_emu_check_aligned(const void *p, uintptr_t bytes) {
+    if (reinterpret_cast<uintptr_t>(p) % bytes != 0) ++cta_emu::misaligned_accesses();
+}

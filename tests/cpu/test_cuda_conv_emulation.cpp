@@ -220,7 +220,9 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
         cta_emu::GuardedBuffer ws(p.info.workspace_bytes);
         std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
         HostExec exec{&p};
+        cta_emu::misaligned_accesses() = 0;
         ASSERT_EQ(conv_tt_schedule(&p, exec, y.data(), x, ws.data()), TTL_STATUS_SUCCESS);
+        EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << "vector accesses off their alignment";
         EXPECT_TRUE(exec.fused_ok) << "a fused block wrote past its shared memory or diverged at a barrier";
         EXPECT_TRUE(ws.guard_intact()) << "workspace written past workspace_bytes";
         EXPECT_LE(rel_err(y, ref), 1e-5) << "fused " << p.fused << " tile_px " << p.tile_px << " chunk_px "

@@ -120,9 +120,12 @@ void PrintTo(const Shape &s, std::ostream *os) {
     *os << " batch=" << s.batch;
 }
 
+// Also checks (and resets) the count of misaligned vector accesses of the emulated run.
 void check(const std::vector<float> &y, const std::vector<float> &ref, const char *what, int detail) {
     const double err = ttl_test::rel_err(y, ref);
     EXPECT_LE(err, 1e-5) << what << " " << detail;
+    EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << what << " " << detail << ": vector accesses off their alignment";
+    cta_emu::misaligned_accesses() = 0;
 }
 
 class FcEmulation : public ::testing::TestWithParam<Shape> {};
@@ -212,6 +215,8 @@ TEST(FcEmulationTile, EveryConfiguration) {
                         ASSERT_TRUE(smem.guard_intact());
                     }
                 EXPECT_LE(ttl_test::rel_err(out, ref), 1e-6) << tp << "x" << tc << " wp " << wp;
+                EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << tp << "x" << tc << " wp " << wp;
+                cta_emu::misaligned_accesses() = 0;
             }
 }
 
