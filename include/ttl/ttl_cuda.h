@@ -93,7 +93,11 @@ TTL_API ttl_status_t ttl_cuda_conv_layer_create(ttl_cuda_conv_layer_t **layer, t
                                                 const ttl_conv_desc_t *desc, const float *cores, const float *bias);
 TTL_API void ttl_cuda_conv_layer_destroy(ttl_cuda_conv_layer_t *layer);
 
-/* DENSE reconstructs K on the device and asks cuDNN for its best forward algorithm once, here. */
+/* DENSE reconstructs K on the device and asks cuDNN for its best forward algorithm once, here. SPATIAL_FIRST and
+ * CHANNELS_FIRST size their workspace to at most twice the larger of x and y: channels first works through the
+ * batch in chunks of images, bands of output rows, or bands of output columns, whichever fits. The one exception
+ * is channels first where the r_0 S values of the kh x kw input pixels one output pixel reads exceed that bound
+ * (tiny images, r_0 S much larger than C); it then takes that least chunk. */
 TTL_API ttl_status_t ttl_cuda_conv_plan_create(ttl_cuda_conv_plan_t **plan, ttl_cuda_conv_layer_t *layer,
                                                const ttl_conv_shape_t *shape, const ttl_cuda_plan_opts_t *opts);
 TTL_API ttl_status_t ttl_cuda_conv_plan_info(const ttl_cuda_conv_plan_t *plan, ttl_plan_info_t *info);
