@@ -4,8 +4,9 @@
  *
  *   SPATIAL_FIRST   r_0 filters per input channel, then the channel TT per output pixel (conv_spatial_first.c)
  *   CHANNELS_FIRST  channel TT per input pixel, then a kh x kw conv over r_0 (conv_channels_first.c)
- *   DENSE           K rebuilt in float, one GEMM per kernel tap (conv_dense.c); in the workspace on every call,
- *                   or, with bound weights, once here into memory the plan owns
+ *   DENSE           K rebuilt in float, then im2col and one GEMM of inner size C kh kw per chunk of output pixels
+ *                   (conv_dense.c); K in the workspace on every call, or, with bound weights, once here into memory
+ *                   the plan owns
  *   REFERENCE       ttl_conv_forward_ref, which allocates its own scratch
  *
  * AUTO without bound weights takes the fewest multiply-adds, DENSE paying the kernel reconstruction (it runs on

@@ -77,14 +77,15 @@ void ttl_tt_seq_run(const ttl_tt_seq_t *seq, float *y, const float *x, const flo
 /* Floats of scratch ttl_tt_chain_run needs (besides its destination). */
 ttl_status_t ttl_tt_chain_scratch(int64_t *elems, const ttl_fc_desc_t *desc, int64_t lead);
 
-/* dst[l, i, j] = sum_a lead_mat[l, a] (G_1[a, i_1, j_1, :] ... G_d[:, i_d, j_d, 0]) for l < lead, i.e. dst is
- * [lead, M, N]. With lead_mat NULL, lead must be 1 and ranks[0] 1 (TT-FC: dst is W[M, N]); otherwise lead_mat is
- * [lead, r_0] (TT-conv: the spatial core, giving K as [kh kw, S, C]). Multiply-adds: the macs_reconstruct
- * formula of ttl_fc_stats / ttl_conv_stats. scratch holds ttl_tt_chain_scratch floats. */
+/* dst[i, l, j] = sum_a lead_mat[l, a] (G_1[a, i_1, j_1, :] ... G_d[:, i_d, j_d, 0]) for l < lead, i.e. dst is
+ * [M, lead, N]. With lead_mat NULL, lead must be 1 and ranks[0] 1 (TT-FC: dst is W[M, N]); otherwise lead_mat is
+ * [lead, r_0] (TT-conv: the spatial core, giving K as [S, kh kw, C]). Multiply-adds: the macs_reconstruct
+ * formula of ttl_fc_stats / ttl_conv_stats (plus one copy of dst when lead and M exceed 1). scratch holds
+ * ttl_tt_chain_scratch floats. */
 void ttl_tt_chain_run(float *dst, const ttl_fc_desc_t *desc, const float *cores, const float *lead_mat,
                       int64_t lead, float *scratch);
 
-/* ttl_tt_chain_run into a new buffer: *dst = [lead, M, N] from malloc (the caller frees it), the scratch
+/* ttl_tt_chain_run into a new buffer: *dst = [M, lead, N] from malloc (the caller frees it), the scratch
  * allocated and freed here. OUT_OF_MEMORY (or OVERFLOW) leaves *dst untouched and nothing allocated. */
 ttl_status_t ttl_tt_chain_build(float **dst, const ttl_fc_desc_t *desc, const float *cores, const float *lead_mat,
                                 int64_t lead);
@@ -125,15 +126,17 @@ ttl_status_t ttl_conv_cf_init(ttl_conv_cf_t *cf, const ttl_conv_geom_t *g, ttl_o
 void ttl_conv_cf_run(const ttl_conv_cf_t *cf, const ttl_conv_geom_t *g, float *y, const float *x,
                      const float *cores, const float *bias, void *ws);
 
-/* Dense: K as [kh kw, S, C] by the float chain, then one GEMM per kernel tap on shifted input (x read in place
- * for 1x1 stride-1 unpadded convolutions), `chunk` pixels at a time. K is rebuilt in the workspace on every call,
- * or once at init into `kernel` when the plan binds its weights. */
+/* Dense: K as [S, kh kw, C] by the float chain, then one GEMM of inner size C kh kw per chunk of `chunk` output
+ * pixels, over an im2col buffer of chunk C kh kw floats (none when x is read in place: 1x1 stride-1 unpadded
+ * convolutions). K is rebuilt in the workspace on every call, or once at init into `kernel` when the plan binds
+ * its weights. */
 typedef struct ttl_conv_dense {
     int64_t chunk;          /* output pixels per GEMM (NHWC: over the whole batch; NCHW: within one image) */
     int64_t kernel_elems;   /* S C kh kw */
     int64_t chain_elems;    /* scratch of the chain */
-    float *kernel;          /* K [kh kw, S, C] built at init from bound cores (owned), or NULL */
-    size_t workspace_bytes; /* unbound: K, then max(chain scratch, shifted input); bound: the shifted input */
+    int64_t im2col_elems;   /* chunk C kh kw, or 0 when x is read in place */
+    float *kernel;          /* K [S, kh kw, C] built at init from bound cores (owned), or NULL */
+    size_t workspace_bytes; /* unbound: K (aligned), then max(chain scratch, im2col); bound: the im2col buffer */
 } ttl_conv_dense_t;
 
 /* bound_cores: the plan's bound weights, or NULL. With them (and batch > 0) K is built here; release it with
@@ -160,7 +163,7 @@ void ttl_conv_dense_run(const ttl_conv_dense_t *dn, const ttl_conv_geom_t *g, fl
  * unbound conv rows to DENSE (vgg_conv*_r16, the naive convs), none slower in that run: a candidate for a later,
  * deliberate change. */
 #define TTL_CPU_RATE_TT 1.0   /* sequential TT-matrix contractions, spatial-first and channels-first conv */
-#define TTL_CPU_RATE_GEMM 2.0 /* one dense sgemm (FC at batch > 1) or the per-tap GEMMs of the dense conv */
+#define TTL_CPU_RATE_GEMM 2.0 /* one dense sgemm (FC at batch > 1) or the im2col GEMMs of the dense conv */
 #define TTL_CPU_RATE_GEMV 0.5 /* one dense sgemv (FC at batch 1) */
 
 /* Estimated time of `macs` multiply-adds of work that runs at `rate`, in the units of the rates above. */

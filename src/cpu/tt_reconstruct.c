@@ -1,12 +1,13 @@
 /*
  * Dense reconstruction in float for the DENSE algorithms: W[M, N] of a TT-matrix, or a TT-conv kernel as
- * [kh kw, S, C], by a left-to-right chain of GEMMs (the reference ttl_*_reconstruct is the double-precision
+ * [S, kh kw, C], by a left-to-right chain of GEMMs (the reference ttl_*_reconstruct is the double-precision
  * specification; this is the fast version).
  *
  * The partial product after k cores is P[l, I, J, r_k] (l the lead row, I = i_1..i_k, J = j_1..j_k). Step k:
  * P[(l I J), r_{k-1}] G_k[r_{k-1}, (i_k j_k r_k)] gives [l, I, J, i_k, (j_k r_k)], and swapping J with i_k gives
  * P[l, (I i_k), (J j_k), r_k] (out_span and in_span below are the extents of I and J). The GEMMs cost exactly the
- * macs_reconstruct formula of the stats.
+ * macs_reconstruct formula of the stats. With a lead matrix the finished [l, M, N] is then swapped to [M, l, N]
+ * (K[S, kh kw, C], the row order of the dense conv's single GEMM), through the chain's own scratch.
  */
 #include <cblas.h>
 #include <stdlib.h>
@@ -42,6 +43,9 @@ ttl_status_t ttl_tt_chain_scratch(int64_t *elems, const ttl_fc_desc_t *d, int64_
 void ttl_tt_chain_run(float *dst, const ttl_fc_desc_t *d, const float *cores, const float *lead_mat, int64_t lead,
                       float *scratch) {
     const int32_t n = d->num_cores;
+    /* TT-conv: l moves between I and J at the end, so the last step finishes in scratch (a plain copy when l or M
+     * is 1) */
+    const int move_lead = lead_mat != NULL && lead > 1 && d->out_features > 1;
     int64_t best = 0, size = lead;
     for (int32_t k = 0; k < n; ++k) {
         size *= d->out_modes[k] * d->in_modes[k];
@@ -71,7 +75,8 @@ void ttl_tt_chain_run(float *dst, const ttl_fc_desc_t *d, const float *cores, co
         const int last = k == n - 1;
         const int spare = cur_buf == 0 ? 1 : 0;
         const int in_place = in_span == 1 || m == 1;
-        float *out = in_place && last ? dst : buf[spare];
+        const int to_dst = last && !move_lead;
+        float *out = in_place && to_dst ? dst : buf[spare];
         const int64_t rows = lead * out_span * in_span, cols = m * nk * rb;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)cols, (int)ra, 1.0f, cur, (int)ra,
                     cores, (int)cols, 0.0f, out, (int)cols);
@@ -80,7 +85,7 @@ void ttl_tt_chain_run(float *dst, const ttl_fc_desc_t *d, const float *cores, co
             cur_buf = spare;
         } else {
             const int next_buf = cur_buf >= 0 ? cur_buf : 1 - spare;
-            float *next = last ? dst : buf[next_buf];
+            float *next = to_dst ? dst : buf[next_buf];
             ttl_swap_middle(next, out, lead * out_span, in_span, m, nk * rb);
             cur = next;
             cur_buf = next_buf;
@@ -89,6 +94,7 @@ void ttl_tt_chain_run(float *dst, const ttl_fc_desc_t *d, const float *cores, co
         in_span *= nk;
         cores += ra * m * nk * rb;
     }
+    if (move_lead) ttl_swap_middle(dst, cur, 1, lead, out_span, in_span);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
