@@ -11,7 +11,7 @@
  *
  * AUTO without bound weights takes the fewest multiply-adds, DENSE paying the kernel reconstruction (it runs on
  * every call). With bound weights it takes the shortest estimated time: multiply-adds over the rates of
- * cpu_internal.h (the dense GEMMs about twice the rate of both factorized orders), DENSE without the
+ * cpu_internal.h (the dense GEMM about three times the rate of both factorized orders), DENSE without the
  * reconstruction.
  *
  * The channel TT runs in the cheaper order for its algorithm unless the options name one. The multiply-adds are

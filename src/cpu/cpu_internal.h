@@ -153,18 +153,19 @@ void ttl_conv_dense_run(const ttl_conv_dense_t *dn, const ttl_conv_geom_t *g, fl
 
 /* Relative rates, in multiply-adds per unit of time, of the kinds of work the CPU algorithms do. With bound
  * weights AUTO estimates each algorithm's time as its multiply-adds over its rate and takes the shortest.
- * Measured with ttl-bench (bench/results/cpu-2026-11-27.json: 2-core AMD EPYC, OpenBLAS 0.3.21): OpenBLAS sgemm on
- * a reconstructed W or K ran at a median 77 GFLOP/s (middle half 70-85), the TT contractions (sequential FC and
- * both conv orders: GEMMs whose inner size is a rank times a mode) at a median 35 (22-50), so about half; sgemv
- * (FC at batch 1) streams W once per call and ran at a median 16 GFLOP/s, again about half of the contractions
- * it was compared with. Only the ratios matter.
+ * Measured with ttl-bench on the paper suite (bench/results/cpu-2026-11-27.json: 2-core AMD EPYC, OpenBLAS
+ * 0.3.21, dense paths on W/K built once): the TT contractions (sequential FC and both conv orders: GEMMs whose
+ * inner size is a rank times a mode) ran at a median 27 GFLOP/s (FC) and 32 (conv); the dense im2col GEMM of a
+ * conv at 89 (middle half 79-124) and the FC sgemm at 131, so 3-5x; sgemv (FC at batch 1) streams W once per
+ * call and ran at 18, about two thirds of the contractions. GEMM takes the low end (3x): an estimate that favours
+ * DENSE slightly too little costs less than one that picks it where TT is faster. Only the ratios matter.
  * Unbound plans keep the multiply-add rule (the per-call reconstruction counted), so callers that bind nothing
  * keep the choices they had. On the bench's shapes this model (the reconstruction at the TT rate) would move six
  * unbound conv rows to DENSE (vgg_conv*_r16, the naive convs), none slower in that run: a candidate for a later,
  * deliberate change. */
 #define TTL_CPU_RATE_TT 1.0   /* sequential TT-matrix contractions, spatial-first and channels-first conv */
-#define TTL_CPU_RATE_GEMM 2.0 /* one dense sgemm (FC at batch > 1) or the im2col GEMMs of the dense conv */
-#define TTL_CPU_RATE_GEMV 0.5 /* one dense sgemv (FC at batch 1) */
+#define TTL_CPU_RATE_GEMM 3.0 /* one dense sgemm (FC at batch > 1) or the im2col GEMMs of the dense conv */
+#define TTL_CPU_RATE_GEMV 0.7 /* one dense sgemv (FC at batch 1) */
 
 /* Estimated time of `macs` multiply-adds of work that runs at `rate`, in the units of the rates above. */
 static inline double ttl_cpu_time(int64_t macs, double rate) { return (double)macs / rate; }

@@ -9,7 +9,7 @@
  *
  * AUTO without bound weights takes the fewest multiply-adds by the ttl_fc_stats formulas, DENSE paying the
  * reconstruction (it runs on every call). With bound weights it takes the shortest estimated time: multiply-adds
- * over the rates of cpu_internal.h (sgemm about twice the TT contractions' rate, sgemv about half), DENSE
+ * over the rates of cpu_internal.h (sgemm about three times the TT contractions' rate, sgemv two thirds), DENSE
  * without the reconstruction, which it no longer runs per call.
  */
 #include <cblas.h>
