@@ -186,21 +186,20 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
     const ConvCase &c = cases()[GetParam().case_index];
     const int layout = GetParam().layout;
     const CaseData &d = case_data(GetParam().case_index);
-    // 3 multiprocessors: a persistent fused grid smaller than the tile count, so blocks loop over tiles
-    HostConvLayer h(d, c.bias, 3, 227 * 1024);
-    ASSERT_TRUE(h.layer.tt_ok);
     const ttl_conv_shape_t shape{c.batch, c.height, c.width, ttl_layout_t(layout)};
     ttl_conv_stats_t stats;
     ASSERT_EQ(ttl_conv_stats(&stats, &d.desc, &shape), TTL_STATUS_SUCCESS);
     const float *x = layout == TTL_LAYOUT_NCHW ? d.x_nchw.data() : d.x_nhwc.data();
     const std::vector<float> &ref = d.y_ref.at(layout);
     const size_t x_bytes = d.x_nchw.size() * sizeof(float), y_bytes = ref.size() * sizeof(float);
-    for (const Mode &m : kModes) {
+
+    auto run_mode = [&](HostConvLayer &h, const Mode &m) {
         SCOPED_TRACE(m.name);
         // a quarter of one image makes channels first take bands of output rows or columns; 64 bytes makes it
         // take one output pixel per chunk
         ttl_conv_tt_test_overrides.force_unfused = m.force_unfused;
-        ttl_conv_tt_test_overrides.budget_bytes = m.budget == 1 ? std::max<size_t>(x_bytes / c.batch / 4, 64) : m.budget;
+        ttl_conv_tt_test_overrides.budget_bytes =
+            m.budget == 1 ? std::max<size_t>(x_bytes / c.batch / 4, 64) : m.budget;
         ttl_cuda_conv_plan_t p{};
         p.layer = &h.layer;
         p.shape = shape;
@@ -216,7 +215,7 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
         }
         if (m.budget == 64) EXPECT_EQ(p.cf_rb * p.cf_cw, 1) << "one output pixel per chunk";
 
-        if (p.info.macs > kMaxEmulatedMacs) continue; // a forced bad order or halo-heavy chunking of a big layer
+        if (p.info.macs > kMaxEmulatedMacs) return; // a forced bad order or halo-heavy chunking of a big layer
         cta_emu::GuardedBuffer ws(p.info.workspace_bytes);
         std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
         HostExec exec{&p};
@@ -226,8 +225,18 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
         EXPECT_TRUE(exec.fused_ok) << "a fused block wrote past its shared memory or diverged at a barrier";
         EXPECT_TRUE(ws.guard_intact()) << "workspace written past workspace_bytes";
         EXPECT_LE(rel_err(y, ref), 1e-5) << "fused " << p.fused << " tile_px " << p.tile_px << " chunk_px "
-                                         << p.chunk_px << " cf_bc " << p.cf_bc << " cf_rb " << p.cf_rb;
-    }
+                                         << p.chunk_px << " cf_bc " << p.cf_bc << " cf_rb " << p.cf_rb
+                                         << " cf_cw " << p.cf_cw;
+    };
+
+    // 3 multiprocessors: a persistent fused grid smaller than the tile count, so blocks loop over tiles
+    HostConvLayer few_sms(d, c.bias, 3, 227 * 1024);
+    ASSERT_TRUE(few_sms.layer.tt_ok);
+    for (const Mode &m : kModes) run_mode(few_sms, m);
+    // an H100's 132: the planner spreads pixels over every multiprocessor, so fused tiles get small
+    HostConvLayer h100(d, c.bias, 132, 227 * 1024);
+    for (const Mode &m : kModes)
+        if (m.order == TTL_ORDER_AUTO && m.budget == 0 && !m.force_unfused) run_mode(h100, m);
 }
 
 std::vector<Param> all_params() {
