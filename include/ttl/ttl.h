@@ -254,8 +254,8 @@ typedef struct ttl_plan_info {
  *    W/K or the scratch of rebuilding them. The other algorithms still read the cores on every call;
  *  - AUTO compares estimated times: multiply-adds weighted by the rate each kind of work runs at on the CPU (a
  *    dense GEMM runs about three times as fast per multiply-add as the TT contractions, sgemv at FC batch 1
- *    about two thirds as fast), and the dense estimate no longer counts the reconstruction. Without bound weights AUTO takes the
- *    fewest multiply-adds, the reconstruction included;
+ *    about two thirds as fast), and the dense estimate no longer counts the reconstruction. Without bound
+ *    weights AUTO takes the fewest multiply-adds, the reconstruction included;
  *  - every forward call must pass the same cores pointer (a different one gives BAD_ARGUMENT, y untouched), and
  *    the values must not change while the plan lives: a plan that cached W/K does not see later changes. */
 typedef struct ttl_fc_plan ttl_fc_plan_t;

@@ -117,16 +117,16 @@ struct ttl_cuda_conv_plan {
     int32_t variant, order_idx;
     ttl_conv_tt_chain_t chain; /* the layer's chain with the register tiles chosen for this plan */
     const float *d_at;
-    int32_t fused;        /* 1: one kernel per pixel tile; 0: produce / steps / sink kernels over chunks */
-    int32_t tile_px;      /* fused: pixels per block tile (multiple of TTL_CONV_TN) */
-    int32_t max_blocks;   /* fused: resident blocks on the device (persistent grid size cap) */
-    size_t fused_smem;    /* fused: dynamic shared memory bytes */
-    int64_t chunk_px;     /* unfused: pixels per chunk (multiple of TTL_CONV_TN) */
-    size_t buf_bytes;     /* unfused: bytes of each of the two state buffers */
+    int32_t fused;               /* 1: one kernel per pixel tile; 0: produce / steps / sink kernels over chunks */
+    int32_t tile_px;             /* fused: pixels per block tile (multiple of TTL_CONV_TN) */
+    int32_t max_blocks;          /* fused: resident blocks on the device (persistent grid size cap) */
+    size_t fused_smem;           /* fused: dynamic shared memory bytes */
+    int64_t chunk_px;            /* unfused: pixels per chunk (multiple of TTL_CONV_TN) */
+    size_t buf_bytes;            /* unfused: bytes of each of the two state buffers */
     int64_t cf_bc, cf_rb, cf_cw; /* channels first: images, output rows and output columns per chunk */
-    size_t u_bytes;       /* channels first: bytes of U */
-    int64_t cf_tt_px;     /* channels first: input pixels the chain runs over, summed over chunks */
-    int64_t cf_chunks;    /* channels first: chunks per forward */
+    size_t u_bytes;              /* channels first: bytes of U */
+    int64_t cf_tt_px;            /* channels first: input pixels the chain runs over, summed over chunks */
+    int64_t cf_chunks;           /* channels first: chunks per forward */
     /* DENSE */
     ttl_conv_dense_t dense;
 };

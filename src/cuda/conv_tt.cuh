@@ -3,7 +3,8 @@
  * launchers so that a CPU test can run the same code: every per-item helper and the fused CTA body are
  * __host__ __device__ (one fiber per CUDA thread under CTA_HOST_EMULATION, see cta.cuh), and the order of
  * pieces a forward runs (chunks, producer, steps, sink, channels-first conv) is written once, over an executor
- * that either launches kernels (conv_tt.cu) or runs the bodies on the host (tests/cpu/test_cuda_conv_emulation.cpp).
+ * that either launches kernels (conv_tt.cu) or runs the bodies on the host
+ * (tests/cpu/test_cuda_conv_emulation.cpp).
  */
 #ifndef TTL_CUDA_CONV_TT_CUH
 #define TTL_CUDA_CONV_TT_CUH

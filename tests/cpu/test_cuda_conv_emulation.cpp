@@ -78,7 +78,8 @@ struct HostExec {
     const ttl_cuda_conv_plan_t *p;
     bool fused_ok = true; // every fused block kept to its shared memory and passed its barriers together
 
-    template <int kVariant> void fused_variant(float *out, const float *x, const ttl_conv_cf_chunk_t &ch, int64_t npix) {
+    template <int kVariant>
+    void fused_variant(float *out, const float *x, const ttl_conv_cf_chunk_t &ch, int64_t npix) {
         const int64_t tiles = (npix + p->tile_px - 1) / p->tile_px;
         const int64_t grid = std::min<int64_t>(tiles, p->max_blocks);
         const ttl_cuda_conv_layer_t *l = p->layer;
@@ -224,9 +225,9 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
         EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << "vector accesses off their alignment";
         EXPECT_TRUE(exec.fused_ok) << "a fused block wrote past its shared memory or diverged at a barrier";
         EXPECT_TRUE(ws.guard_intact()) << "workspace written past workspace_bytes";
-        EXPECT_LE(rel_err(y, ref), 1e-5) << "fused " << p.fused << " tile_px " << p.tile_px << " chunk_px "
-                                         << p.chunk_px << " cf_bc " << p.cf_bc << " cf_rb " << p.cf_rb
-                                         << " cf_cw " << p.cf_cw;
+        EXPECT_LE(rel_err(y, ref), 1e-5)
+            << "fused " << p.fused << " tile_px " << p.tile_px << " chunk_px " << p.chunk_px << " cf_bc " << p.cf_bc
+            << " cf_rb " << p.cf_rb << " cf_cw " << p.cf_cw;
     };
 
     // 3 multiprocessors: a persistent fused grid smaller than the tile count, so blocks loop over tiles

@@ -124,7 +124,8 @@ void PrintTo(const Shape &s, std::ostream *os) {
 void check(const std::vector<float> &y, const std::vector<float> &ref, const char *what, int detail) {
     const double err = ttl_test::rel_err(y, ref);
     EXPECT_LE(err, 1e-5) << what << " " << detail;
-    EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << what << " " << detail << ": vector accesses off their alignment";
+    EXPECT_EQ(cta_emu::misaligned_accesses(), 0)
+        << what << " " << detail << ": vector accesses off their alignment";
     cta_emu::misaligned_accesses() = 0;
 }
 
