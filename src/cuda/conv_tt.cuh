@@ -25,16 +25,8 @@ static_assert(TTL_CONV_MAX_TILE_PX % TTL_CONV_TN == 0, "tiles hold whole float4 
 
 namespace {
 
-// Read-only loads: through the non-coherent cache on the device.
-TTL_CONV_HD float load_ro(const float *p) {
-#ifdef __CUDA_ARCH__
-    return __ldg(p);
-#else
-    return *p;
-#endif
-}
-
-TTL_CONV_HD float4 load_ro4(const float4 *p) {
+// Read-only load (float or float4): through the non-coherent cache on the device.
+template <class T> TTL_CONV_HD T load_ro(const T *p) {
 #ifdef __CUDA_ARCH__
     return __ldg(p);
 #else
@@ -331,9 +323,9 @@ TTL_CONV_HD void tt_fused_cta(float *__restrict__ out, const float *__restrict__
 
     /* at_floats and g0_floats are multiples of 8: whole float4 copies */
     for (int64_t i = tid; i < chain.at_floats / 4; i += nthr)
-        reinterpret_cast<float4 *>(s_at)[i] = load_ro4(reinterpret_cast<const float4 *>(at_g) + i);
+        reinterpret_cast<float4 *>(s_at)[i] = load_ro(reinterpret_cast<const float4 *>(at_g) + i);
     for (int i = tid; i < g0_floats / 4; i += nthr)
-        reinterpret_cast<float4 *>(s_g0)[i] = load_ro4(reinterpret_cast<const float4 *>(g0_g) + i);
+        reinterpret_cast<float4 *>(s_g0)[i] = load_ro(reinterpret_cast<const float4 *>(g0_g) + i);
 
     for (int64_t tile = block; tile < num_tiles; tile += grid) {
         const int64_t first = tile * P;

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -45,6 +46,16 @@ inline const std::vector<ConvCase> &cases() {
 
 inline ttl_conv_desc_t make_desc(const ConvCase &c) {
     return conv_desc(c.out_modes, c.in_modes, c.ranks, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, c.dh, c.dw);
+}
+
+// Channels first holds U (r_0 S floats per input pixel) for at least the kh x kw input pixels one output pixel
+// reads, clipped to the image: where that exceeds twice the larger activation (a tiny image, r_0 S much larger
+// than C) the algorithm cannot keep to that bound, and its planner takes this least chunk (64-byte aligned).
+inline size_t cf_least_u_bytes(const ttl_conv_desc_t &d, int64_t height, int64_t width) {
+    const int64_t rows = std::min<int64_t>(height, (d.kernel_h - 1) * d.dilation_h + 1);
+    const int64_t cols = std::min<int64_t>(width, (d.kernel_w - 1) * d.dilation_w + 1);
+    const size_t bytes = size_t(rows * cols * d.ranks[0] * d.out_channels) * sizeof(float);
+    return (bytes + 63) / 64 * 64;
 }
 
 inline int64_t out_extent(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {

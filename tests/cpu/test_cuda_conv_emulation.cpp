@@ -130,15 +130,6 @@ struct HostExec {
     }
 };
 
-// Channels first holds U (r_0 S values per input pixel) for at least the kh x kw input pixels of one output
-// pixel: where that exceeds twice the larger activation (a tiny image, r_0 S much larger than C), the algorithm
-// cannot stay within the bound and the planner takes this least chunk.
-size_t cf_least_u(const ttl_conv_geom_t &g) {
-    const int64_t rows = std::min<int64_t>(g.H, int64_t(g.kh - 1) * g.dh + 1);
-    const int64_t cols = std::min<int64_t>(g.W, int64_t(g.kw - 1) * g.dw + 1);
-    return ttl_align_up(size_t(rows * cols * g.r0 * g.S) * sizeof(float));
-}
-
 // ---- runs ------------------------------------------------------------------------------------------------------
 
 struct Mode {
@@ -210,7 +201,8 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
         // What a caller gets from a named algorithm: within twice the larger activation (a forced core order
         // may need more: its intermediate can be many times the activations)
         if (m.order == TTL_ORDER_AUTO && m.budget == 0 && !m.force_unfused) {
-            const size_t least = m.algo == TTL_ALGO_CHANNELS_FIRST ? cf_least_u(p.geom) : 0;
+            const size_t least =
+                m.algo == TTL_ALGO_CHANNELS_FIRST ? cf_least_u_bytes(d.desc, c.height, c.width) : 0;
             EXPECT_LE(p.info.workspace_bytes, std::max(2 * std::max(x_bytes, y_bytes), least))
                 << "workspace above twice the larger activation";
         }

@@ -213,9 +213,7 @@ TEST_F(CudaConv, WorkspaceWithinTwiceTheActivations) {
         const std::vector<float> cores = random_vector(conv_param_count(desc), 7);
         ttl_cuda_conv_layer_t *l = nullptr;
         ASSERT_EQ(ttl_cuda_conv_layer_create(&l, handle, &desc, cores.data(), nullptr), TTL_STATUS_SUCCESS);
-        const size_t least_u = ttl_align_up(
-            size_t(std::min(c.height, c.kh) * std::min(c.width, c.kw) * desc.ranks[0] * desc.out_channels) *
-            sizeof(float));
+        const size_t least_u = cf_least_u_bytes(desc, c.height, c.width);
         for (int64_t batch : {1, 32, 128}) {
             const ttl_conv_shape_t shape{batch, c.height, c.width, TTL_LAYOUT_NCHW};
             const size_t act = size_t(batch * desc.in_channels * c.height * c.width) * sizeof(float);
