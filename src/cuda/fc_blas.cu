@@ -1,6 +1,6 @@
 /*
  * SEQUENTIAL_BLAS TT-FC: the sequential schedule with one cuBLAS SGEMM per core, the comparison point for the
- * libttl kernels. Same steps, layouts and workspace as SEQUENTIAL (fc_internal.h): Out[l] = A In[l] for every l,
+ * libttl kernels. Same schedule, layouts and workspace as SEQUENTIAL (fc_internal.h): Out[l] = A In[l] for every l,
  * with In[l] a Q x R and Out[l] a P x R row-major matrix, so no permutation is needed between the calls.
  *
  * In cuBLAS's column-major terms a row-major [Q, R] block is an R x Q matrix with leading dimension R, and the
@@ -19,15 +19,16 @@
 // launcher (one step)
 // ---------------------------------------------------------------------------------------------------------------
 
-static ttl_status_t blas_step(cublasHandle_t h, const fc_seq_step_t *s, const float *in, float *out, float beta) {
+static ttl_status_t blas_step(cublasHandle_t h, const fc_seq_step_t *s, const fc_seq_launch_t *l, float beta) {
     const float one = 1.0f;
     if (s->R == 1) {
-        TTL_CUBLAS_TRY(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)s->P, (int)s->L, (int)s->Q, &one, s->at,
-                                   (int)s->lda, in, (int)s->Q, &beta, out, (int)s->P));
+        TTL_CUBLAS_TRY(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, (int)s->P, (int)l->L, (int)s->Q, &one, s->at,
+                                   (int)s->lda, l->in, (int)s->Q, &beta, l->out, (int)s->P));
     } else {
         TTL_CUBLAS_TRY(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_T, (int)s->R, (int)s->P, (int)s->Q, &one,
-                                                 in, (int)s->R, (long long)(s->Q * s->R), s->at, (int)s->lda, 0LL,
-                                                 &beta, out, (int)s->R, (long long)(s->P * s->R), (int)s->L));
+                                                 l->in, (int)s->R, (long long)(s->Q * s->R), s->at, (int)s->lda,
+                                                 0LL, &beta, l->out, (int)s->R, (long long)(s->P * s->R),
+                                                 (int)l->L));
     }
     return TTL_STATUS_SUCCESS;
 }
@@ -36,11 +37,11 @@ static ttl_status_t blas_step(cublasHandle_t h, const fc_seq_step_t *s, const fl
 // internal entry points
 // ---------------------------------------------------------------------------------------------------------------
 
-ttl_status_t fc_blas_check(const fc_seq_step_t *steps, int32_t num_steps, int64_t M) {
+ttl_status_t fc_blas_check(const fc_seq_schedule_t *s, int64_t M) {
     if (M > INT_MAX) return TTL_STATUS_UNSUPPORTED;
-    for (int32_t i = 0; i < num_steps; ++i) {
-        const fc_seq_step_t *s = &steps[i];
-        if (s->L > INT_MAX || s->P > INT_MAX || s->Q > INT_MAX || s->R > INT_MAX || s->lda > INT_MAX)
+    for (int32_t i = 0; i < s->num_steps; ++i) {
+        const fc_seq_step_t *st = &s->steps[i];
+        if (st->L > INT_MAX || st->P > INT_MAX || st->Q > INT_MAX || st->R > INT_MAX || st->lda > INT_MAX)
             return TTL_STATUS_UNSUPPORTED;
     }
     return TTL_STATUS_SUCCESS;
@@ -52,14 +53,12 @@ ttl_status_t fc_blas_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *
     TTL_CUBLAS_TRY(cublasSetMathMode(handle->cublas, CUBLAS_PEDANTIC_MATH));
     const bool bias = layer->bias != NULL;
     if (bias) TTL_TRY(fc_bias_fill(y, layer->bias, plan->batch, layer->desc.out_features, handle->stream));
-    float *bufs[4] = {NULL, y, NULL, NULL};
-    bufs[FC_BUF_WS0] = reinterpret_cast<float *>(ws + plan->ws_offset[0]);
-    bufs[FC_BUF_WS1] = reinterpret_cast<float *>(ws + plan->ws_offset[1]);
-    for (int32_t i = 0; i < plan->num_steps; ++i) {
-        const fc_seq_step_t *s = &plan->steps[i];
-        const bool last = i == plan->num_steps - 1;
-        const float *in = s->in_buf == FC_BUF_X ? x : bufs[s->in_buf];
-        TTL_TRY(blas_step(handle->cublas, s, in, bufs[s->out_buf], last && bias ? 1.0f : 0.0f));
+    const fc_seq_schedule_t *s = &plan->seq;
+    const int64_t launches = fc_seq_num_launches(s);
+    for (int64_t n = 0; n < launches; ++n) {
+        const fc_seq_launch_t l = fc_seq_launch(s, n, y, x, ws);
+        const bool last = l.step == s->num_steps - 1;
+        TTL_TRY(blas_step(handle->cublas, &s->steps[l.step], &l, last && bias ? 1.0f : 0.0f));
     }
     return TTL_STATUS_SUCCESS;
 }

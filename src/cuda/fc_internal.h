@@ -37,8 +37,9 @@ struct ttl_cuda_fc_layer {
     int64_t at_lda[2][TTL_MAX_CORES];
 };
 
-/* Where a sequential step reads and writes. */
-enum fc_buffer { FC_BUF_X = 0, FC_BUF_Y = 1, FC_BUF_WS0 = 2, FC_BUF_WS1 = 3 };
+/* Where a sequential step reads and writes: x, y, the two full-size ping-pong buffers, and the two per-chunk
+ * buffers of a sliced schedule (fc_seq_schedule_t). */
+enum fc_buffer { FC_BUF_X = 0, FC_BUF_Y, FC_BUF_WS0, FC_BUF_WS1, FC_BUF_SL0, FC_BUF_SL1, FC_NUM_BUFS };
 
 /* Register tile of the libttl contraction kernels (fc_tile.cuh): each thread owns tp x tc outputs, warps are
  * arranged wp (along P) x FC_WARPS / wp (along the columns (l, r)). */
@@ -48,12 +49,38 @@ typedef struct fc_tile_cfg {
 
 /* One contraction of a sequential plan. */
 typedef struct fc_seq_step {
-    int64_t L, P, Q, R;
-    const float *at; /* device At, lda */
+    int64_t L, P, Q, R; /* over the whole batch */
+    int64_t unit_rows;  /* sliced steps: rows of L per leading unit (fc_seq_schedule_t); 0 otherwise */
+    const float *at;    /* device At, lda */
     int64_t lda;
     int32_t in_buf, out_buf; /* enum fc_buffer */
-    fc_tile_cfg_t tile;      /* SEQUENTIAL only */
+    fc_tile_cfg_t tile;      /* SEQUENTIAL only; sliced steps: for the rows of one chunk */
 } fc_seq_step_t;
+
+/* The launches of SEQUENTIAL and SEQUENTIAL_BLAS. Intermediates grow by r_k m_k / n_k per step (or r_k n_k / m_k),
+ * so running each step once over the whole batch can need far more workspace than the activations (VGG FC6 TT4,
+ * first to last: 12x). A sliced schedule runs steps 0 .. num_sliced-1 once per chunk of the rows they share:
+ * their rows are [units, unit_rows] with the leading `units` the samples (first to last) or the samples times the
+ * not yet contracted leading in modes (last to first), always outermost, so a chunk of units is a contiguous
+ * range of rows of every one of those steps. Step 0 reads its chunk of x, the steps in between use the per-chunk
+ * buffers SL0 / SL1, step num_sliced-1 writes its chunk into the full buffer WS0 (or y); the remaining steps run
+ * once, ping-ponging between WS0 and WS1. No multiply-add is repeated; the price is launches. */
+typedef struct fc_seq_schedule {
+    int32_t num_steps;
+    fc_seq_step_t steps[TTL_MAX_CORES];
+    int32_t num_sliced;            /* 0 (plain) or 2 .. num_steps */
+    int64_t units, chunk_units;    /* leading units of the sliced steps; per chunk (the last chunk may be short) */
+    size_t ws_offset[FC_NUM_BUFS]; /* bytes into the workspace, for the FC_BUF_WS* and FC_BUF_SL* buffers */
+    size_t ws_bytes;
+} fc_seq_schedule_t;
+
+/* One launch of a schedule: a step on `L` rows (a chunk's, for sliced steps) from `in` to `out`. */
+typedef struct fc_seq_launch {
+    int32_t step;
+    int64_t L;
+    const float *in;
+    float *out;
+} fc_seq_launch_t;
 
 /* FUSED: one step of the in-CTA chain. Sizes per CTA with `lps` rows of L per sample (L = samples * lps). */
 typedef struct fc_fused_step {
@@ -103,9 +130,7 @@ struct ttl_cuda_fc_plan {
     ttl_plan_info_t info;
     int32_t allow_tf32;
     /* SEQUENTIAL and SEQUENTIAL_BLAS */
-    int32_t num_steps;
-    fc_seq_step_t steps[TTL_MAX_CORES];
-    size_t ws_offset[2]; /* bytes into the workspace of FC_BUF_WS0 / FC_BUF_WS1 */
+    fc_seq_schedule_t seq;
     /* FUSED */
     fc_fused_config_t fused;
     /* DENSE: W^T [N, M] row-major on the device (= W in column-major order for cuBLAS) */
@@ -122,17 +147,24 @@ ttl_status_t fc_at_layout(int64_t *offset, int64_t *lda, int64_t *total, const t
 void fc_at_fill(float *at, const int64_t *offset, const int64_t *lda, const ttl_fc_desc_t *d,
                 const int64_t *core_offset, const float *cores, int order);
 
-/* fc_sequential.cu: one libttl contraction kernel per step; bias (may be NULL) added by the last step.
- * fc_sequential_plan fills the steps, ws_offset and info.workspace_bytes of a plan whose layer and batch are set
- * (tile configurations too when `tiles`); host only. */
+/* fc_sequential.cu: one libttl contraction kernel per launch; bias (may be NULL) added by the last step.
+ * fc_seq_schedule_plan picks the schedule with the least estimated time whose workspace is at most twice the
+ * larger of x and y, or else the one with the least workspace (`blas`: estimated for SEQUENTIAL_BLAS, no tile
+ * configurations); fc_seq_schedule_fixed lays out a given slicing (tests). Host only. */
 fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas);
-ttl_status_t fc_sequential_plan(ttl_cuda_fc_plan_t *plan, ttl_order_t order, int tiles);
-ttl_status_t fc_sequential_check(const fc_seq_step_t *steps, int32_t num_steps);
+ttl_status_t fc_seq_schedule_plan(fc_seq_schedule_t *s, const ttl_cuda_fc_layer_t *layer, int64_t batch,
+                                  ttl_order_t order, int blas);
+ttl_status_t fc_seq_schedule_fixed(fc_seq_schedule_t *s, const ttl_cuda_fc_layer_t *layer, int64_t batch,
+                                   ttl_order_t order, int32_t num_sliced, int64_t chunk_units, int tiles);
+double fc_seq_estimate(const fc_seq_schedule_t *s, const ttl_cuda_handle_t *handle, int blas);
+int64_t fc_seq_num_launches(const fc_seq_schedule_t *s);
+fc_seq_launch_t fc_seq_launch(const fc_seq_schedule_t *s, int64_t n, float *y, const float *x, unsigned char *ws);
+ttl_status_t fc_sequential_check(const fc_seq_schedule_t *s);
 ttl_status_t fc_sequential_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *x, unsigned char *ws,
                                cudaStream_t stream);
 
-/* fc_blas.cu: one cuBLAS (strided-batched) SGEMM per step. */
-ttl_status_t fc_blas_check(const fc_seq_step_t *steps, int32_t num_steps, int64_t M);
+/* fc_blas.cu: one cuBLAS (strided-batched) SGEMM per launch of the schedule. */
+ttl_status_t fc_blas_check(const fc_seq_schedule_t *s, int64_t M);
 ttl_status_t fc_blas_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *x, unsigned char *ws);
 
 /* fc_fused.cu: picks order (unless fixed), merged cores (unless merged_only >= 0) and samples per CTA;

@@ -41,25 +41,10 @@ static ttl_order_t resolve_order(const ttl_fc_desc_t *d, ttl_order_t order) {
     return l < f ? TTL_ORDER_LAST_TO_FIRST : TTL_ORDER_FIRST_TO_LAST;
 }
 
-/* Estimated time of the sequential schedule in `order`. */
+/* Estimated time of the sequential schedule of `p`; SEQUENTIAL_BLAS also fills y with the bias first. */
 static double sequential_estimate(const ttl_cuda_fc_plan_t *p, bool blas) {
-    const ttl_cuda_handle_t *h = p->layer->handle;
-    const double sms = h->sm_count > 0 ? h->sm_count : 1;
-    double us = blas && p->layer->bias != NULL ? TTL_COST_LAUNCH_US : 0.0;
-    for (int32_t i = 0; i < p->num_steps; ++i) {
-        const fc_seq_step_t *s = &p->steps[i];
-        const double macs = (double)s->L * s->P * s->Q * s->R;
-        const double bytes = 4.0 * ((double)s->L * s->R * (s->P + s->Q) + (double)s->P * s->Q);
-        double used = sms;
-        if (!blas) {
-            const double ctas = ceil((double)s->L * s->R / fc_tile_cols(s->tile.tc, s->tile.wp)) *
-                                ceil((double)s->P / fc_tile_rows(s->tile.tp, s->tile.wp));
-            used = fmin(sms, ctas);
-        }
-        us += (blas ? TTL_COST_BLAS_CALL_US : TTL_COST_LAUNCH_US) +
-              fmax(macs / (used * TTL_COST_SM_MACS_PER_US), bytes / TTL_COST_DRAM_BYTES_PER_US);
-    }
-    return us;
+    const double bias_fill = blas && p->layer->bias != NULL ? TTL_COST_LAUNCH_US : 0.0;
+    return bias_fill + fc_seq_estimate(&p->seq, p->layer->handle, blas ? 1 : 0);
 }
 
 static double dense_estimate(const ttl_cuda_fc_layer_t *layer, int64_t batch, int32_t allow_tf32) {
@@ -80,17 +65,16 @@ static ttl_status_t configure(ttl_cuda_fc_plan_t *p, ttl_algo_t algo, ttl_order_
     p->info.order = TTL_ORDER_AUTO;
     p->info.workspace_bytes = 0;
     p->info.persistent_bytes = 0;
-    p->num_steps = 0;
+    memset(&p->seq, 0, sizeof(p->seq));
     int64_t per_sample = 0;
     switch (algo) {
     case TTL_ALGO_SEQUENTIAL:
     case TTL_ALGO_SEQUENTIAL_BLAS: {
         const ttl_order_t o = resolve_order(d, order);
-        TTL_TRY(fc_sequential_plan(p, o, algo == TTL_ALGO_SEQUENTIAL));
-        if (algo == TTL_ALGO_SEQUENTIAL)
-            TTL_TRY(fc_sequential_check(p->steps, p->num_steps));
-        else
-            TTL_TRY(fc_blas_check(p->steps, p->num_steps, d->out_features));
+        const int blas = algo == TTL_ALGO_SEQUENTIAL_BLAS;
+        TTL_TRY(fc_seq_schedule_plan(&p->seq, p->layer, p->batch, o, blas));
+        TTL_TRY(blas ? fc_blas_check(&p->seq, d->out_features) : fc_sequential_check(&p->seq));
+        p->info.workspace_bytes = p->seq.ws_bytes;
         p->info.order = o;
         TTL_TRY(ttl_fc_macs_sequential(&per_sample, d, o));
         break;

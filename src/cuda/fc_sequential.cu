@@ -7,10 +7,12 @@
  * routine of fc_tile.cuh (A and In staged a chunk of q at a time, a register tile per thread); the tile
  * shape is chosen per step from P, Q and the column count L R. The last step writes y and adds the bias.
  *
- * Workspace: two ping-pong buffers; step i (not the last) writes buffer i % 2, so buffer 0 holds the largest of
- * the outputs of steps 0, 2, 4, ... and buffer 1 of steps 1, 3, ... Intermediates grow by the factor r_k m_k / n_k
- * (or r_k n_k / m_k), so for layers with ranks above the mode ratio (VGG FC6 at rank 4: the first first-to-last
- * intermediate is 8x the input) the workspace exceeds 2x max(input, output): FUSED keeps those on chip instead.
+ * Workspace: the schedule (fc_internal.h, fc_seq_schedule_t) keeps it at most twice the larger of x and y where
+ * it can: intermediates grow by r_k m_k / n_k per step (or r_k n_k / m_k), so for layers whose ranks exceed the
+ * mode ratios (VGG FC6 TT4, first to last: 12x the activations at once) the first steps run per chunk of their
+ * leading rows. Where even one unit per chunk does not fit (a single sample whose intermediate is larger than
+ * the bound: the CIFAR-10 TT-FC layers at batch 1), the schedule with the least workspace is taken. FUSED keeps
+ * all intermediates on chip instead.
  *
  * Variants: the tile configuration (tp x tc register tile, wp warps along P), instantiated for tp in 1, 2, 4, 8
  * and tc in 1, 4.
@@ -36,14 +38,6 @@ __global__ void __launch_bounds__(FC_THREADS) fc_seq_kernel(const fc_contraction
 // ---------------------------------------------------------------------------------------------------------------
 // launcher
 // ---------------------------------------------------------------------------------------------------------------
-
-/* Grid of one step: x over column tiles, y over row tiles. */
-static void step_grid(dim3 *grid, const fc_seq_step_t *s) {
-    const int64_t cols = fc_tile_cols(s->tile.tc, s->tile.wp), rows = fc_tile_rows(s->tile.tp, s->tile.wp);
-    grid->x = (unsigned)((s->L * s->R + cols - 1) / cols);
-    grid->y = (unsigned)((s->P + rows - 1) / rows);
-    grid->z = 1;
-}
 
 static ttl_status_t launch_step(const fc_contraction &k, const fc_tile_cfg_t &cfg, dim3 grid, cudaStream_t stream) {
     const size_t smem = fc_tile_smem_bytes(cfg.tp, cfg.tc, cfg.wp);
@@ -86,83 +80,257 @@ fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t
     return best;
 }
 
-ttl_status_t fc_sequential_plan(ttl_cuda_fc_plan_t *p, ttl_order_t order, int tiles) {
-    const ttl_cuda_fc_layer_t *layer = p->layer;
+/* Geometry of every step of `order` over the whole batch: L, P, Q, R, At and lda. */
+static ttl_status_t seq_geometry(fc_seq_schedule_t *s, const ttl_cuda_fc_layer_t *layer, int64_t batch,
+                                 ttl_order_t order) {
     const ttl_fc_desc_t *d = &layer->desc;
     const int32_t nc = d->num_cores;
     const int o = order == TTL_ORDER_FIRST_TO_LAST ? FC_FTL : FC_LTF;
-    int64_t ws_elems[2] = {0, 0};
+    memset(s, 0, sizeof(*s));
+    s->num_steps = nc;
     for (int32_t i = 0; i < nc; ++i) {
         const int32_t k = o == FC_FTL ? i : nc - 1 - i;
-        int64_t lead = p->batch, trail = 1;
-        fc_seq_step_t *s = &p->steps[i];
-        memset(s, 0, sizeof(*s));
+        int64_t lead = batch, trail = 1;
+        fc_seq_step_t *st = &s->steps[i];
         if (o == FC_FTL) {
             for (int32_t j = 0; j < k; ++j) TTL_TRY(ttl_mul_i64(&lead, lead, d->out_modes[j]));
             for (int32_t j = k + 1; j < nc; ++j) trail *= d->in_modes[j];
-            s->P = d->out_modes[k] * d->ranks[k + 1];
-            s->Q = d->ranks[k] * d->in_modes[k];
+            st->P = d->out_modes[k] * d->ranks[k + 1];
+            st->Q = d->ranks[k] * d->in_modes[k];
         } else {
             for (int32_t j = 0; j < k; ++j) TTL_TRY(ttl_mul_i64(&lead, lead, d->in_modes[j]));
             for (int32_t j = k + 1; j < nc; ++j) trail *= d->out_modes[j];
-            s->P = d->ranks[k] * d->out_modes[k];
-            s->Q = d->in_modes[k] * d->ranks[k + 1];
+            st->P = d->ranks[k] * d->out_modes[k];
+            st->Q = d->in_modes[k] * d->ranks[k + 1];
         }
-        s->L = lead;
-        s->R = trail;
-        s->at = layer->at[o] + layer->at_offset[o][k];
-        s->lda = layer->at_lda[o][k];
-        s->in_buf = i == 0 ? FC_BUF_X : (((i - 1) & 1) ? FC_BUF_WS1 : FC_BUF_WS0);
-        s->out_buf = i == nc - 1 ? FC_BUF_Y : ((i & 1) ? FC_BUF_WS1 : FC_BUF_WS0);
+        st->L = lead;
+        st->R = trail;
+        st->at = layer->at[o] + layer->at_offset[o][k];
+        st->lda = layer->at_lda[o][k];
         int64_t out_elems;
-        TTL_TRY(ttl_mul_i64(&out_elems, s->L, s->P));
-        TTL_TRY(ttl_mul_i64(&out_elems, out_elems, s->R));
-        if (i != nc - 1) ws_elems[i & 1] = ttl_max_i64(ws_elems[i & 1], out_elems);
-        if (tiles) {
-            const ttl_cuda_handle_t *h = layer->handle;
-            s->tile = fc_tile_choose(s->L, s->P, s->Q, s->R, 2 * (int64_t)ttl_max_i64(h->sm_count, 1));
-        }
+        TTL_TRY(ttl_mul_i64(&out_elems, st->L, st->P));
+        TTL_TRY(ttl_mul_i64(&out_elems, out_elems, st->R));
     }
-    p->num_steps = nc;
-    size_t b0, b1, cursor = 0;
-    TTL_TRY(ttl_bytes(&b0, ws_elems[0], sizeof(float)));
-    TTL_TRY(ttl_bytes(&b1, ws_elems[1], sizeof(float)));
-    p->ws_offset[0] = ttl_cuda_ws_take(&cursor, b0);
-    p->ws_offset[1] = ttl_cuda_ws_take(&cursor, b1);
-    p->info.workspace_bytes = (b0 + b1) > 0 ? cursor : 0;
     return TTL_STATUS_SUCCESS;
 }
 
-ttl_status_t fc_sequential_check(const fc_seq_step_t *steps, int32_t num_steps) {
-    for (int32_t i = 0; i < num_steps; ++i) {
-        const fc_seq_step_t *s = &steps[i];
-        const int64_t cols = fc_tile_cols(s->tile.tc, s->tile.wp), rows = fc_tile_rows(s->tile.tp, s->tile.wp);
+/* Buffers and workspace of the slicing (num_sliced, chunk_units) on a schedule whose geometry is set. The full
+ * buffers: WS0 holds the outputs of steps t, t+2, ... and WS1 of t+1, t+3, ... (t = the last sliced step, or 0),
+ * the last step writing y. The per-chunk buffers SL0 / SL1 (steps 0, 2, ... and 1, 3, ... before t) are live only
+ * while WS1 is not, so they share its bytes: workspace = WS0 + max(WS1, SL0 + SL1). */
+static ttl_status_t seq_slice(fc_seq_schedule_t *s, int32_t num_sliced, int64_t chunk_units) {
+    const int32_t n = s->num_steps;
+    if (num_sliced == 1) num_sliced = 0; /* one sliced step is the plain schedule */
+    if (num_sliced < 0 || num_sliced > n) return TTL_STATUS_BAD_ARGUMENT;
+    s->num_sliced = num_sliced;
+    s->units = 0;
+    for (int32_t i = 0; i < num_sliced; ++i)
+        s->units = i == 0 ? s->steps[0].L : ttl_min_i64(s->units, s->steps[i].L);
+    s->chunk_units = num_sliced > 0 ? ttl_max_i64(1, ttl_min_i64(chunk_units, s->units)) : 0;
+    const int32_t t = num_sliced > 0 ? num_sliced - 1 : 0;
+    int64_t elems[FC_NUM_BUFS] = {0};
+    for (int32_t i = 0; i < n; ++i) {
+        fc_seq_step_t *st = &s->steps[i];
+        const bool sliced = i < num_sliced;
+        st->unit_rows = sliced ? st->L / s->units : 0;
+        if (i == 0)
+            st->in_buf = FC_BUF_X;
+        else if (i <= t)
+            st->in_buf = ((i - 1) & 1) ? FC_BUF_SL1 : FC_BUF_SL0;
+        else
+            st->in_buf = ((i - 1 - t) & 1) ? FC_BUF_WS1 : FC_BUF_WS0;
+        int64_t rows = st->L;
+        if (i == n - 1) {
+            st->out_buf = FC_BUF_Y;
+        } else if (i < t) {
+            st->out_buf = (i & 1) ? FC_BUF_SL1 : FC_BUF_SL0;
+            rows = s->chunk_units * st->unit_rows;
+        } else {
+            st->out_buf = ((i - t) & 1) ? FC_BUF_WS1 : FC_BUF_WS0;
+        }
+        if (st->out_buf != FC_BUF_Y) {
+            int64_t e;
+            TTL_TRY(ttl_mul_i64(&e, rows, st->P));
+            TTL_TRY(ttl_mul_i64(&e, e, st->R));
+            elems[st->out_buf] = ttl_max_i64(elems[st->out_buf], e);
+        }
+    }
+    size_t bytes[FC_NUM_BUFS];
+    for (int b = FC_BUF_WS0; b < FC_NUM_BUFS; ++b) TTL_TRY(ttl_bytes(&bytes[b], elems[b], sizeof(float)));
+    size_t cursor = 0, shared = 0;
+    s->ws_offset[FC_BUF_WS0] = ttl_cuda_ws_take(&cursor, bytes[FC_BUF_WS0]);
+    const size_t start = ttl_align_up(cursor);
+    s->ws_offset[FC_BUF_WS1] = ttl_cuda_ws_take(&shared, bytes[FC_BUF_WS1]);
+    const size_t ws1_end = shared;
+    shared = 0;
+    s->ws_offset[FC_BUF_SL0] = ttl_cuda_ws_take(&shared, bytes[FC_BUF_SL0]);
+    s->ws_offset[FC_BUF_SL1] = ttl_cuda_ws_take(&shared, bytes[FC_BUF_SL1]);
+    for (int b = FC_BUF_WS1; b < FC_NUM_BUFS; ++b) s->ws_offset[b] += start;
+    const size_t total = start + (ws1_end > shared ? ws1_end : shared);
+    bool any = false;
+    for (int b = FC_BUF_WS0; b < FC_NUM_BUFS; ++b) any = any || bytes[b] > 0;
+    s->ws_bytes = any ? total : 0;
+    return TTL_STATUS_SUCCESS;
+}
+
+/* Tile configurations for the rows each launch covers. */
+static void seq_tiles(fc_seq_schedule_t *s, const ttl_cuda_handle_t *h) {
+    const int64_t ctas = 2 * ttl_max_i64(h->sm_count, 1);
+    for (int32_t i = 0; i < s->num_steps; ++i) {
+        fc_seq_step_t *st = &s->steps[i];
+        const int64_t rows = i < s->num_sliced ? s->chunk_units * st->unit_rows : st->L;
+        st->tile = fc_tile_choose(rows, st->P, st->Q, st->R, ctas);
+    }
+}
+
+ttl_status_t fc_seq_schedule_fixed(fc_seq_schedule_t *s, const ttl_cuda_fc_layer_t *layer, int64_t batch,
+                                   ttl_order_t order, int32_t num_sliced, int64_t chunk_units, int tiles) {
+    TTL_TRY(seq_geometry(s, layer, batch, order));
+    TTL_TRY(seq_slice(s, num_sliced, chunk_units));
+    if (tiles) seq_tiles(s, layer->handle);
+    return TTL_STATUS_SUCCESS;
+}
+
+/* Estimated time of one launch of step `st` on `L` rows. */
+static double launch_estimate(const fc_seq_step_t *st, int64_t L, int blas, double sms) {
+    const double macs = (double)L * st->P * st->Q * st->R;
+    const double bytes = 4.0 * ((double)L * st->R * (st->P + st->Q) + (double)st->P * st->Q);
+    double used = sms;
+    if (!blas) {
+        const double ctas = ceil((double)L * st->R / fc_tile_cols(st->tile.tc, st->tile.wp)) *
+                            ceil((double)st->P / fc_tile_rows(st->tile.tp, st->tile.wp));
+        used = fmin(sms, ctas);
+    }
+    return (blas ? TTL_COST_BLAS_CALL_US : TTL_COST_LAUNCH_US) +
+           fmax(macs / (used * TTL_COST_SM_MACS_PER_US), bytes / TTL_COST_DRAM_BYTES_PER_US);
+}
+
+double fc_seq_estimate(const fc_seq_schedule_t *s, const ttl_cuda_handle_t *h, int blas) {
+    const double sms = h->sm_count > 0 ? h->sm_count : 1;
+    double us = 0.0;
+    const int64_t full = s->num_sliced > 0 ? s->units / s->chunk_units : 0;
+    const int64_t rest = s->num_sliced > 0 ? s->units - full * s->chunk_units : 0;
+    for (int32_t i = 0; i < s->num_steps; ++i) {
+        const fc_seq_step_t *st = &s->steps[i];
+        if (i >= s->num_sliced) {
+            us += launch_estimate(st, st->L, blas, sms);
+            continue;
+        }
+        us += (double)full * launch_estimate(st, s->chunk_units * st->unit_rows, blas, sms);
+        if (rest > 0) us += launch_estimate(st, rest * st->unit_rows, blas, sms);
+    }
+    return us;
+}
+
+/* Largest chunk (in units) whose workspace is at most `limit`, spread evenly over the chunks it needs; 0 when
+ * even one unit per chunk needs more. */
+static int64_t largest_chunk(fc_seq_schedule_t *s, int32_t num_sliced, size_t limit) {
+    if (seq_slice(s, num_sliced, 1) != TTL_STATUS_SUCCESS || s->ws_bytes > limit) return 0;
+    if (s->num_sliced == 0) return 1; /* nothing is chunked */
+    int64_t lo = 1, hi = s->units;    /* workspace grows with the chunk: lo fits, find the last that does */
+    while (lo < hi) {
+        const int64_t mid = lo + (hi - lo + 1) / 2;
+        if (seq_slice(s, num_sliced, mid) == TTL_STATUS_SUCCESS && s->ws_bytes <= limit)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    const int64_t chunks = (s->units + lo - 1) / lo;
+    return (s->units + chunks - 1) / chunks;
+}
+
+ttl_status_t fc_seq_schedule_plan(fc_seq_schedule_t *out, const ttl_cuda_fc_layer_t *layer, int64_t batch,
+                                  ttl_order_t order, int blas) {
+    const ttl_fc_desc_t *d = &layer->desc;
+    fc_seq_schedule_t s;
+    TTL_TRY(seq_geometry(&s, layer, batch, order));
+    /* the bound: twice the larger activation; saturates where the product overflows (nothing can exceed it) */
+    int64_t act = 0;
+    size_t bound = SIZE_MAX;
+    if (ttl_mul_i64(&act, batch, ttl_max_i64(d->in_features, d->out_features)) == TTL_STATUS_SUCCESS &&
+        act <= (int64_t)(SIZE_MAX / (2 * sizeof(float))))
+        bound = (size_t)act * 2 * sizeof(float);
+    bool have_fit = false, have_least = false;
+    double fit_us = 0.0, least_us = 0.0;
+    fc_seq_schedule_t fit, least;
+    for (int32_t ns = 0; ns <= s.num_steps; ns = ns == 0 ? 2 : ns + 1) {
+        /* with a fitting chunk, the fastest; otherwise the least workspace, in the largest chunks that keep it */
+        int64_t chunk = largest_chunk(&s, ns, bound);
+        const bool fits = chunk > 0;
+        if (!fits) {
+            if (seq_slice(&s, ns, 1) != TTL_STATUS_SUCCESS) continue;
+            chunk = largest_chunk(&s, ns, s.ws_bytes);
+        }
+        if (seq_slice(&s, ns, chunk) != TTL_STATUS_SUCCESS) continue;
+        seq_tiles(&s, layer->handle);
+        const double us = fc_seq_estimate(&s, layer->handle, blas);
+        if (fits && (!have_fit || us < fit_us)) fit = s, fit_us = us, have_fit = true;
+        if (!fits &&
+            (!have_least || s.ws_bytes < least.ws_bytes || (s.ws_bytes == least.ws_bytes && us < least_us)))
+            least = s, least_us = us, have_least = true;
+    }
+    if (!have_fit && !have_least) return TTL_STATUS_UNSUPPORTED;
+    *out = have_fit ? fit : least;
+    return TTL_STATUS_SUCCESS;
+}
+
+ttl_status_t fc_sequential_check(const fc_seq_schedule_t *s) {
+    for (int32_t i = 0; i < s->num_steps; ++i) {
+        const fc_seq_step_t *st = &s->steps[i];
+        const int64_t cols = fc_tile_cols(st->tile.tc, st->tile.wp), rows = fc_tile_rows(st->tile.tp, st->tile.wp);
         int64_t C;
-        TTL_TRY(ttl_mul_i64(&C, s->L, s->R));
-        if ((C + cols - 1) / cols > INT32_MAX || (s->P + rows - 1) / rows > FC_SEQ_MAX_GRID_Y)
+        TTL_TRY(ttl_mul_i64(&C, st->L, st->R));
+        if ((C + cols - 1) / cols > INT32_MAX || (st->P + rows - 1) / rows > FC_SEQ_MAX_GRID_Y)
             return TTL_STATUS_UNSUPPORTED;
     }
     return TTL_STATUS_SUCCESS;
 }
 
-fc_contraction fc_seq_contraction(const ttl_cuda_fc_plan_t *plan, int32_t i, float *y, const float *x,
-                                  unsigned char *ws) {
-    const ttl_cuda_fc_layer_t *layer = plan->layer;
-    float *bufs[4] = {NULL, y, NULL, NULL};
-    bufs[FC_BUF_WS0] = reinterpret_cast<float *>(ws + plan->ws_offset[0]);
-    bufs[FC_BUF_WS1] = reinterpret_cast<float *>(ws + plan->ws_offset[1]);
-    const fc_seq_step_t *s = &plan->steps[i];
-    const bool last = i == plan->num_steps - 1;
+int64_t fc_seq_num_launches(const fc_seq_schedule_t *s) {
+    const int64_t chunks = s->num_sliced > 0 ? (s->units + s->chunk_units - 1) / s->chunk_units : 0;
+    return chunks * s->num_sliced + (s->num_steps - s->num_sliced);
+}
+
+fc_seq_launch_t fc_seq_launch(const fc_seq_schedule_t *s, int64_t n, float *y, const float *x, unsigned char *ws) {
+    float *bufs[FC_NUM_BUFS] = {NULL, y};
+    for (int b = FC_BUF_WS0; b < FC_NUM_BUFS; ++b) bufs[b] = reinterpret_cast<float *>(ws + s->ws_offset[b]);
+    const int64_t sliced_launches = fc_seq_num_launches(s) - (s->num_steps - s->num_sliced);
+    fc_seq_launch_t l;
+    int64_t unit0 = 0, units = 0;
+    if (n < sliced_launches) {
+        l.step = (int32_t)(n % s->num_sliced);
+        unit0 = n / s->num_sliced * s->chunk_units;
+        units = ttl_min_i64(s->chunk_units, s->units - unit0);
+    } else {
+        l.step = s->num_sliced + (int32_t)(n - sliced_launches);
+    }
+    const fc_seq_step_t *st = &s->steps[l.step];
+    l.L = st->L;
+    l.in = st->in_buf == FC_BUF_X ? x : bufs[st->in_buf];
+    l.out = bufs[st->out_buf];
+    if (l.step < s->num_sliced) { /* a chunk: rows [row0, row0 + L) of x and of the full output */
+        const int64_t row0 = unit0 * st->unit_rows;
+        l.L = units * st->unit_rows;
+        if (st->in_buf == FC_BUF_X) l.in += row0 * st->Q * st->R;
+        if (l.step == s->num_sliced - 1) l.out += row0 * st->P * st->R;
+    }
+    return l;
+}
+
+fc_contraction fc_seq_contraction(const ttl_cuda_fc_plan_t *plan, const fc_seq_launch_t &l) {
+    const fc_seq_schedule_t *s = &plan->seq;
+    const fc_seq_step_t *st = &s->steps[l.step];
+    const bool last = l.step == s->num_steps - 1;
     fc_contraction k;
-    k.at = s->at;
-    k.lda = s->lda;
-    k.in = s->in_buf == FC_BUF_X ? x : bufs[s->in_buf];
-    k.out = bufs[s->out_buf];
-    k.bias = last ? layer->bias : NULL;
-    k.L = s->L, k.P = s->P, k.Q = s->Q, k.R = s->R;
+    k.at = st->at;
+    k.lda = st->lda;
+    k.in = l.in;
+    k.out = l.out;
+    k.bias = last ? plan->layer->bias : NULL;
+    k.L = l.L, k.P = st->P, k.Q = st->Q, k.R = st->R;
     /* intermediates are plain [L, P, R]; the last step's [L, P, R] is y [B, M] with L / B rows per sample */
-    k.lps = last ? s->L / plan->batch : s->L;
-    k.bs = last ? layer->desc.out_features : 0;
+    k.lps = last ? st->L / plan->batch : l.L;
+    k.bs = last ? plan->layer->desc.out_features : 0;
     k.base = 0;
     k.es = 1;
     return k;
@@ -170,11 +338,13 @@ fc_contraction fc_seq_contraction(const ttl_cuda_fc_plan_t *plan, int32_t i, flo
 
 ttl_status_t fc_sequential_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *x, unsigned char *ws,
                                cudaStream_t stream) {
-    for (int32_t i = 0; i < plan->num_steps; ++i) {
-        const fc_contraction k = fc_seq_contraction(plan, i, y, x, ws);
-        dim3 grid;
-        step_grid(&grid, &plan->steps[i]);
-        TTL_TRY(launch_step(k, plan->steps[i].tile, grid, stream));
+    const int64_t launches = fc_seq_num_launches(&plan->seq);
+    for (int64_t n = 0; n < launches; ++n) {
+        const fc_seq_launch_t l = fc_seq_launch(&plan->seq, n, y, x, ws);
+        const fc_seq_step_t *st = &plan->seq.steps[l.step];
+        const int64_t cols = fc_tile_cols(st->tile.tc, st->tile.wp), rows = fc_tile_rows(st->tile.tp, st->tile.wp);
+        const dim3 grid((unsigned)((l.L * st->R + cols - 1) / cols), (unsigned)((st->P + rows - 1) / rows), 1);
+        TTL_TRY(launch_step(fc_seq_contraction(plan, l), st->tile, grid, stream));
     }
     return TTL_STATUS_SUCCESS;
 }

@@ -78,9 +78,8 @@ struct fc_contraction {
     int64_t lps, bs, base, es;
 };
 
-/* fc_sequential.cu: the contraction of step i of a sequential plan, on these buffers (host). */
-fc_contraction fc_seq_contraction(const ttl_cuda_fc_plan_t *plan, int32_t i, float *y, const float *x,
-                                  unsigned char *ws);
+/* fc_sequential.cu: the contraction one launch of a sequential plan computes (host). */
+fc_contraction fc_seq_contraction(const ttl_cuda_fc_plan_t *plan, const fc_seq_launch_t &launch);
 
 // ---------------------------------------------------------------------------------------------------------------
 // device code

@@ -9,7 +9,11 @@
 #endif
 
 #ifdef TTL_FC_EMULATION
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <limits>
+#include <utility>
 #include <ostream>
 #include <vector>
 
@@ -67,13 +71,19 @@ bool run_fused(const fc_fused_config_t &cfg, float *y, const float *x) {
     return true;
 }
 
-// Emulated SEQUENTIAL forward of a plan made by fc_sequential_plan.
+// Emulated SEQUENTIAL forward of a plan whose schedule is set, launch by launch, on a NaN-poisoned workspace with
+// a guard zone after it; false when a barrier diverged or shared memory or the workspace guard was written.
 bool run_sequential(const ttl_cuda_fc_plan_t &plan, float *y, const float *x) {
-    std::vector<float4> ws(plan.info.workspace_bytes / sizeof(float4) + 1);
+    const size_t guard = 256;
+    std::vector<float4> ws((plan.seq.ws_bytes + guard) / sizeof(float4) + 1);
+    float *wf = reinterpret_cast<float *>(ws.data());
+    std::fill(wf, wf + ws.size() * 4, std::numeric_limits<float>::quiet_NaN());
     unsigned char *w = reinterpret_cast<unsigned char *>(ws.data());
-    for (int32_t i = 0; i < plan.num_steps; ++i) {
-        const fc_contraction k = fc_seq_contraction(&plan, i, y, x, w);
-        const fc_tile_cfg_t cfg = plan.steps[i].tile;
+    const int64_t launches = fc_seq_num_launches(&plan.seq);
+    for (int64_t n = 0; n < launches; ++n) {
+        const fc_seq_launch_t l = fc_seq_launch(&plan.seq, n, y, x, w);
+        const fc_contraction k = fc_seq_contraction(&plan, l);
+        const fc_tile_cfg_t cfg = plan.seq.steps[l.step].tile;
         const int64_t rows = fc_tile_rows(cfg.tp, cfg.wp), cols = fc_tile_cols(cfg.tc, cfg.wp);
         cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(cfg.tp, cfg.tc, cfg.wp));
         for (int64_t by = 0; by < (k.P + rows - 1) / rows; ++by)
@@ -88,7 +98,33 @@ bool run_sequential(const ttl_cuda_fc_plan_t &plan, float *y, const float *x) {
                 if (!smem.guard_intact()) return false;
             }
     }
+    for (size_t i = plan.seq.ws_bytes / sizeof(float); i < ws.size() * 4; ++i)
+        if (!std::isnan(wf[i])) return false;
     return true;
+}
+
+// A plan of the sequential algorithm over the host layer.
+ttl_cuda_fc_plan_t host_plan(const HostLayer &h, int64_t batch) {
+    ttl_cuda_fc_plan_t plan{};
+    plan.layer = const_cast<ttl_cuda_fc_layer_t *>(&h.layer);
+    plan.batch = batch;
+    return plan;
+}
+
+// Twice the larger activation, in bytes: the workspace bound of the sequential schedule.
+size_t activation_bound(const ttl_fc_desc_t &d, int64_t batch) {
+    return size_t(2 * batch * std::max(d.in_features, d.out_features)) * sizeof(float);
+}
+
+// The least workspace any slicing of the schedule can have (one unit per chunk).
+size_t least_workspace(const HostLayer &h, int64_t batch, ttl_order_t order) {
+    size_t least = SIZE_MAX;
+    for (int32_t ns = 0; ns <= h.layer.desc.num_cores; ++ns) {
+        fc_seq_schedule_t s;
+        EXPECT_EQ(fc_seq_schedule_fixed(&s, &h.layer, batch, order, ns, 1, 0), TTL_STATUS_SUCCESS);
+        least = std::min(least, s.ws_bytes);
+    }
+    return least;
 }
 
 // ---- shapes ---------------------------------------------------------------------------------------------------
@@ -138,13 +174,85 @@ TEST_P(FcEmulation, SequentialBothOrders) {
     const auto x = ttl_test::random_vector(s.batch * d.in_features, 12);
     const auto ref = oracle(h, x, s.batch);
     for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST}) {
-        ttl_cuda_fc_plan_t plan{};
-        plan.layer = &h.layer;
-        plan.batch = s.batch;
-        ASSERT_EQ(fc_sequential_plan(&plan, order, 1), TTL_STATUS_SUCCESS);
+        ttl_cuda_fc_plan_t plan = host_plan(h, s.batch);
+        ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, s.batch, order, 0), TTL_STATUS_SUCCESS);
+        EXPECT_TRUE(plan.seq.ws_bytes <= activation_bound(d, s.batch) ||
+                    plan.seq.ws_bytes == least_workspace(h, s.batch, order))
+            << "workspace " << plan.seq.ws_bytes << " over the bound and not the least";
         std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
         ASSERT_TRUE(run_sequential(plan, y.data(), x.data()));
         check(y, ref, "sequential order", int(order));
+    }
+}
+
+// Every slicing of the schedule (how many leading steps run per chunk, and chunks of 1, 2, 3 units and all of
+// them), so the chunk offsets, the per-chunk buffers and the short last chunk are all exercised.
+TEST_P(FcEmulation, SequentialEverySlicing) {
+    const Shape &s = GetParam();
+    const ttl_fc_desc_t d = ttl_test::fc_desc(s.out_modes, s.in_modes, s.ranks);
+    HostLayer h(d, 13, s.bias, 3, 227 * 1024);
+    const auto x = ttl_test::random_vector(s.batch * d.in_features, 14);
+    const auto ref = oracle(h, x, s.batch);
+    for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST})
+        for (int32_t ns = 2; ns <= d.num_cores; ++ns)
+            for (int64_t chunk : {int64_t(1), int64_t(2), int64_t(3), INT64_MAX}) {
+                ttl_cuda_fc_plan_t plan = host_plan(h, s.batch);
+                ASSERT_EQ(fc_seq_schedule_fixed(&plan.seq, &h.layer, s.batch, order, ns, chunk, 1),
+                          TTL_STATUS_SUCCESS);
+                ASSERT_EQ(plan.seq.num_sliced, ns);
+                std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+                ASSERT_TRUE(run_sequential(plan, y.data(), x.data())) << "guard written";
+                check(y, ref, "sliced order/steps/chunk",
+                      int(order) * 10000 + ns * 100 + int(std::min<int64_t>(chunk, 99)));
+            }
+}
+
+// The VGG-16 FC6 cases of the GPU suite (tests/gpu/test_cuda_fc.cpp) whose last-to-first schedules must fit the
+// bound there too.
+TEST(FcEmulationSchedule, VggCasesOfTheGpuSuiteFitLastToFirst) {
+    for (const auto &rb : {std::pair<int64_t, int64_t>{4, 1}, {4, 33}, {1, 2}, {8, 3}}) {
+        const int64_t r = rb.first, batch = rb.second;
+        const ttl_fc_desc_t d = ttl_test::fc_desc({4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, r, r, r, r, r, 1});
+        HostLayer h(d, 17, false, 132, 227 * 1024);
+        for (int blas : {0, 1}) {
+            fc_seq_schedule_t s;
+            ASSERT_EQ(fc_seq_schedule_plan(&s, &h.layer, batch, TTL_ORDER_LAST_TO_FIRST, blas), TTL_STATUS_SUCCESS);
+            EXPECT_LE(s.ws_bytes, activation_bound(d, batch)) << "rank " << r << " batch " << batch;
+        }
+    }
+}
+
+// VGG-16 FC6 at rank 4: unsliced, the first-to-last intermediates are 12.6x the larger activation and the
+// last-to-first ones 6.3x. Last to first fits the bound at batch 1 by slicing; first to last can only slice
+// whole samples, so it fits from batch 8 on and takes the least workspace below that.
+TEST(FcEmulationSchedule, VggFc6Tt4MeetsTheBound) {
+    const ttl_fc_desc_t d = ttl_test::fc_desc({4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 4, 4, 4, 4, 4, 1});
+    HostLayer h(d, 15, true, 3, 227 * 1024); // 3 multiprocessors: large tiles, few emulated CTAs
+    struct Want {
+        ttl_order_t order;
+        int64_t batch;
+        bool fits;
+    };
+    for (const Want &w : {Want{TTL_ORDER_LAST_TO_FIRST, 1, true}, Want{TTL_ORDER_LAST_TO_FIRST, 3, true},
+                          Want{TTL_ORDER_FIRST_TO_LAST, 2, false}, Want{TTL_ORDER_FIRST_TO_LAST, 8, true}}) {
+        ttl_cuda_fc_plan_t plan = host_plan(h, w.batch);
+        ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, w.batch, w.order, 0), TTL_STATUS_SUCCESS);
+        const size_t bound = activation_bound(d, w.batch);
+        if (w.fits) {
+            EXPECT_LE(plan.seq.ws_bytes, bound) << "order " << w.order << " batch " << w.batch;
+        } else {
+            EXPECT_GT(plan.seq.ws_bytes, bound);
+            EXPECT_EQ(plan.seq.ws_bytes, least_workspace(h, w.batch, w.order));
+        }
+        EXPECT_GT(plan.seq.num_sliced, 0) << "order " << w.order << " batch " << w.batch;
+        const auto x = ttl_test::random_vector(w.batch * d.in_features, 16);
+        // the CPU reference (whose dense oracle test is tests/cpu/test_reference.cpp): W here has 103 M entries
+        std::vector<float> ref(size_t(w.batch * d.out_features));
+        ASSERT_EQ(ttl_fc_forward_ref(ref.data(), &d, h.cores.data(), h.bias.data(), x.data(), w.batch),
+                  TTL_STATUS_SUCCESS);
+        std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+        ASSERT_TRUE(run_sequential(plan, y.data(), x.data()));
+        check(y, ref, "vgg fc6 tt4 order", int(w.order));
     }
 }
 

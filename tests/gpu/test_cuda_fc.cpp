@@ -3,6 +3,7 @@
 // every documented error status with its output left untouched. Label gpu; skips when no device is present.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -90,25 +91,26 @@ struct FcCase {
     bool bias;
     bool fused_required; // FUSED must fit (else UNSUPPORTED is accepted)
     bool oracle;         // small enough to check the reference against the dense oracle
+    bool ltf_bound;      // SEQUENTIAL(_BLAS) last to first must fit the workspace bound (2x the larger activation)
 };
 
 const std::vector<FcCase> kCases = {
-    {"d1", {3}, {5}, {1, 1}, 1, true, true, true},
-    {"ones", {1}, {1}, {1, 1}, 1, false, true, true},
-    {"rank1", {2, 3}, {3, 2}, {1, 1, 1}, 3, true, true, true},
-    {"odd_primes", {3, 5}, {7, 2}, {1, 3, 1}, 5, false, true, true},
-    {"modes1", {2, 1, 3}, {1, 5, 2}, {1, 2, 3, 1}, 4, true, true, true},
-    {"primes3", {5, 7, 3}, {3, 11, 2}, {1, 3, 2, 1}, 13, true, true, true},
-    {"d4", {4, 6, 2, 2}, {2, 8, 4, 16}, {1, 4, 5, 3, 1}, 7, true, true, true},
-    {"d5", {2, 2, 3, 2, 2}, {3, 2, 2, 2, 3}, {1, 2, 3, 2, 3, 1}, 9, true, true, true},
-    {"d6", {2, 3, 2, 2, 2, 2}, {2, 2, 3, 1, 2, 2}, {1, 2, 2, 3, 2, 2, 1}, 2, false, true, true},
-    {"d1_wide", {17}, {400}, {1, 1}, 33, true, false, true},
-    {"vgg_fc6_tt4_b1", {4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 4, 4, 4, 4, 4, 1}, 1, true, true, false},
-    {"vgg_fc6_tt4_b33", {4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 4, 4, 4, 4, 4, 1}, 33, true, true, false},
-    {"vgg_fc6_tt1_b2", {4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 1, 1, 1, 1, 1, 1}, 2, false, true, false},
-    {"vgg_fc6_tt8_b3", {4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 8, 8, 8, 8, 8, 1}, 3, true, true, false},
-    {"cifar_fc1_tt40", {4, 6, 8, 8}, {8, 8, 8, 16}, {1, 40, 40, 40, 1}, 2, true, false, false},
-    {"cifar_fc2_tt30", {4, 4, 4, 8}, {4, 6, 8, 8}, {1, 30, 30, 30, 1}, 3, true, false, false},
+    {"d1", {3}, {5}, {1, 1}, 1, true, true, true, false},
+    {"ones", {1}, {1}, {1, 1}, 1, false, true, true, false},
+    {"rank1", {2, 3}, {3, 2}, {1, 1, 1}, 3, true, true, true, false},
+    {"odd_primes", {3, 5}, {7, 2}, {1, 3, 1}, 5, false, true, true, false},
+    {"modes1", {2, 1, 3}, {1, 5, 2}, {1, 2, 3, 1}, 4, true, true, true, false},
+    {"primes3", {5, 7, 3}, {3, 11, 2}, {1, 3, 2, 1}, 13, true, true, true, false},
+    {"d4", {4, 6, 2, 2}, {2, 8, 4, 16}, {1, 4, 5, 3, 1}, 7, true, true, true, false},
+    {"d5", {2, 2, 3, 2, 2}, {3, 2, 2, 2, 3}, {1, 2, 3, 2, 3, 1}, 9, true, true, true, false},
+    {"d6", {2, 3, 2, 2, 2, 2}, {2, 2, 3, 1, 2, 2}, {1, 2, 2, 3, 2, 2, 1}, 2, false, true, true, false},
+    {"d1_wide", {17}, {400}, {1, 1}, 33, true, false, true, false},
+    {"vgg_fc6_tt4_b1", {4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 4, 4, 4, 4, 4, 1}, 1, true, true, false, true},
+    {"vgg_fc6_tt4_b33", {4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 4, 4, 4, 4, 4, 1}, 33, true, true, false, true},
+    {"vgg_fc6_tt1_b2", {4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 1, 1, 1, 1, 1, 1}, 2, false, true, false, true},
+    {"vgg_fc6_tt8_b3", {4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 8, 8, 8, 8, 8, 1}, 3, true, true, false, true},
+    {"cifar_fc1_tt40", {4, 6, 8, 8}, {8, 8, 8, 16}, {1, 40, 40, 40, 1}, 2, true, false, false, false},
+    {"cifar_fc2_tt30", {4, 4, 4, 8}, {4, 6, 8, 8}, {1, 30, 30, 30, 1}, 3, true, false, false, false},
 };
 
 // Test names and failure messages show the case's name rather than its bytes.
@@ -196,6 +198,10 @@ TEST_P(CudaFc, EveryAlgorithmMatchesReference) {
         ttl_plan_info_t info;
         ASSERT_EQ(ttl_cuda_fc_plan_info(plan.p, &info), TTL_STATUS_SUCCESS);
         check_info(info, v, d, c.batch);
+        const bool sequential = info.algo == TTL_ALGO_SEQUENTIAL || info.algo == TTL_ALGO_SEQUENTIAL_BLAS;
+        if (sequential && info.order == TTL_ORDER_LAST_TO_FIRST && c.ltf_bound)
+            EXPECT_LE(info.workspace_bytes,
+                      size_t(2 * c.batch * std::max(d.in_features, d.out_features)) * sizeof(float));
         DeviceBuffer ws(info.workspace_bytes);
         ASSERT_TRUE(info.workspace_bytes == 0 || ws.ptr != nullptr);
 
