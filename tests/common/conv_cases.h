@@ -1,7 +1,8 @@
 // The TT-conv shapes both CUDA conv tests run (tests/gpu/test_cuda_conv.cpp on the device,
-// tests/cpu/test_cuda_conv_emulation.cpp with the kernel bodies on the host): odd modes, rank 1, d = 1..4,
-// batch 1 and odd, stride 2, dilation 2, padding 0/1/2, 1x1/3x3/5x5 and non-square kernels, bias on/off, a CIFAR
-// layer and a VGG-size 512 -> 512 layer; with random data and the CPU reference output per layout.
+// tests/cpu/test_cuda_conv_emulation.cpp with the kernel bodies on the host): odd modes, rank 1, d = 1..4, one
+// input or output channel, batch 1 and odd, stride 2, dilation 2, padding 0/1/2, 1x1/3x3/5x5 and non-square
+// kernels, bias on/off, a CIFAR layer and a VGG-size 512 -> 512 layer; with random data and the CPU reference
+// output per layout.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -36,6 +37,8 @@ inline const std::vector<ConvCase> &cases() {
         {"pad0_r0_9", {4, 4}, {4, 4}, {9, 5, 1}, 3, 3, 1, 1, 0, 0, 1, 1, 2, 6, 6, true},
         {"d1_5x5_stride2", {5}, {7}, {3, 1}, 5, 5, 2, 2, 1, 1, 1, 1, 1, 11, 9, true},
         {"batch5_1x1_stride2", {3, 3}, {3, 3}, {2, 2, 1}, 1, 1, 2, 2, 0, 0, 1, 1, 5, 7, 7, true},
+        {"one_out_channel", {1, 1}, {3, 2}, {2, 2, 1}, 3, 3, 1, 1, 1, 1, 1, 1, 2, 6, 5, true},
+        {"one_in_channel_stride2", {2, 3}, {1, 1}, {3, 2, 1}, 3, 3, 2, 2, 1, 1, 1, 1, 3, 7, 6, false},
         {"padding_only_rows", {2}, {3}, {2, 1}, 1, 1, 1, 1, 1, 1, 1, 1, 2, 1, 3, true},
         {"wide_input_1024", {2, 4, 4}, {16, 8, 8}, {8, 4, 4, 1}, 3, 3, 1, 1, 1, 1, 1, 1, 1, 6, 6, true},
         {"cifar_conv3.1_r16", {4, 8, 4}, {4, 8, 4}, {16, 16, 16, 1}, 3, 3, 1, 1, 1, 1, 1, 1, 2, 8, 8, true},

@@ -96,6 +96,10 @@ const std::vector<ConvCase> kCases = {
      5,
      NCHW,
      true},
+    // One output channel (NCHW and NHWC are then the same memory for y) and one input channel (the same for x).
+    {"s1_nchw", {1, 1}, {3, 2}, {2, 2, 1}, 3, 3, 1, 1, 1, 1, 1, 1, 2, 6, 5, NCHW, true},
+    {"s1_nhwc", {1, 1}, {3, 2}, {2, 2, 1}, 3, 3, 1, 1, 1, 1, 1, 1, 2, 6, 5, NHWC, false},
+    {"c1_s2_nhwc", {2, 3}, {1, 1}, {3, 2, 1}, 3, 3, 2, 2, 1, 1, 1, 1, 3, 7, 6, NHWC, true},
     // Larger than one pixel chunk of spatial-first (and than one band of channels-first for the 48x48 images).
     {"chunks_nchw", {2, 2}, {2, 2}, {2, 2, 1}, 3, 3, 1, 1, 1, 1, 1, 1, 3, 20, 20, NCHW, true},
     {"bands_nhwc", {4, 8}, {2, 2}, {4, 3, 1}, 3, 3, 1, 1, 1, 1, 1, 1, 1, 48, 48, NHWC, true},
