@@ -1,7 +1,8 @@
 /*
- * SEQUENTIAL_BLAS TT-FC: the sequential schedule with one cuBLAS SGEMM per core, the comparison point for the
- * libttl kernels. Same schedule, layouts and workspace as SEQUENTIAL (fc_internal.h): Out[l] = A In[l] for every l,
- * with In[l] a Q x R and Out[l] a P x R row-major matrix, so no permutation is needed between the calls.
+ * SEQUENTIAL_BLAS TT-FC: the sequential schedule with one cuBLAS SGEMM per launch (one per core, or per core
+ * and chunk where the schedule is sliced), the comparison point for the libttl kernels. Same schedule, layouts and
+ * workspace as SEQUENTIAL (fc_internal.h): Out[l] = A In[l] for every l, with In[l] a Q x R and Out[l] a P x R
+ * row-major matrix, so no permutation is needed between the calls.
  *
  * In cuBLAS's column-major terms a row-major [Q, R] block is an R x Q matrix with leading dimension R, and the
  * stored At[q * lda + p] is A itself (P x Q, leading dimension lda). Hence per step:

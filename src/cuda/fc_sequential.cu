@@ -107,7 +107,7 @@ static ttl_status_t seq_geometry(fc_seq_schedule_t *s, const ttl_cuda_fc_layer_t
         st->R = trail;
         st->at = layer->at[o] + layer->at_offset[o][k];
         st->lda = layer->at_lda[o][k];
-        int64_t out_elems;
+        int64_t out_elems; /* every full intermediate must be countable */
         TTL_TRY(ttl_mul_i64(&out_elems, st->L, st->P));
         TTL_TRY(ttl_mul_i64(&out_elems, out_elems, st->R));
     }
