@@ -284,19 +284,19 @@ typedef struct gpu_algo {
 
 // Named algorithms first, AUTO last: AUTO's rows are judged against the fastest of them.
 static const gpu_algo_t k_fc_algos[] = {
-    {"fused", {TTL_ALGO_FUSED, TTL_ORDER_AUTO, 0, 0}},
-    {"sequential", {TTL_ALGO_SEQUENTIAL, TTL_ORDER_AUTO, 0, 0}},
-    {"sequential_blas", {TTL_ALGO_SEQUENTIAL_BLAS, TTL_ORDER_AUTO, 0, 0}},
-    {"dense", {TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0}},
-    {"auto", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0}},
-    {"auto_tuned", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0}},
+    {"fused", {TTL_ALGO_FUSED, TTL_ORDER_AUTO, 0, 0, 0}},
+    {"sequential", {TTL_ALGO_SEQUENTIAL, TTL_ORDER_AUTO, 0, 0, 0}},
+    {"sequential_blas", {TTL_ALGO_SEQUENTIAL_BLAS, TTL_ORDER_AUTO, 0, 0, 0}},
+    {"dense", {TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 0}},
+    {"auto", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0}},
+    {"auto_tuned", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 0}},
 };
 static const gpu_algo_t k_conv_algos[] = {
-    {"spatial_first", {TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0}},
-    {"channels_first", {TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0}},
-    {"dense", {TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0}},
-    {"auto", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0}},
-    {"auto_tuned", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0}},
+    {"spatial_first", {TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 0}},
+    {"channels_first", {TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, 0}},
+    {"dense", {TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 0}},
+    {"auto", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0}},
+    {"auto_tuned", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 0}},
 };
 
 // ---- checks and rows --------------------------------------------------------------------------------------------

@@ -58,6 +58,11 @@ typedef struct ttl_cuda_plan_opts {
     ttl_order_t order;  /* for SEQUENTIAL / SEQUENTIAL_BLAS and the channel part of conv algorithms */
     int32_t autotune;   /* 1: with AUTO, time every applicable algorithm once at plan time, keep the fastest */
     int32_t allow_tf32; /* 1: the DENSE path may use TF32 tensor cores; 0 (default): strict fp32 */
+    /* 0 (default): the TT algorithms keep their workspace to at most twice the larger of x and y (exceptions
+     * below), DENSE takes cuDNN's fastest algorithm whatever its workspace. Otherwise every algorithm stays within
+     * this many bytes where it can: fewer, larger chunks when it is generous (SIZE_MAX: whatever runs fastest),
+     * smaller chunks or a cuDNN algorithm with less scratch when it is tight. */
+    size_t workspace_limit;
 } ttl_cuda_plan_opts_t;
 
 /* ------------------------------------------------------------------------------------------------------------
@@ -74,11 +79,11 @@ TTL_API void ttl_cuda_fc_layer_destroy(ttl_cuda_fc_layer_t *layer);
 
 /* UNSUPPORTED when a named algorithm cannot run this shape (e.g. FUSED whose intermediate does not fit on
  * chip). DENSE reconstructs W on the device here; its bytes are reported as persistent_bytes. FUSED and DENSE
- * need no workspace. SEQUENTIAL and SEQUENTIAL_BLAS size theirs to at most twice the larger of x and y: where the
- * intermediates are larger, their first steps run once per chunk of samples (first to last) or of samples and
- * leading input modes (last to first), at the price of more launches. The one exception is where one sample's
- * intermediate alone exceeds that bound (ranks well above the mode ratios, at small batches: the rank-40 CIFAR-10
- * TT-FC layer at batch 1); the plan then takes the least workspace it can. */
+ * need no workspace. SEQUENTIAL and SEQUENTIAL_BLAS size theirs to at most twice the larger of x and y (or
+ * opts->workspace_limit): where the intermediates are larger, their first steps run once per chunk of samples
+ * (first to last) or of samples and leading input modes (last to first), at the price of more launches. The one
+ * exception is where one sample's intermediate alone exceeds that bound (ranks well above the mode ratios, at
+ * small batches: the rank-40 CIFAR-10 TT-FC layer at batch 1); the plan then takes the least workspace it can. */
 TTL_API ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_cuda_fc_layer_t *layer, int64_t batch,
                                              const ttl_cuda_plan_opts_t *opts);
 TTL_API ttl_status_t ttl_cuda_fc_plan_info(const ttl_cuda_fc_plan_t *plan, ttl_plan_info_t *info);
@@ -98,11 +103,12 @@ TTL_API ttl_status_t ttl_cuda_conv_layer_create(ttl_cuda_conv_layer_t **layer, t
                                                 const ttl_conv_desc_t *desc, const float *cores, const float *bias);
 TTL_API void ttl_cuda_conv_layer_destroy(ttl_cuda_conv_layer_t *layer);
 
-/* DENSE reconstructs K on the device and asks cuDNN for its best forward algorithm once, here. SPATIAL_FIRST and
- * CHANNELS_FIRST size their workspace to at most twice the larger of x and y: channels first works through the
- * batch in chunks of images, bands of output rows, or bands of output columns, whichever fits. The one exception
- * is channels first where the r_0 S values of the kh x kw input pixels one output pixel reads exceed that bound
- * (tiny images, r_0 S much larger than C); it then takes that least chunk. */
+/* DENSE reconstructs K on the device and asks cuDNN for its best forward algorithm once, here (within
+ * opts->workspace_limit when one is set). SPATIAL_FIRST and CHANNELS_FIRST size their workspace to at most twice
+ * the larger of x and y (or opts->workspace_limit): channels first works through the batch in chunks of images,
+ * bands of output rows, or bands of output columns, whichever fits. The one exception is channels first where
+ * the r_0 S values of the kh x kw input pixels one output pixel reads exceed that bound (tiny images, r_0 S much
+ * larger than C); it then takes that least chunk. */
 TTL_API ttl_status_t ttl_cuda_conv_plan_create(ttl_cuda_conv_plan_t **plan, ttl_cuda_conv_layer_t *layer,
                                                const ttl_conv_shape_t *shape, const ttl_cuda_plan_opts_t *opts);
 TTL_API ttl_status_t ttl_cuda_conv_plan_info(const ttl_cuda_conv_plan_t *plan, ttl_plan_info_t *info);

@@ -152,18 +152,19 @@ ttl_status_t make_descriptors(ttl_conv_dense_t *dn, const ttl_conv_geom_t &g, in
 constexpr size_t kFindWorkspaceCap = (size_t)512 << 20; /* largest scratch offered to the algorithm search */
 
 // Times cuDNN's algorithms on scratch buffers (x filled with a nonzero pattern) and keeps the fastest
-// deterministic one.
+// deterministic one whose workspace is at most `limit` bytes (0: no limit but the search's own cap).
 ttl_status_t find_algorithm(ttl_conv_dense_t *dn, const ttl_cuda_conv_layer_t *l, const ttl_conv_geom_t &g,
-                            int32_t allow_tf32) {
+                            int32_t allow_tf32, size_t limit) {
     cudnnHandle_t cudnn = l->handle->cudnn;
     size_t x_bytes, y_bytes, ws_cap = 0;
     TTL_TRY(ttl_bytes(&x_bytes, g.B * g.C * g.H * g.W, sizeof(float)));
     TTL_TRY(ttl_bytes(&y_bytes, g.B * g.S * g.OH * g.OW, sizeof(float)));
+    const size_t cap = limit > 0 && limit < kFindWorkspaceCap ? limit : kFindWorkspaceCap;
     for (int a = 0; a < CUDNN_CONVOLUTION_FWD_ALGO_COUNT; ++a) {
         size_t s = 0;
         if (cudnnGetConvolutionForwardWorkspaceSize(cudnn, dn->x_desc, dn->w_desc, dn->conv_desc, dn->y_desc,
                                                     (cudnnConvolutionFwdAlgo_t)a, &s) == CUDNN_STATUS_SUCCESS &&
-            s <= kFindWorkspaceCap && s > ws_cap)
+            s <= cap && s > ws_cap)
             ws_cap = s;
     }
     void *x = nullptr, *y = nullptr, *ws = nullptr;
@@ -200,6 +201,7 @@ ttl_status_t find_algorithm(ttl_conv_dense_t *dn, const ttl_cuda_conv_layer_t *l
         if (allow_tf32) TTL_CUDNN_TRY(cudnnSetConvolutionMathType(dn->conv_desc, r.mathType));
         TTL_CUDNN_TRY(cudnnGetConvolutionForwardWorkspaceSize(cudnn, dn->x_desc, dn->w_desc, dn->conv_desc,
                                                               dn->y_desc, dn->algo, &dn->ws_bytes));
+        if (dn->ws_bytes > ws_cap) continue; /* the math type changed what it needs */
         dn->ready = 1;
         return TTL_STATUS_SUCCESS;
     }
@@ -236,7 +238,7 @@ extern "C" ttl_status_t ttl_conv_dense_setup(ttl_cuda_conv_plan_t *p, int32_t al
     TTL_TRY(reconstruct(dn->d_K, l, g.nhwc));
     if (g.B > 0) {
         TTL_TRY(make_descriptors(dn, g, allow_tf32));
-        TTL_TRY(find_algorithm(dn, l, g, allow_tf32));
+        TTL_TRY(find_algorithm(dn, l, g, allow_tf32, p->ws_limit));
     }
     p->info.algo = TTL_ALGO_DENSE;
     p->info.order = TTL_ORDER_AUTO;

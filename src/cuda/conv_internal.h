@@ -113,6 +113,7 @@ struct ttl_cuda_conv_plan {
     ttl_conv_shape_t shape;
     ttl_conv_geom_t geom;
     ttl_plan_info_t info;
+    size_t ws_limit; /* ttl_cuda_plan_opts_t.workspace_limit */
     /* TT algorithms */
     int32_t variant, order_idx;
     ttl_conv_tt_chain_t chain; /* the layer's chain with the register tiles chosen for this plan */
@@ -153,12 +154,11 @@ ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *plan, ttl_algo_t algo, ttl_o
 /* Enqueues a TT forward on `stream`; ws holds plan->info.workspace_bytes (16-byte aligned). */
 ttl_status_t ttl_conv_tt_forward(const ttl_cuda_conv_plan_t *plan, cudaStream_t stream, float *y, const float *x,
                                  void *ws);
-/* Test hooks, read at plan creation only (zero: normal planning). force_unfused makes SPATIAL_FIRST and
- * CHANNELS_FIRST use the chunked kernels; budget_bytes replaces the workspace bound of the TT algorithms so that
- * tests can run the chunk loops with many small chunks. Not part of the API; tests set them single-threaded. */
+/* Test hook, read at plan creation only (zero: normal planning): force_unfused makes SPATIAL_FIRST and
+ * CHANNELS_FIRST use the chunked kernels. Not part of the API; tests set it single-threaded. (Small chunks come
+ * from a small ttl_cuda_plan_opts_t.workspace_limit.) */
 typedef struct ttl_conv_tt_overrides {
     int32_t force_unfused;
-    size_t budget_bytes;
 } ttl_conv_tt_overrides_t;
 extern ttl_conv_tt_overrides_t ttl_conv_tt_test_overrides;
 

@@ -89,6 +89,7 @@ ttl_status_t create_fixed(ttl_cuda_conv_plan_t **out, ttl_cuda_conv_layer_t *l, 
     p->layer = l;
     p->shape = shape;
     p->geom = g;
+    p->ws_limit = o.workspace_limit;
     ttl_status_t st;
     if (algo == TTL_ALGO_DENSE) {
         st = ttl_conv_dense_setup(p, o.allow_tf32);
@@ -241,7 +242,7 @@ extern "C" ttl_status_t ttl_conv_make_geom(ttl_conv_geom_t *g, const ttl_cuda_co
 extern "C" ttl_status_t ttl_cuda_conv_plan_create(ttl_cuda_conv_plan_t **plan, ttl_cuda_conv_layer_t *layer,
                                                   const ttl_conv_shape_t *shape, const ttl_cuda_plan_opts_t *opts) {
     if (plan == nullptr || layer == nullptr || shape == nullptr) return TTL_STATUS_NULL_POINTER;
-    ttl_cuda_plan_opts_t o = {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0};
+    ttl_cuda_plan_opts_t o = {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0};
     if (opts != nullptr) o = *opts;
     TTL_TRY(check_opts(o));
     ttl_conv_stats_t stats;

@@ -180,6 +180,9 @@ size_t state_bytes(int64_t max_state, int64_t P) { return (size_t)max_state * (s
 
 size_t align_down(size_t n) { return n & ~(TTL_WS_ALIGN - 1); }
 
+/* Largest workspace budget the planner works with (1 PiB): a caller's generous limit is cut to it. */
+constexpr size_t kBudgetCap = (size_t)1 << 50;
+
 // Channels first: the chunks of U within u_budget bytes: whole images if one fits, else bands of output rows,
 // else (an image narrow in rows but wide in r_0 S) bands of output columns of one output row. One output pixel's
 // U (kh x kw input pixels, r_0 S values each) is the least a chunk holds, even above the budget. Sets cf_bc,
@@ -251,7 +254,7 @@ ttl_status_t device_fused_occupancy(const ttl_cuda_handle_t *h, int32_t variant,
 // internal entry points
 // ---------------------------------------------------------------------------------------------------------------
 
-ttl_conv_tt_overrides_t ttl_conv_tt_test_overrides = {0, 0};
+ttl_conv_tt_overrides_t ttl_conv_tt_test_overrides = {0};
 
 extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t algo, ttl_order_t order,
                                          ttl_conv_fused_occupancy_fn occupancy) {
@@ -269,12 +272,13 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
     p->d_at = l->d_at[variant][p->order_idx];
     const ttl_conv_geom_t &g = p->geom;
 
-    /* Workspace bound for the non-dense algorithms: twice the larger activation. */
+    /* Workspace bound for the non-dense algorithms: the caller's limit, or twice the larger activation. A
+     * generous limit is cut to a size the chunk arithmetic (int64) handles and no chunking can use up. */
     size_t x_bytes, y_bytes;
     TTL_TRY(ttl_bytes(&x_bytes, g.B * g.C * g.H * g.W, sizeof(float)));
     TTL_TRY(ttl_bytes(&y_bytes, g.B * g.S * g.OH * g.OW, sizeof(float)));
     size_t budget = 2 * (x_bytes > y_bytes ? x_bytes : y_bytes);
-    if (ttl_conv_tt_test_overrides.budget_bytes > 0) budget = ttl_conv_tt_test_overrides.budget_bytes;
+    if (p->ws_limit > 0) budget = p->ws_limit < kBudgetCap ? p->ws_limit : kBudgetCap;
 
     /* fused is decided first since it changes the share of U; try it with the smallest tile */
     const size_t smem_min = fused_smem_bytes(p->chain, g, variant, TTL_CONV_TN);

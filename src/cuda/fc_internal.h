@@ -129,6 +129,7 @@ struct ttl_cuda_fc_plan {
     int64_t batch;
     ttl_plan_info_t info;
     int32_t allow_tf32;
+    size_t ws_limit; /* ttl_cuda_plan_opts_t.workspace_limit */
     /* SEQUENTIAL and SEQUENTIAL_BLAS */
     fc_seq_schedule_t seq;
     /* FUSED */
@@ -148,12 +149,12 @@ void fc_at_fill(float *at, const int64_t *offset, const int64_t *lda, const ttl_
                 const int64_t *core_offset, const float *cores, int order);
 
 /* fc_sequential.cu: one libttl contraction kernel per launch; bias (may be NULL) added by the last step.
- * fc_seq_schedule_plan picks the schedule with the least estimated time whose workspace is at most twice the
- * larger of x and y, or else the one with the least workspace (`blas`: estimated for SEQUENTIAL_BLAS, no tile
- * configurations); fc_seq_schedule_fixed lays out a given slicing (tests). Host only. */
+ * fc_seq_schedule_plan picks the schedule with the least estimated time whose workspace is at most `limit`
+ * bytes (0: twice the larger of x and y), or else the one with the least workspace (`blas`: estimated for
+ * SEQUENTIAL_BLAS); fc_seq_schedule_fixed lays out a given slicing (tests). Host only. */
 fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas);
 ttl_status_t fc_seq_schedule_plan(fc_seq_schedule_t *s, const ttl_cuda_fc_layer_t *layer, int64_t batch,
-                                  ttl_order_t order, int blas);
+                                  ttl_order_t order, int blas, size_t limit);
 ttl_status_t fc_seq_schedule_fixed(fc_seq_schedule_t *s, const ttl_cuda_fc_layer_t *layer, int64_t batch,
                                    ttl_order_t order, int32_t num_sliced, int64_t chunk_units, int tiles);
 double fc_seq_estimate(const fc_seq_schedule_t *s, const ttl_cuda_handle_t *handle, int blas);

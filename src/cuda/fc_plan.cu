@@ -72,7 +72,7 @@ static ttl_status_t configure(ttl_cuda_fc_plan_t *p, ttl_algo_t algo, ttl_order_
     case TTL_ALGO_SEQUENTIAL_BLAS: {
         const ttl_order_t o = resolve_order(d, order);
         const int blas = algo == TTL_ALGO_SEQUENTIAL_BLAS;
-        TTL_TRY(fc_seq_schedule_plan(&p->seq, p->layer, p->batch, o, blas));
+        TTL_TRY(fc_seq_schedule_plan(&p->seq, p->layer, p->batch, o, blas, p->ws_limit));
         TTL_TRY(blas ? fc_blas_check(&p->seq, d->out_features) : fc_sequential_check(&p->seq));
         p->info.workspace_bytes = p->seq.ws_bytes;
         p->info.order = o;
@@ -143,6 +143,7 @@ static ttl_status_t list_candidates(candidate_t *c, int32_t *count, const ttl_cu
     tmp->layer = base->layer;
     tmp->batch = base->batch;
     tmp->allow_tf32 = base->allow_tf32;
+    tmp->ws_limit = base->ws_limit;
     if (fc_fused_configure(&tmp->fused, base->layer, base->batch, want) == TTL_STATUS_SUCCESS)
         c[n++] = candidate_t{TTL_ALGO_FUSED, want, tmp->fused.est_us, REASON_FUSED};
     static const ttl_order_t orders[2] = {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST};
@@ -239,6 +240,7 @@ static ttl_status_t choose_by_timing(ttl_cuda_fc_plan_t *p, ttl_order_t want) {
         trial->layer = p->layer;
         trial->batch = p->batch;
         trial->allow_tf32 = p->allow_tf32;
+        trial->ws_limit = p->ws_limit;
         const ttl_status_t cs = configure(trial, c[i].algo, c[i].order);
         if (cs != TTL_STATUS_SUCCESS) {
             release_resources(trial);
@@ -288,7 +290,7 @@ static ttl_status_t choose_by_timing(ttl_cuda_fc_plan_t *p, ttl_order_t want) {
 extern "C" ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_cuda_fc_layer_t *layer,
                                                 int64_t batch, const ttl_cuda_plan_opts_t *opts) {
     if (plan == NULL || layer == NULL) return TTL_STATUS_NULL_POINTER;
-    ttl_cuda_plan_opts_t o = {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0};
+    ttl_cuda_plan_opts_t o = {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0};
     if (opts != NULL) o = *opts;
     if (batch < 0) return TTL_STATUS_BAD_ARGUMENT;
     if ((o.autotune != 0 && o.autotune != 1) || (o.allow_tf32 != 0 && o.allow_tf32 != 1))
@@ -305,6 +307,7 @@ extern "C" ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_c
     p->layer = layer;
     p->batch = batch;
     p->allow_tf32 = o.allow_tf32;
+    p->ws_limit = o.workspace_limit;
     ttl_status_t st;
     if (o.algo != TTL_ALGO_AUTO) {
         st = configure(p, o.algo, o.order);

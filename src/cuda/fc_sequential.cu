@@ -240,16 +240,17 @@ static int64_t largest_chunk(fc_seq_schedule_t *s, int32_t num_sliced, size_t li
 }
 
 ttl_status_t fc_seq_schedule_plan(fc_seq_schedule_t *out, const ttl_cuda_fc_layer_t *layer, int64_t batch,
-                                  ttl_order_t order, int blas) {
+                                  ttl_order_t order, int blas, size_t limit) {
     const ttl_fc_desc_t *d = &layer->desc;
     fc_seq_schedule_t s;
     TTL_TRY(seq_geometry(&s, layer, batch, order));
-    /* the bound: twice the larger activation; saturates where the product overflows (nothing can exceed it) */
+    /* the bound: the caller's, or twice the larger activation (saturated where that product overflows) */
     int64_t act = 0;
     size_t bound = SIZE_MAX;
     if (ttl_mul_i64(&act, batch, ttl_max_i64(d->in_features, d->out_features)) == TTL_STATUS_SUCCESS &&
         act <= (int64_t)(SIZE_MAX / (2 * sizeof(float))))
         bound = (size_t)act * 2 * sizeof(float);
+    if (limit > 0) bound = limit;
     bool have_fit = false, have_least = false;
     double fit_us = 0.0, least_us = 0.0;
     fc_seq_schedule_t fit, least;

@@ -137,7 +137,7 @@ struct Mode {
     ttl_algo_t algo;
     ttl_order_t order;
     int force_unfused;
-    size_t budget; // 0: the normal bound; 1: a quarter of one image; else this many bytes
+    size_t budget; // the plan's workspace limit; 0: the normal bound; 1: a quarter of one image; else these bytes
 };
 
 const Mode kModes[] = {
@@ -155,6 +155,8 @@ const Mode kModes[] = {
     {"cf_small_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 1},
     {"cf_unfused_small_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 1, 1},
     {"cf_unfused_one_pixel_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 1, 64},
+    {"sf_unfused_unlimited", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 1, SIZE_MAX},
+    {"cf_unfused_unlimited", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 1, SIZE_MAX},
 };
 
 struct Param {
@@ -171,7 +173,7 @@ std::string param_name(const ::testing::TestParamInfo<Param> &info) {
 
 class ConvEmulation : public ::testing::TestWithParam<Param> {
   protected:
-    void TearDown() override { ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0, 0}; }
+    void TearDown() override { ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0}; }
 };
 
 TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
@@ -190,11 +192,10 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
         // a quarter of one image makes channels first take bands of output rows or columns; 64 bytes makes it
         // take one output pixel per chunk
         ttl_conv_tt_test_overrides.force_unfused = m.force_unfused;
-        ttl_conv_tt_test_overrides.budget_bytes =
-            m.budget == 1 ? std::max<size_t>(x_bytes / c.batch / 4, 64) : m.budget;
         ttl_cuda_conv_plan_t p{};
         p.layer = &h.layer;
         p.shape = shape;
+        p.ws_limit = m.budget == 1 ? std::max<size_t>(x_bytes / c.batch / 4, 64) : m.budget;
         ASSERT_EQ(ttl_conv_make_geom(&p.geom, &h.layer, &shape, &stats), TTL_STATUS_SUCCESS);
         ASSERT_EQ(ttl_conv_tt_plan(&p, m.algo, m.order, emulated_occupancy), TTL_STATUS_SUCCESS);
         if (m.force_unfused) EXPECT_EQ(p.fused, 0);
@@ -207,6 +208,10 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
                 << "workspace above twice the larger activation";
         }
         if (m.budget == 64) EXPECT_EQ(p.cf_rb * p.cf_cw, 1) << "one output pixel per chunk";
+        if (m.budget == SIZE_MAX && m.algo == TTL_ALGO_CHANNELS_FIRST)
+            EXPECT_EQ(p.cf_chunks, 1) << "an unlimited workspace still cut into chunks";
+        if (m.budget == SIZE_MAX && m.algo == TTL_ALGO_SPATIAL_FIRST)
+            EXPECT_GE(p.chunk_px, c.batch * d.oh * d.ow) << "an unlimited workspace still cut into chunks";
 
         if (p.info.macs > kMaxEmulatedMacs) return; // a forced bad order or halo-heavy chunking of a big layer
         cta_emu::GuardedBuffer ws(p.info.workspace_bytes);

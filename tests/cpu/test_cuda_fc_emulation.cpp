@@ -175,7 +175,7 @@ TEST_P(FcEmulation, SequentialBothOrders) {
     const auto ref = oracle(h, x, s.batch);
     for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST}) {
         ttl_cuda_fc_plan_t plan = host_plan(h, s.batch);
-        ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, s.batch, order, 0), TTL_STATUS_SUCCESS);
+        ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, s.batch, order, 0, 0), TTL_STATUS_SUCCESS);
         EXPECT_TRUE(plan.seq.ws_bytes <= activation_bound(d, s.batch) ||
                     plan.seq.ws_bytes == least_workspace(h, s.batch, order))
             << "workspace " << plan.seq.ws_bytes << " over the bound and not the least";
@@ -216,8 +216,30 @@ TEST(FcEmulationSchedule, VggCasesOfTheGpuSuiteFitLastToFirst) {
         HostLayer h(d, 17, false, 132, 227 * 1024);
         for (int blas : {0, 1}) {
             fc_seq_schedule_t s;
-            ASSERT_EQ(fc_seq_schedule_plan(&s, &h.layer, batch, TTL_ORDER_LAST_TO_FIRST, blas), TTL_STATUS_SUCCESS);
+            ASSERT_EQ(fc_seq_schedule_plan(&s, &h.layer, batch, TTL_ORDER_LAST_TO_FIRST, blas, 0),
+                      TTL_STATUS_SUCCESS);
             EXPECT_LE(s.ws_bytes, activation_bound(d, batch)) << "rank " << r << " batch " << batch;
+        }
+    }
+}
+
+// The caller's workspace limit replaces the bound: a generous one gives the plain schedule (fewest launches), a
+// tight one slices further or, below what any slicing reaches, takes the least workspace.
+TEST(FcEmulationSchedule, WorkspaceLimitIsHonoured) {
+    const ttl_fc_desc_t d = ttl_test::fc_desc({4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 4, 4, 4, 4, 4, 1});
+    HostLayer h(d, 19, false, 132, 227 * 1024);
+    const int64_t batch = 16;
+    const size_t bound = activation_bound(d, batch);
+    for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST}) {
+        const size_t least = least_workspace(h, batch, order);
+        for (size_t limit : {SIZE_MAX, 4 * bound, bound, bound / 2, least, size_t(1)}) {
+            fc_seq_schedule_t s;
+            ASSERT_EQ(fc_seq_schedule_plan(&s, &h.layer, batch, order, 0, limit), TTL_STATUS_SUCCESS);
+            if (limit == SIZE_MAX) EXPECT_EQ(s.num_sliced, 0) << "order " << order;
+            if (limit >= least)
+                EXPECT_LE(s.ws_bytes, limit) << "order " << order << " limit " << limit;
+            else
+                EXPECT_EQ(s.ws_bytes, least) << "order " << order << " limit " << limit;
         }
     }
 }
@@ -236,7 +258,7 @@ TEST(FcEmulationSchedule, VggFc6Tt4MeetsTheBound) {
     for (const Want &w : {Want{TTL_ORDER_LAST_TO_FIRST, 1, true}, Want{TTL_ORDER_LAST_TO_FIRST, 3, true},
                           Want{TTL_ORDER_FIRST_TO_LAST, 2, false}, Want{TTL_ORDER_FIRST_TO_LAST, 8, true}}) {
         ttl_cuda_fc_plan_t plan = host_plan(h, w.batch);
-        ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, w.batch, w.order, 0), TTL_STATUS_SUCCESS);
+        ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, w.batch, w.order, 0, 0), TTL_STATUS_SUCCESS);
         const size_t bound = activation_bound(d, w.batch);
         if (w.fits) {
             EXPECT_LE(plan.seq.ws_bytes, bound) << "order " << w.order << " batch " << w.batch;

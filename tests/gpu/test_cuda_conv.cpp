@@ -60,13 +60,10 @@ bool have_device() {
     return ttl_cuda_device_count(&n) == TTL_STATUS_SUCCESS && n > 0;
 }
 
-// Sets the planning test hooks for one scope.
+// Sets the planning test hook for one scope.
 struct Overrides {
-    explicit Overrides(int force_unfused, size_t budget) {
-        ttl_conv_tt_test_overrides.force_unfused = force_unfused;
-        ttl_conv_tt_test_overrides.budget_bytes = budget;
-    }
-    ~Overrides() { ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0, 0}; }
+    explicit Overrides(int force_unfused) { ttl_conv_tt_test_overrides.force_unfused = force_unfused; }
+    ~Overrides() { ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0}; }
 };
 
 class CudaConv : public ::testing::Test {
@@ -98,7 +95,7 @@ struct Variant {
     ttl_order_t order;
     int autotune;
     int force_unfused;
-    size_t budget; /* 0: the normal bound */
+    size_t limit; /* ttl_cuda_plan_opts_t.workspace_limit; 1 byte: the smallest chunks */
 };
 
 const Variant kVariants[] = {
@@ -111,7 +108,10 @@ const Variant kVariants[] = {
     {"sf_unfused_small_chunks", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 1, 1},
     {"cf_small_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, 1},
     {"cf_unfused_small_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 1, 1},
+    {"sf_unlimited", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 1, SIZE_MAX},
+    {"cf_unlimited", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, SIZE_MAX},
     {"dense", TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 0},
+    {"dense_no_scratch", TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 1},
     {"auto", TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0},
     {"autotune", TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 0},
 };
@@ -127,10 +127,10 @@ void CudaConvForward::check(size_t ci, int layout, const Variant &v) {
     const ConvCase &c = cases()[ci];
     CaseData &d = case_data(ci);
     const ttl_conv_shape_t shape{c.batch, c.height, c.width, ttl_layout_t(layout)};
-    const ttl_cuda_plan_opts_t opts{v.algo, v.order, v.autotune, 0};
+    const ttl_cuda_plan_opts_t opts{v.algo, v.order, v.autotune, 0, v.limit};
     ttl_cuda_conv_plan_t *plan = nullptr;
     {
-        Overrides o(v.force_unfused, v.budget);
+        Overrides o(v.force_unfused);
         ASSERT_EQ(ttl_cuda_conv_plan_create(&plan, layer, &shape, &opts), TTL_STATUS_SUCCESS);
     }
     ttl_plan_info_t info;
@@ -142,6 +142,7 @@ void CudaConvForward::check(size_t ci, int layout, const Variant &v) {
     ASSERT_NE(info.reason, nullptr);
     EXPECT_GT(std::strlen(info.reason), 0u);
     const int64_t S = d.desc.out_channels, C = d.desc.in_channels;
+    if (info.algo == TTL_ALGO_DENSE && v.limit > 0) EXPECT_LE(info.workspace_bytes, v.limit);
     if (info.algo == TTL_ALGO_DENSE)
         EXPECT_EQ(info.persistent_bytes, size_t(S * C * c.kh * c.kw) * sizeof(float));
     else
@@ -219,7 +220,7 @@ TEST_F(CudaConv, WorkspaceWithinTwiceTheActivations) {
             const size_t act = size_t(batch * desc.in_channels * c.height * c.width) * sizeof(float);
             for (ttl_algo_t algo : {TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST}) {
                 const size_t bound = algo == TTL_ALGO_CHANNELS_FIRST ? std::max(2 * act, least_u) : 2 * act;
-                const ttl_cuda_plan_opts_t opts{algo, TTL_ORDER_AUTO, 0, 0};
+                const ttl_cuda_plan_opts_t opts{algo, TTL_ORDER_AUTO, 0, 0, 0};
                 ttl_cuda_conv_plan_t *p = nullptr;
                 ASSERT_EQ(ttl_cuda_conv_plan_create(&p, l, &shape, &opts), TTL_STATUS_SUCCESS);
                 ttl_plan_info_t info;
@@ -244,14 +245,17 @@ TEST_F(CudaConv, BadPlansAreRejected) {
         return st;
     };
     for (ttl_algo_t fc_only : {TTL_ALGO_SEQUENTIAL, TTL_ALGO_SEQUENTIAL_BLAS, TTL_ALGO_FUSED, TTL_ALGO_REFERENCE})
-        EXPECT_EQ(create({fc_only, TTL_ORDER_AUTO, 0, 0}, shape), TTL_STATUS_UNSUPPORTED) << ttl_algo_name(fc_only);
-    EXPECT_EQ(create({ttl_algo_t(99), TTL_ORDER_AUTO, 0, 0}, shape), TTL_STATUS_BAD_ARGUMENT);
-    EXPECT_EQ(create({TTL_ALGO_AUTO, ttl_order_t(7), 0, 0}, shape), TTL_STATUS_BAD_ARGUMENT);
-    EXPECT_EQ(create({TTL_ALGO_AUTO, TTL_ORDER_AUTO, 2, 0}, shape), TTL_STATUS_BAD_ARGUMENT);
-    EXPECT_EQ(create({TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, -1}, shape), TTL_STATUS_BAD_ARGUMENT);
-    EXPECT_EQ(create({TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0}, {-1, 7, 6, TTL_LAYOUT_NCHW}), TTL_STATUS_BAD_ARGUMENT);
-    EXPECT_EQ(create({TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0}, {2, 7, 6, ttl_layout_t(5)}), TTL_STATUS_BAD_ARGUMENT);
-    EXPECT_EQ(create({TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0}, {2, 0, 6, TTL_LAYOUT_NCHW}), TTL_STATUS_BAD_SIZE);
+        EXPECT_EQ(create({fc_only, TTL_ORDER_AUTO, 0, 0, 0}, shape), TTL_STATUS_UNSUPPORTED)
+            << ttl_algo_name(fc_only);
+    EXPECT_EQ(create({ttl_algo_t(99), TTL_ORDER_AUTO, 0, 0, 0}, shape), TTL_STATUS_BAD_ARGUMENT);
+    EXPECT_EQ(create({TTL_ALGO_AUTO, ttl_order_t(7), 0, 0, 0}, shape), TTL_STATUS_BAD_ARGUMENT);
+    EXPECT_EQ(create({TTL_ALGO_AUTO, TTL_ORDER_AUTO, 2, 0, 0}, shape), TTL_STATUS_BAD_ARGUMENT);
+    EXPECT_EQ(create({TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, -1, 0}, shape), TTL_STATUS_BAD_ARGUMENT);
+    EXPECT_EQ(create({TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0}, {-1, 7, 6, TTL_LAYOUT_NCHW}),
+              TTL_STATUS_BAD_ARGUMENT);
+    EXPECT_EQ(create({TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0}, {2, 7, 6, ttl_layout_t(5)}),
+              TTL_STATUS_BAD_ARGUMENT);
+    EXPECT_EQ(create({TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0}, {2, 0, 6, TTL_LAYOUT_NCHW}), TTL_STATUS_BAD_SIZE);
     ttl_cuda_conv_plan_t *p = sentinel;
     EXPECT_EQ(ttl_cuda_conv_plan_create(nullptr, layer, &shape, nullptr), TTL_STATUS_NULL_POINTER);
     EXPECT_EQ(ttl_cuda_conv_plan_create(&p, nullptr, &shape, nullptr), TTL_STATUS_NULL_POINTER);
@@ -289,10 +293,10 @@ TEST_F(CudaConv, ForwardRejectsBadCallsWithoutTouchingOutput) {
     make_layer(d, true);
     const ttl_conv_shape_t shape{c.batch, c.height, c.width, TTL_LAYOUT_NHWC};
     for (ttl_algo_t algo : {TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST, TTL_ALGO_DENSE}) {
-        const ttl_cuda_plan_opts_t opts{algo, TTL_ORDER_AUTO, 0, 0};
+        const ttl_cuda_plan_opts_t opts{algo, TTL_ORDER_AUTO, 0, 0, 0};
         ttl_cuda_conv_plan_t *plan = nullptr;
         {
-            Overrides o(1, 0); /* the chunked SF path needs a workspace too */
+            Overrides o(1); /* the chunked SF path needs a workspace too */
             ASSERT_EQ(ttl_cuda_conv_plan_create(&plan, layer, &shape, &opts), TTL_STATUS_SUCCESS);
         }
         ttl_plan_info_t info;
@@ -326,7 +330,7 @@ TEST_F(CudaConv, BatchZeroIsANoOp) {
     make_layer(d, false);
     const ttl_conv_shape_t shape{0, 9, 8, TTL_LAYOUT_NCHW};
     for (ttl_algo_t algo : {TTL_ALGO_AUTO, TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST, TTL_ALGO_DENSE}) {
-        const ttl_cuda_plan_opts_t opts{algo, TTL_ORDER_AUTO, 1, 0};
+        const ttl_cuda_plan_opts_t opts{algo, TTL_ORDER_AUTO, 1, 0, 0};
         ttl_cuda_conv_plan_t *plan = nullptr;
         ASSERT_EQ(ttl_cuda_conv_plan_create(&plan, layer, &shape, &opts), TTL_STATUS_SUCCESS);
         ttl_plan_info_t info;
@@ -350,7 +354,7 @@ TEST_F(CudaConv, CapturesIntoAGraph) {
     ASSERT_EQ(ttl_cuda_set_stream(handle, stream), TTL_STATUS_SUCCESS);
     const ttl_conv_shape_t shape{c.batch, c.height, c.width, TTL_LAYOUT_NCHW};
     for (ttl_algo_t algo : {TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST, TTL_ALGO_DENSE}) {
-        const ttl_cuda_plan_opts_t opts{algo, TTL_ORDER_AUTO, 0, 0};
+        const ttl_cuda_plan_opts_t opts{algo, TTL_ORDER_AUTO, 0, 0, 0};
         ttl_cuda_conv_plan_t *plan = nullptr;
         ASSERT_EQ(ttl_cuda_conv_plan_create(&plan, layer, &shape, &opts), TTL_STATUS_SUCCESS);
         ttl_plan_info_t info;
@@ -385,7 +389,7 @@ TEST_F(CudaConv, PlanInfoOnVggLayer) {
     const std::vector<float> cores = random_vector(conv_param_count(desc), 11);
     ASSERT_EQ(ttl_cuda_conv_layer_create(&layer, handle, &desc, cores.data(), nullptr), TTL_STATUS_SUCCESS);
     const ttl_conv_shape_t shape{128, 14, 14, TTL_LAYOUT_NCHW};
-    const ttl_cuda_plan_opts_t opts{TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0};
+    const ttl_cuda_plan_opts_t opts{TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 0};
     ttl_cuda_conv_plan_t *plan = nullptr;
     ASSERT_EQ(ttl_cuda_conv_plan_create(&plan, layer, &shape, &opts), TTL_STATUS_SUCCESS);
     ttl_plan_info_t info;
@@ -415,7 +419,7 @@ TEST_F(CudaConv, DISABLED_TimingVgg512) {
             double dense_ms = 0;
             for (ttl_algo_t algo :
                  {TTL_ALGO_DENSE, TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST, TTL_ALGO_AUTO}) {
-                const ttl_cuda_plan_opts_t opts{algo, TTL_ORDER_AUTO, 0, 0};
+                const ttl_cuda_plan_opts_t opts{algo, TTL_ORDER_AUTO, 0, 0, 0};
                 ttl_cuda_conv_plan_t *p = nullptr;
                 ASSERT_EQ(ttl_cuda_conv_plan_create(&p, l, &shape, &opts), TTL_STATUS_SUCCESS);
                 ttl_plan_info_t info;

@@ -78,8 +78,8 @@ struct Plan {
     ~Plan() { ttl_cuda_fc_plan_destroy(p); }
 };
 
-ttl_cuda_plan_opts_t opts(ttl_algo_t algo, ttl_order_t order = TTL_ORDER_AUTO, int autotune = 0) {
-    return ttl_cuda_plan_opts_t{algo, order, autotune, 0};
+ttl_cuda_plan_opts_t opts(ttl_algo_t algo, ttl_order_t order = TTL_ORDER_AUTO, int autotune = 0, size_t limit = 0) {
+    return ttl_cuda_plan_opts_t{algo, order, autotune, 0, limit};
 }
 
 // ---- shapes (data) --------------------------------------------------------------------------------------------
@@ -120,24 +120,28 @@ struct Variant {
     ttl_algo_t algo;
     ttl_order_t order;
     int autotune;
+    size_t limit; // ttl_cuda_plan_opts_t.workspace_limit
 };
 
 const std::vector<Variant> kVariants = {
-    {TTL_ALGO_FUSED, TTL_ORDER_AUTO, 0},
-    {TTL_ALGO_FUSED, TTL_ORDER_FIRST_TO_LAST, 0},
-    {TTL_ALGO_FUSED, TTL_ORDER_LAST_TO_FIRST, 0},
-    {TTL_ALGO_SEQUENTIAL, TTL_ORDER_FIRST_TO_LAST, 0},
-    {TTL_ALGO_SEQUENTIAL, TTL_ORDER_LAST_TO_FIRST, 0},
-    {TTL_ALGO_SEQUENTIAL, TTL_ORDER_AUTO, 0},
-    {TTL_ALGO_SEQUENTIAL_BLAS, TTL_ORDER_FIRST_TO_LAST, 0},
-    {TTL_ALGO_SEQUENTIAL_BLAS, TTL_ORDER_LAST_TO_FIRST, 0},
-    {TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0},
-    {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0},
-    {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1},
+    {TTL_ALGO_FUSED, TTL_ORDER_AUTO, 0, 0},
+    {TTL_ALGO_FUSED, TTL_ORDER_FIRST_TO_LAST, 0, 0},
+    {TTL_ALGO_FUSED, TTL_ORDER_LAST_TO_FIRST, 0, 0},
+    {TTL_ALGO_SEQUENTIAL, TTL_ORDER_FIRST_TO_LAST, 0, 0},
+    {TTL_ALGO_SEQUENTIAL, TTL_ORDER_LAST_TO_FIRST, 0, 0},
+    {TTL_ALGO_SEQUENTIAL, TTL_ORDER_AUTO, 0, 0},
+    {TTL_ALGO_SEQUENTIAL_BLAS, TTL_ORDER_FIRST_TO_LAST, 0, 0},
+    {TTL_ALGO_SEQUENTIAL_BLAS, TTL_ORDER_LAST_TO_FIRST, 0, 0},
+    {TTL_ALGO_SEQUENTIAL, TTL_ORDER_FIRST_TO_LAST, 0, SIZE_MAX}, // unsliced: the fastest schedule
+    {TTL_ALGO_SEQUENTIAL_BLAS, TTL_ORDER_LAST_TO_FIRST, 0, 1},   // sliced as finely as it goes
+    {TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0},
+    {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0},
+    {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0},
 };
 
 std::string variant_name(const Variant &v) {
-    return std::string(ttl_algo_name(v.algo)) + "/" + ttl_order_name(v.order) + (v.autotune ? "/autotune" : "");
+    return std::string(ttl_algo_name(v.algo)) + "/" + ttl_order_name(v.order) + (v.autotune ? "/autotune" : "") +
+           (v.limit > 0 ? "/limit " + std::to_string(v.limit) : "");
 }
 
 // Plan info must be consistent with what was asked.
@@ -191,7 +195,7 @@ TEST_P(CudaFc, EveryAlgorithmMatchesReference) {
     for (const Variant &v : kVariants) {
         SCOPED_TRACE(variant_name(v));
         Plan plan;
-        const ttl_cuda_plan_opts_t o = opts(v.algo, v.order, v.autotune);
+        const ttl_cuda_plan_opts_t o = opts(v.algo, v.order, v.autotune, v.limit);
         const ttl_status_t st = ttl_cuda_fc_plan_create(&plan.p, layer.l, c.batch, &o);
         if (v.algo == TTL_ALGO_FUSED && !c.fused_required && st == TTL_STATUS_UNSUPPORTED) continue;
         ASSERT_EQ(st, TTL_STATUS_SUCCESS) << ttl_status_string(st);
@@ -199,7 +203,7 @@ TEST_P(CudaFc, EveryAlgorithmMatchesReference) {
         ASSERT_EQ(ttl_cuda_fc_plan_info(plan.p, &info), TTL_STATUS_SUCCESS);
         check_info(info, v, d, c.batch);
         const bool sequential = info.algo == TTL_ALGO_SEQUENTIAL || info.algo == TTL_ALGO_SEQUENTIAL_BLAS;
-        if (sequential && info.order == TTL_ORDER_LAST_TO_FIRST && c.ltf_bound)
+        if (sequential && info.order == TTL_ORDER_LAST_TO_FIRST && c.ltf_bound && v.limit == 0)
             EXPECT_LE(info.workspace_bytes,
                       size_t(2 * c.batch * std::max(d.in_features, d.out_features)) * sizeof(float));
         DeviceBuffer ws(info.workspace_bytes);
