@@ -31,7 +31,7 @@ void bench_row_init(bench_row_t *row) {
     memset(row, 0, sizeof *row);
     row->supported = 1;
     row->ms = row->dense_ms = row->tf32_ms = row->speedup = NAN;
-    row->gflops = row->gbs = row->roofline_ms = NAN;
+    row->gflops = row->gbs = row->roofline_ms = row->model_ms = NAN;
     row->compression = row->rel_err = row->rel_err_dense = NAN;
 }
 
@@ -251,6 +251,7 @@ static cJSON *row_json(const bench_report_t *r, const bench_row_t *row) {
     if (r->gpu) {
         add_number_or_null(o, "gbs", row->gbs);
         add_number_or_null(o, "roofline_ms", row->roofline_ms);
+        add_number_or_null(o, "model_ms", row->model_ms);
     }
     add_number_or_null(o, "rel_err", row->rel_err);
     if (r->gpu) add_number_or_null(o, "rel_err_dense", row->rel_err_dense);

@@ -36,6 +36,7 @@ typedef struct bench_row {
     double gflops;      /* 2 macs / time */
     double gbs;         /* bytes / time (GPU) */
     double roofline_ms; /* GPU: max(flops / sgemm peak, bytes / copy bandwidth) */
+    double model_ms;    /* GPU: the plan's cost-model estimate (ttl_plan_info_t.estimated_us); NAN on CPU */
     int64_t macs;
     int64_t params;
     double compression;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Device check for a GPU machine (H100/H200, sm_90): records the card and toolchain, builds libttl (Release,
 # CUDA), runs the whole CTest suite, runs compute-sanitizer memcheck and racecheck on the GPU test binaries,
-# then the CUDA benchmark suite and its chart when those tools exist. Every stage has a time limit and a failed
-# stage does not stop the next; a summary table comes last and the exit status is non-zero if any stage failed.
+# then the CUDA benchmark suite, its chart and the cost model's check (scripts/model-check.py, into bench.log)
+# when those tools exist. Every stage has a time limit and a failed stage does not stop the next; a summary
+# table comes last and the exit status is non-zero if any stage failed.
 #
 #   scripts/device-check.sh            (from anywhere; works in the repository root)
 #   OUT=/path scripts/device-check.sh  (logs go to $OUT, default ./out)
@@ -161,6 +162,11 @@ if [ -x "$bench" ]; then
         run_stage plot 30 "$bench_log" scripts/plot-bench.sh "$OUT/bench-cuda.json" "$OUT/bench-cuda.png"
     else
         skip_stage plot "no scripts/plot-bench.sh or no JSON"
+    fi
+    if [ -f "$OUT/bench-cuda.json" ] && command -v python3 >/dev/null 2>&1; then
+        run_stage model 30 "$bench_log" python3 scripts/model-check.py "$OUT/bench-cuda.json"
+    else
+        skip_stage model "no JSON or no python3"
     fi
 else
     skip_stage bench "no ttl-bench binary"

@@ -241,6 +241,8 @@ typedef struct ttl_plan_info {
     size_t persistent_bytes; /* memory the plan itself holds (e.g. a reconstructed W or K) */
     int64_t macs;            /* multiply-adds of one forward call, by the formulas of the stats structs */
     const char *reason;      /* static text saying why this algorithm was chosen */
+    double estimated_us;     /* GPU plans: the cost model's time of one forward call in microseconds, the figure
+                              * AUTO compares (0 where there is no model: CPU plans, batch 0) */
 } ttl_plan_info_t;
 
 /* CPU plans fix the shape and the algorithm; weights are passed to every forward call, and may also be bound

@@ -104,6 +104,7 @@ ttl_status_t create_fixed(ttl_cuda_conv_plan_t **out, ttl_cuda_conv_layer_t *l, 
         destroy_plan(p);
         return st;
     }
+    if (g.B > 0) p->info.estimated_us = 1e6 * (algo == TTL_ALGO_DENSE ? estimate_dense(g) : estimate_tt(*p));
     *out = p;
     return TTL_STATUS_SUCCESS;
 }

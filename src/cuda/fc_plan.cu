@@ -65,6 +65,7 @@ static ttl_status_t configure(ttl_cuda_fc_plan_t *p, ttl_algo_t algo, ttl_order_
     p->info.order = TTL_ORDER_AUTO;
     p->info.workspace_bytes = 0;
     p->info.persistent_bytes = 0;
+    p->info.estimated_us = 0.0;
     memset(&p->seq, 0, sizeof(p->seq));
     int64_t per_sample = 0;
     switch (algo) {
@@ -97,6 +98,11 @@ static ttl_status_t configure(ttl_cuda_fc_plan_t *p, ttl_algo_t algo, ttl_order_
     default: return TTL_STATUS_UNSUPPORTED;
     }
     TTL_TRY(ttl_mul_i64(&p->info.macs, per_sample, p->batch));
+    switch (algo) {
+    case TTL_ALGO_FUSED: p->info.estimated_us = p->fused.est_us; break;
+    case TTL_ALGO_DENSE: p->info.estimated_us = dense_estimate(p->layer, p->batch, p->allow_tf32); break;
+    default: p->info.estimated_us = sequential_estimate(p, algo == TTL_ALGO_SEQUENTIAL_BLAS); break;
+    }
     return TTL_STATUS_SUCCESS;
 }
 
@@ -320,6 +326,7 @@ extern "C" ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_c
     } else {
         st = choose_by_model(p, o.order);
     }
+    if (batch == 0) p->info.estimated_us = 0.0;
     if (st != TTL_STATUS_SUCCESS) {
         release_resources(p);
         free(p);

@@ -164,6 +164,7 @@ TEST_P(FcForward, EveryAlgorithmMatchesReference) {
             EXPECT_EQ(info.macs, expected_macs(st, info, bound));
             // Only a bound DENSE plan holds memory: W, exactly.
             EXPECT_EQ(info.persistent_bytes, bound && info.algo == TTL_ALGO_DENSE ? w_bytes : 0u);
+            EXPECT_EQ(info.estimated_us, 0.0) << "CPU plans have no time model in microseconds";
             if (info.algo == TTL_ALGO_SEQUENTIAL) {
                 EXPECT_NE(info.order, TTL_ORDER_AUTO);
                 EXPECT_GT(info.workspace_bytes, 0u);

@@ -139,6 +139,7 @@ void CudaConvForward::check(size_t ci, int layout, const Variant &v) {
     if (v.algo != TTL_ALGO_AUTO) EXPECT_EQ(info.algo, v.algo);
     if (v.order != TTL_ORDER_AUTO) EXPECT_EQ(info.order, v.order);
     EXPECT_GT(info.macs, 0);
+    EXPECT_GT(info.estimated_us, 0.0) << "the cost model's estimate";
     ASSERT_NE(info.reason, nullptr);
     EXPECT_GT(std::strlen(info.reason), 0u);
     const int64_t S = d.desc.out_channels, C = d.desc.in_channels;

@@ -160,6 +160,8 @@ void check_info(const ttl_plan_info_t &info, const Variant &v, const ttl_fc_desc
     }
     if (info.algo == TTL_ALGO_FUSED) EXPECT_EQ(info.workspace_bytes, 0u);
     if (batch > 0) EXPECT_GT(info.macs, 0);
+    if (batch > 0) EXPECT_GT(info.estimated_us, 0.0) << "the cost model's estimate";
+    if (batch == 0) EXPECT_EQ(info.estimated_us, 0.0);
 }
 
 class CudaFc : public ::testing::TestWithParam<FcCase> {};
