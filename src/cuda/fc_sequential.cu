@@ -254,15 +254,16 @@ ttl_status_t fc_seq_schedule_plan(fc_seq_schedule_t *out, const ttl_cuda_fc_laye
     bool have_fit = false, have_least = false;
     double fit_us = 0.0, least_us = 0.0;
     fc_seq_schedule_t fit, least;
+    ttl_status_t error = TTL_STATUS_UNSUPPORTED; /* why the last schedule could not be laid out */
     for (int32_t ns = 0; ns <= s.num_steps; ns = ns == 0 ? 2 : ns + 1) {
         /* with a fitting chunk, the fastest; otherwise the least workspace, in the largest chunks that keep it */
         int64_t chunk = largest_chunk(&s, ns, bound);
         const bool fits = chunk > 0;
         if (!fits) {
-            if (seq_slice(&s, ns, 1) != TTL_STATUS_SUCCESS) continue;
+            if ((error = seq_slice(&s, ns, 1)) != TTL_STATUS_SUCCESS) continue;
             chunk = largest_chunk(&s, ns, s.ws_bytes);
         }
-        if (seq_slice(&s, ns, chunk) != TTL_STATUS_SUCCESS) continue;
+        if ((error = seq_slice(&s, ns, chunk)) != TTL_STATUS_SUCCESS) continue;
         seq_tiles(&s, layer->handle);
         const double us = fc_seq_estimate(&s, layer->handle, blas);
         if (fits && (!have_fit || us < fit_us)) fit = s, fit_us = us, have_fit = true;
@@ -270,7 +271,7 @@ ttl_status_t fc_seq_schedule_plan(fc_seq_schedule_t *out, const ttl_cuda_fc_laye
             (!have_least || s.ws_bytes < least.ws_bytes || (s.ws_bytes == least.ws_bytes && us < least_us)))
             least = s, least_us = us, have_least = true;
     }
-    if (!have_fit && !have_least) return TTL_STATUS_UNSUPPORTED;
+    if (!have_fit && !have_least) return error;
     *out = have_fit ? fit : least;
     return TTL_STATUS_SUCCESS;
 }
