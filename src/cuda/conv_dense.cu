@@ -4,16 +4,16 @@
  *   K is [S, C, kh, kw] for NCHW activations, [S, kh, kw, C] for NHWC (cuDNN's filter layout matching the
  *   activations); x and y as in ttl.h.
  *
- * Reconstruction runs left to right over the channel cores: P_0 = G_0 as [1][1][kh kw][r_0] and
- *     P_k[(S_<k, s_k)][(C_<k, c_k)][pq][r_k] = sum_a P_{k-1}[S_<k][C_<k][pq][a] G_k[a][s_k][c_k][r_k],
- * one thread per element (double accumulation, fixed order), so P_d = K. Temporary P_k live only during plan
- * creation. The forward call is cudnnConvolutionForward (cross-correlation, fp32; CUDNN_FMA_MATH unless TF32 is
- * allowed) with the deterministic algorithm cudnnFindConvolutionForwardAlgorithmEx timed fastest at plan time,
- * then a bias kernel. The workspace is cuDNN's for that algorithm; K is the plan's persistent memory.
+ * Reconstruction (dense_reconstruct.cuh) runs left to right over the channel cores, one thread per element
+ * (double accumulation, fixed order); its temporaries live only during plan creation. The forward call is
+ * cudnnConvolutionForward (cross-correlation, fp32; CUDNN_FMA_MATH unless TF32 is allowed) with the deterministic
+ * algorithm cudnnFindConvolutionForwardAlgorithmEx timed fastest at plan time, then a bias kernel. The workspace is
+ * cuDNN's for that algorithm; K is the plan's persistent memory.
  */
 #include <stdint.h>
 
 #include "cuda/conv_internal.h"
+#include "cuda/dense_reconstruct.cuh"
 #include "cuda/plan_common.h"
 
 namespace {
@@ -22,36 +22,11 @@ namespace {
 // kernels
 // ---------------------------------------------------------------------------------------------------------------
 
-// One reconstruction step (see the top). out has s_prev*sk x c_prev*ck x khkw x rb elements; with krsc (last
-// step only, rb = 1) it is written as [S][kh kw][C] instead of [S][C][kh kw]. Host-callable, so that its index
-// arithmetic can be checked without a GPU.
-__host__ __device__ inline void reconstruct_step(float *__restrict__ out, const float *__restrict__ prev,
-                                                 const float *__restrict__ core, int64_t s_prev, int64_t c_prev,
-                                                 int64_t sk, int64_t ck, int64_t khkw, int64_t ra, int64_t rb,
-                                                 int krsc, int64_t tid, int64_t nthr) {
-    const int64_t c_all = c_prev * ck;
-    const int64_t total = s_prev * sk * c_all * khkw * rb;
-    for (int64_t e = tid; e < total; e += nthr) {
-        const int64_t r = e % rb;
-        int64_t t = e / rb;
-        const int64_t pq = t % khkw;
-        t /= khkw;
-        const int64_t cc = t % c_all;
-        const int64_t ss = t / c_all;
-        const int64_t sp = ss / sk, si = ss - sp * sk, cp = cc / ck, ci = cc - cp * ck;
-        const float *pv = prev + ((sp * c_prev + cp) * khkw + pq) * ra;
-        const float *gv = core + (si * ck + ci) * rb + r; /* G_k[a][si][ci][r] = gv[a sk ck rb] */
-        double acc = 0.0;
-        for (int64_t a = 0; a < ra; ++a) acc += (double)pv[a] * (double)gv[a * sk * ck * rb];
-        out[krsc ? (ss * khkw + pq) * c_all + cc : e] = (float)acc;
-    }
-}
-
 __global__ void reconstruct_step_kernel(float *__restrict__ out, const float *__restrict__ prev,
                                         const float *__restrict__ core, int64_t s_prev, int64_t c_prev, int64_t sk,
                                         int64_t ck, int64_t khkw, int64_t ra, int64_t rb, int krsc) {
-    reconstruct_step(out, prev, core, s_prev, c_prev, sk, ck, khkw, ra, rb, krsc,
-                     (int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x);
+    conv_reconstruct_step(out, prev, core, s_prev, c_prev, sk, ck, khkw, ra, rb, krsc,
+                          (int64_t)blockIdx.x * blockDim.x + threadIdx.x, (int64_t)gridDim.x * blockDim.x);
 }
 
 // y[b, s, ...] += bias[s] over the whole output.
@@ -72,22 +47,23 @@ constexpr int kThreads = 256;
 
 int blocks_for(int64_t n, int sm_count) { return ttl_cuda_grid_stride_blocks(n, kThreads, (int64_t)sm_count * 32); }
 
+// The reconstruction schedule's steps as launches on a stream.
+struct conv_stream_exec {
+    cudaStream_t stream;
+    int sm_count;
+    ttl_status_t step(float *out, const float *prev, const float *core, int64_t s_prev, int64_t c_prev, int64_t sk,
+                      int64_t ck, int64_t khkw, int64_t ra, int64_t rb, int krsc) {
+        const int64_t n = s_prev * sk * c_prev * ck * khkw * rb;
+        reconstruct_step_kernel<<<blocks_for(n, sm_count), kThreads, 0, stream>>>(out, prev, core, s_prev, c_prev,
+                                                                                  sk, ck, khkw, ra, rb, krsc);
+        return cudaGetLastError() == cudaSuccess ? TTL_STATUS_SUCCESS : TTL_STATUS_CUDA_ERROR;
+    }
+};
+
 // Builds K into d_K on `stream` and waits for it (plan time).
 ttl_status_t reconstruct(float *d_K, const ttl_cuda_conv_layer_t *l, int nhwc) {
-    const ttl_conv_desc_t &d = l->desc;
-    const int sm = l->handle->sm_count;
-    const cudaStream_t stream = l->handle->stream;
-    const int64_t khkw = d.kernel_h * d.kernel_w;
-    /* the largest intermediate P_k, k < d */
-    int64_t big = 0, sp = 1, cp = 1;
-    for (int32_t k = 0; k + 1 < d.num_cores; ++k) {
-        sp *= d.out_modes[k];
-        cp *= d.in_modes[k];
-        int64_t n;
-        TTL_TRY(ttl_mul_i64(&n, sp * cp, khkw));
-        TTL_TRY(ttl_mul_i64(&n, n, d.ranks[k + 1]));
-        big = ttl_max_i64(big, n);
-    }
+    int64_t big = 0;
+    TTL_TRY(conv_reconstruct_tmp_elems(&big, &l->desc));
     float *tmp[2] = {nullptr, nullptr};
     ttl_status_t st = TTL_STATUS_SUCCESS;
     if (big > 0) {
@@ -99,23 +75,11 @@ ttl_status_t reconstruct(float *d_K, const ttl_cuda_conv_layer_t *l, int nhwc) {
             st = TTL_STATUS_OUT_OF_MEMORY;
         }
     }
-    const float *prev = l->d_cores; /* G_0 [kh kw][r_0] */
-    const float *core = l->d_cores + khkw * d.ranks[0];
-    sp = 1, cp = 1;
-    for (int32_t k = 0; k < d.num_cores && st == TTL_STATUS_SUCCESS; ++k) {
-        const bool last = k + 1 == d.num_cores;
-        float *out = last ? d_K : tmp[k % 2];
-        const int64_t sk = d.out_modes[k], ck = d.in_modes[k], ra = d.ranks[k], rb = d.ranks[k + 1];
-        const int64_t n = sp * sk * cp * ck * khkw * rb;
-        reconstruct_step_kernel<<<blocks_for(n, sm), kThreads, 0, stream>>>(out, prev, core, sp, cp, sk, ck, khkw,
-                                                                            ra, rb, last && nhwc);
-        if (cudaGetLastError() != cudaSuccess) st = TTL_STATUS_CUDA_ERROR;
-        prev = out;
-        core += ra * sk * ck * rb;
-        sp *= sk;
-        cp *= ck;
-    }
-    if (cudaStreamSynchronize(stream) != cudaSuccess && st == TTL_STATUS_SUCCESS) st = TTL_STATUS_CUDA_ERROR;
+    conv_stream_exec exec{l->handle->stream, l->handle->sm_count};
+    if (st == TTL_STATUS_SUCCESS)
+        st = conv_reconstruct_schedule(d_K, tmp[0], tmp[1], &l->desc, l->d_cores, nhwc, exec);
+    if (cudaStreamSynchronize(l->handle->stream) != cudaSuccess && st == TTL_STATUS_SUCCESS)
+        st = TTL_STATUS_CUDA_ERROR;
     cudaFree(tmp[0]);
     cudaFree(tmp[1]);
     return st;
