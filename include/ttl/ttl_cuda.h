@@ -43,7 +43,9 @@ typedef struct ttl_cuda_handle ttl_cuda_handle_t;
 /* Number of usable CUDA devices; 0 (with SUCCESS) when there is no driver or no device. */
 TTL_API ttl_status_t ttl_cuda_device_count(int *count);
 
-/* Binds to `device` (NO_DEVICE when it does not exist) and creates the cuBLAS and cuDNN handles. */
+/* Binds to `device` (NO_DEVICE when it does not exist) and creates the cuBLAS and cuDNN handles, with a cuBLAS
+ * workspace the handle owns (32 MiB on Hopper and later, 4 MiB before), so that cuBLAS allocates nothing in a
+ * forward call, captured into a CUDA graph or not. */
 TTL_API ttl_status_t ttl_cuda_create(ttl_cuda_handle_t **handle, int device);
 TTL_API void ttl_cuda_destroy(ttl_cuda_handle_t *handle);
 TTL_API ttl_status_t ttl_cuda_set_stream(ttl_cuda_handle_t *handle, cudaStream_t stream);
@@ -59,9 +61,9 @@ typedef struct ttl_cuda_plan_opts {
     int32_t autotune;   /* 1: with AUTO, time every applicable algorithm once at plan time, keep the fastest */
     int32_t allow_tf32; /* 1: the DENSE path may use TF32 tensor cores; 0 (default): strict fp32 */
     /* 0 (default): the TT algorithms keep their workspace to at most twice the larger of x and y (exceptions
-     * below), DENSE takes cuDNN's fastest algorithm whatever its workspace. Otherwise every algorithm stays within
-     * this many bytes where it can: fewer, larger chunks when it is generous (SIZE_MAX: whatever runs fastest),
-     * smaller chunks or a cuDNN algorithm with less scratch when it is tight. */
+     * below), DENSE conv takes cuDNN's fastest algorithm among those needing at most 512 MiB of scratch. Otherwise
+     * every algorithm stays within this many bytes where it can: fewer, larger chunks when it is generous
+     * (SIZE_MAX: the fastest schedules), smaller chunks or a cuDNN algorithm with less scratch when it is tight. */
     size_t workspace_limit;
 } ttl_cuda_plan_opts_t;
 

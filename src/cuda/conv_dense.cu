@@ -87,11 +87,16 @@ ttl_status_t reconstruct(float *d_K, const ttl_cuda_conv_layer_t *l, int nhwc) {
 
 int as_int(int64_t v) { return (int)v; }
 
-// Descriptors for x, y, K and the convolution; UNSUPPORTED beyond cuDNN's int dimensions.
+// Descriptors for x, y, K and the convolution; UNSUPPORTED beyond cuDNN's limits: int dimensions, and at most
+// 2^31 - 1 elements in a tensor or filter.
 ttl_status_t make_descriptors(ttl_conv_dense_t *dn, const ttl_conv_geom_t &g, int32_t allow_tf32) {
     const int64_t dims[] = {g.B, g.C, g.H, g.W, g.S, g.OH, g.OW};
     for (int64_t v : dims)
         if (v > INT32_MAX) return TTL_STATUS_UNSUPPORTED;
+    const double elems[] = {(double)g.B * g.C * g.H * g.W, (double)g.B * g.S * g.OH * g.OW,
+                            (double)g.S * g.C * g.kh * g.kw};
+    for (double e : elems)
+        if (e > (double)INT32_MAX) return TTL_STATUS_UNSUPPORTED;
     const cudnnTensorFormat_t fmt = g.nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     TTL_CUDNN_TRY(cudnnCreateTensorDescriptor(&dn->x_desc));
     TTL_CUDNN_TRY(cudnnCreateTensorDescriptor(&dn->y_desc));
@@ -142,7 +147,8 @@ ttl_status_t find_algorithm(ttl_conv_dense_t *dn, const ttl_cuda_conv_layer_t *l
         ws = nullptr;
         ws_cap = 0;
     }
-    if (st == TTL_STATUS_SUCCESS && cudaMemset(x, 0x3c, x_bytes) != cudaSuccess) st = TTL_STATUS_CUDA_ERROR;
+    if (st == TTL_STATUS_SUCCESS && cudaMemsetAsync(x, 0x3c, x_bytes, l->handle->stream) != cudaSuccess)
+        st = TTL_STATUS_CUDA_ERROR;
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int returned = 0;
     if (st == TTL_STATUS_SUCCESS &&
@@ -160,7 +166,9 @@ ttl_status_t find_algorithm(ttl_conv_dense_t *dn, const ttl_cuda_conv_layer_t *l
     for (int i = 0; i < returned; ++i) {
         const cudnnConvolutionFwdAlgoPerf_t &r = perf[i];
         if (r.status != CUDNN_STATUS_SUCCESS || r.determinism != CUDNN_DETERMINISTIC || r.memory > ws_cap) continue;
-        if (!allow_tf32 && r.mathType != CUDNN_FMA_MATH && r.mathType != CUDNN_DEFAULT_MATH) continue;
+        /* never CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION (fp16 inputs); TF32 tensor ops only when allowed */
+        const bool fp32_math = r.mathType == CUDNN_FMA_MATH || r.mathType == CUDNN_DEFAULT_MATH;
+        if (!fp32_math && !(allow_tf32 && r.mathType == CUDNN_TENSOR_OP_MATH)) continue;
         dn->algo = r.algo;
         if (allow_tf32) TTL_CUDNN_TRY(cudnnSetConvolutionMathType(dn->conv_desc, r.mathType));
         TTL_CUDNN_TRY(cudnnGetConvolutionForwardWorkspaceSize(cudnn, dn->x_desc, dn->w_desc, dn->conv_desc,

@@ -151,36 +151,44 @@ void release(ttl_cuda_conv_layer_t *l) {
     free(l);
 }
 
-ttl_status_t upload(float **dst, const float *src, size_t count) {
+// Uploads `count` floats to a new device buffer, ordered on `stream`; a copy from pageable memory may still be in
+// flight when the call returns (its source is staged), so build() synchronises the stream at the end.
+ttl_status_t upload(float **dst, const float *src, size_t count, cudaStream_t stream) {
     if (cudaMalloc((void **)dst, count * sizeof(float)) != cudaSuccess) {
         (void)cudaGetLastError(); /* a failed allocation must not surface at a later launch check */
         *dst = nullptr;
         return TTL_STATUS_OUT_OF_MEMORY;
     }
-    TTL_CUDA_TRY(cudaMemcpy(*dst, src, count * sizeof(float), cudaMemcpyHostToDevice));
+    TTL_CUDA_TRY(cudaMemcpyAsync(*dst, src, count * sizeof(float), cudaMemcpyHostToDevice, stream));
     return TTL_STATUS_SUCCESS;
 }
 
 ttl_status_t build(ttl_cuda_conv_layer_t *l, const float *cores, const float *bias) {
     const ttl_conv_desc_t &d = l->desc;
-    TTL_TRY(upload(&l->d_cores, cores, (size_t)l->param_count));
-    if (bias != NULL) TTL_TRY(upload(&l->d_bias, bias, (size_t)d.out_channels));
+    cudaStream_t stream = l->handle->stream;
+    TTL_TRY(upload(&l->d_cores, cores, (size_t)l->param_count, stream));
+    if (bias != NULL) TTL_TRY(upload(&l->d_bias, bias, (size_t)d.out_channels, stream));
     float *g0 = NULL;
     TTL_TRY(ttl_conv_host_g0(&g0, &l->r0pad, &d, cores));
-    if (g0 == NULL) return TTL_STATUS_SUCCESS; /* tt_ok stays 0: DENSE only */
-    ttl_status_t st = upload(&l->d_g0, g0, (size_t)d.kernel_h * d.kernel_w * l->r0pad);
-    free(g0);
-    TTL_TRY(st);
-    float *at[TTL_CONV_VARIANTS][TTL_CONV_ORDERS] = {};
-    TTL_TRY(ttl_conv_host_chains(l->chain, at, &d, cores));
-    if (at[0][0] == NULL) return TTL_STATUS_SUCCESS; /* tt_ok stays 0 */
-    for (int32_t v = 0; v < TTL_CONV_VARIANTS; ++v)
-        for (int32_t o = 0; o < TTL_CONV_ORDERS; ++o) {
-            if (st == TTL_STATUS_SUCCESS) st = upload(&l->d_at[v][o], at[v][o], (size_t)l->chain[v][o].at_floats);
-            free(at[v][o]);
+    if (g0 != NULL) {
+        ttl_status_t st = upload(&l->d_g0, g0, (size_t)d.kernel_h * d.kernel_w * l->r0pad, stream);
+        free(g0);
+        TTL_TRY(st);
+        float *at[TTL_CONV_VARIANTS][TTL_CONV_ORDERS] = {};
+        TTL_TRY(ttl_conv_host_chains(l->chain, at, &d, cores));
+        if (at[0][0] != NULL) {
+            for (int32_t v = 0; v < TTL_CONV_VARIANTS; ++v)
+                for (int32_t o = 0; o < TTL_CONV_ORDERS; ++o) {
+                    if (st == TTL_STATUS_SUCCESS)
+                        st = upload(&l->d_at[v][o], at[v][o], (size_t)l->chain[v][o].at_floats, stream);
+                    free(at[v][o]);
+                }
+            TTL_TRY(st);
+            l->tt_ok = 1;
         }
-    TTL_TRY(st);
-    l->tt_ok = 1;
+    }
+    /* tt_ok stays 0 (DENSE only) when the TT re-layouts do not apply; either way the uploads land first */
+    TTL_CUDA_TRY(cudaStreamSynchronize(stream));
     return TTL_STATUS_SUCCESS;
 }
 

@@ -141,16 +141,22 @@ ttl_status_t autotune(ttl_cuda_conv_plan_t **out, ttl_cuda_conv_layer_t *l, cons
         (void)cudaGetLastError(); /* a failed allocation must not surface at a later launch check */
         st = TTL_STATUS_OUT_OF_MEMORY;
     }
-    if (st == TTL_STATUS_SUCCESS && cudaMemset(x, 0x3c, x_bytes) != cudaSuccess) st = TTL_STATUS_CUDA_ERROR;
+    if (st == TTL_STATUS_SUCCESS && cudaMemsetAsync(x, 0x3c, x_bytes, l->handle->stream) != cudaSuccess)
+        st = TTL_STATUS_CUDA_ERROR;
     int best = -1;
     float best_ms = 0.0f;
     for (int i = 0; i < kCount && st == TTL_STATUS_SUCCESS; ++i) {
         if (cand[i] == nullptr) continue;
         float ms = 0.0f;
         const ttl_cuda_conv_plan_t *c = cand[i];
-        st = ttl_cuda_time_ms(&ms, l->handle->stream, kTuneRuns,
-                              [&] { return run(c, (float *)y, (const float *)x, ws); });
-        if (st == TTL_STATUS_SUCCESS && (best < 0 || ms < best_ms)) best = i, best_ms = ms;
+        const ttl_status_t run_st = ttl_cuda_time_ms(&ms, l->handle->stream, kTuneRuns,
+                                                     [&] { return run(c, (float *)y, (const float *)x, ws); });
+        if (run_st != TTL_STATUS_SUCCESS) { /* a candidate that fails to run is skipped, not fatal */
+            (void)cudaGetLastError();
+            if (first_error == TTL_STATUS_SUCCESS) first_error = run_st;
+            continue;
+        }
+        if (best < 0 || ms < best_ms) best = i, best_ms = ms;
     }
     cudaFree(x);
     cudaFree(y);

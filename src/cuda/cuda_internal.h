@@ -18,18 +18,25 @@ extern "C" {
 
 struct ttl_cuda_handle {
     int device;
-    cudaStream_t stream;         /* where every forward call is enqueued */
-    cublasHandle_t cublas;       /* bound to `stream` */
-    cudnnHandle_t cudnn;         /* bound to `stream` */
+    cudaStream_t stream;   /* where every forward call is enqueued */
+    cublasHandle_t cublas; /* bound to `stream` */
+    cudnnHandle_t cudnn;   /* bound to `stream` */
+    void *cublas_ws;       /* cuBLAS's workspace (cublasSetWorkspace), owned */
+    size_t cublas_ws_bytes;
     int sm_count;                /* multiprocessors, for persistent-grid sizing */
     size_t smem_per_block_optin; /* largest dynamic shared memory a block may opt in to */
     size_t l2_bytes;
 };
 
-/* Return TTL_STATUS_CUDA_ERROR / _CUBLAS_ / _CUDNN_ from the enclosing function when a call fails. */
+/* Return TTL_STATUS_CUDA_ERROR / _CUBLAS_ / _CUDNN_ from the enclosing function when a call fails. A failed CUDA
+ * call's error is also cleared from the runtime's last-error slot, so that it cannot surface again at a later,
+ * unrelated launch check (an error from a fault on the device stays: the context is lost). */
 #define TTL_CUDA_TRY(call)                                                                                         \
     do {                                                                                                           \
-        if ((call) != cudaSuccess) return TTL_STATUS_CUDA_ERROR;                                                   \
+        if ((call) != cudaSuccess) {                                                                               \
+            (void)cudaGetLastError();                                                                              \
+            return TTL_STATUS_CUDA_ERROR;                                                                          \
+        }                                                                                                          \
     } while (0)
 #define TTL_CUBLAS_TRY(call)                                                                                       \
     do {                                                                                                           \

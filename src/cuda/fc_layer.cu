@@ -61,8 +61,9 @@ static void layer_release(ttl_cuda_fc_layer_t *l) {
     free(l);
 }
 
-/* Uploads `count` floats to a new device buffer. */
-static ttl_status_t upload(float **dst, const float *src, int64_t count) {
+/* Uploads `count` floats to a new device buffer, ordered on `stream`. A copy from pageable memory may still be in
+ * flight when the call returns: layer_fill synchronises the stream once at the end. */
+static ttl_status_t upload(float **dst, const float *src, int64_t count, cudaStream_t stream) {
     size_t bytes;
     TTL_TRY(ttl_bytes(&bytes, count, sizeof(float)));
     if (cudaMalloc((void **)dst, bytes) != cudaSuccess) {
@@ -70,7 +71,7 @@ static ttl_status_t upload(float **dst, const float *src, int64_t count) {
         *dst = NULL;
         return TTL_STATUS_OUT_OF_MEMORY;
     }
-    TTL_CUDA_TRY(cudaMemcpy(*dst, src, bytes, cudaMemcpyHostToDevice));
+    TTL_CUDA_TRY(cudaMemcpyAsync(*dst, src, bytes, cudaMemcpyHostToDevice, stream));
     return TTL_STATUS_SUCCESS;
 }
 
@@ -79,8 +80,9 @@ static ttl_status_t layer_fill(ttl_cuda_fc_layer_t *l, const float *cores, const
     int64_t params = 0;
     TTL_TRY(ttl_fc_param_count(&params, d));
     for (int32_t k = 0; k < d->num_cores; ++k) TTL_TRY(ttl_fc_core_offset(&l->core_offset[k], d, k));
-    TTL_TRY(upload(&l->cores, cores, params));
-    if (bias != NULL) TTL_TRY(upload(&l->bias, bias, d->out_features));
+    cudaStream_t stream = l->handle->stream;
+    TTL_TRY(upload(&l->cores, cores, params, stream));
+    if (bias != NULL) TTL_TRY(upload(&l->bias, bias, d->out_features, stream));
     for (int o = 0; o < 2; ++o) {
         int64_t total;
         TTL_TRY(fc_at_layout(l->at_offset[o], l->at_lda[o], &total, d, o));
@@ -89,10 +91,11 @@ static ttl_status_t layer_fill(ttl_cuda_fc_layer_t *l, const float *cores, const
         float *host = (float *)calloc((size_t)total, sizeof(float)); /* zero padding */
         if (host == NULL) return TTL_STATUS_OUT_OF_MEMORY;
         fc_at_fill(host, l->at_offset[o], l->at_lda[o], d, l->core_offset, cores, o);
-        const ttl_status_t st = upload(&l->at[o], host, total);
-        free(host);
+        const ttl_status_t st = upload(&l->at[o], host, total, stream);
+        free(host); /* a pageable source is staged before cudaMemcpyAsync returns */
         TTL_TRY(st);
     }
+    TTL_CUDA_TRY(cudaStreamSynchronize(stream)); /* the layer is complete before any plan or forward reads it */
     return TTL_STATUS_SUCCESS;
 }
 

@@ -240,7 +240,7 @@ static ttl_status_t choose_by_timing(ttl_cuda_fc_plan_t *p, ttl_order_t want) {
     memset(&buf, 0, sizeof(buf));
     bool have = false;
     float best_ms = 0.0f;
-    ttl_status_t st = TTL_STATUS_SUCCESS;
+    ttl_status_t st = TTL_STATUS_SUCCESS, first_error = TTL_STATUS_SUCCESS;
     for (int32_t i = 0; i < n && st == TTL_STATUS_SUCCESS; ++i) {
         if (c[i].algo == TTL_ALGO_DENSE && dense_bytes > 0.25 * (double)free_bytes) continue;
         trial->layer = p->layer;
@@ -254,20 +254,24 @@ static ttl_status_t choose_by_timing(ttl_cuda_fc_plan_t *p, ttl_order_t want) {
             st = cs;
             break;
         }
+        /* A candidate whose buffers do not fit or whose timed run fails is skipped (its error kept for the case
+         * that none runs); the winner so far stays. */
+        ttl_status_t ts = TTL_STATUS_SUCCESS;
         if (buf.x == NULL || trial->info.workspace_bytes > buf.ws_bytes) {
             tune_free(&buf);
-            st = tune_alloc(&buf, p, trial->info.workspace_bytes);
-            if (st != TTL_STATUS_SUCCESS) {
-                release_resources(trial);
-                break;
-            }
+            ts = tune_alloc(&buf, p, trial->info.workspace_bytes);
+            if (ts != TTL_STATUS_SUCCESS) tune_free(&buf);
         }
         float ms = 0.0f;
-        st = ttl_cuda_time_ms(&ms, p->layer->handle->stream, 3,
-                              [&]() { return dispatch(trial, buf.y, buf.x, buf.ws); });
-        if (st != TTL_STATUS_SUCCESS) {
+        if (ts == TTL_STATUS_SUCCESS)
+            ts = ttl_cuda_time_ms(&ms, p->layer->handle->stream, 3,
+                                  [&]() { return dispatch(trial, buf.y, buf.x, buf.ws); });
+        if (ts != TTL_STATUS_SUCCESS) {
+            (void)cudaGetLastError();
             release_resources(trial);
-            break;
+            memset(trial, 0, sizeof(*trial));
+            if (first_error == TTL_STATUS_SUCCESS) first_error = ts;
+            continue;
         }
         if (!have || ms < best_ms) {
             release_resources(p);
@@ -286,7 +290,8 @@ static ttl_status_t choose_by_timing(ttl_cuda_fc_plan_t *p, ttl_order_t want) {
         release_resources(p);
         return st;
     }
-    return have ? TTL_STATUS_SUCCESS : TTL_STATUS_UNSUPPORTED;
+    if (!have) return first_error != TTL_STATUS_SUCCESS ? first_error : TTL_STATUS_UNSUPPORTED;
+    return TTL_STATUS_SUCCESS;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

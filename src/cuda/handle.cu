@@ -1,6 +1,10 @@
 /*
  * The CUDA handle: device binding, stream, and the cuBLAS/cuDNN handles every plan uses. Creating cuBLAS and
  * cuDNN handles is slow (tens of ms), so it happens once here, never on a forward call.
+ *
+ * cuBLAS gets a workspace the handle owns (cuBLAS's recommendation: 32 MiB on Hopper and later, 4 MiB before),
+ * set again after every cublasSetStream (which resets it). Without one, cuBLAS allocates its own, and a call
+ * captured into a CUDA graph would allocate a new workspace per captured graph.
  */
 #include <stdlib.h>
 
@@ -29,10 +33,20 @@ extern "C" ttl_status_t ttl_cuda_activate(const ttl_cuda_handle_t *handle, int *
     return TTL_STATUS_SUCCESS;
 }
 
+/* Destroys what was created; the handle's device must be current. */
 static void release(ttl_cuda_handle_t *h) {
     if (h->cudnn != NULL) cudnnDestroy(h->cudnn);
     if (h->cublas != NULL) cublasDestroy(h->cublas);
+    if (h->cublas_ws != NULL) (void)cudaFree(h->cublas_ws);
     free(h);
+}
+
+/* Binds cuBLAS and cuDNN to `stream`, cuBLAS with the handle's workspace. */
+static ttl_status_t bind_stream(ttl_cuda_handle_t *h, cudaStream_t stream) {
+    TTL_CUBLAS_TRY(cublasSetStream(h->cublas, stream));
+    TTL_CUBLAS_TRY(cublasSetWorkspace(h->cublas, h->cublas_ws, h->cublas_ws_bytes));
+    TTL_CUDNN_TRY(cudnnSetStream(h->cudnn, stream));
+    return TTL_STATUS_SUCCESS;
 }
 
 extern "C" ttl_status_t ttl_cuda_create(ttl_cuda_handle_t **handle, int device) {
@@ -47,6 +61,7 @@ extern "C" ttl_status_t ttl_cuda_create(ttl_cuda_handle_t **handle, int device) 
     h->stream = 0;
     int prev = 0;
     ttl_status_t st = ttl_cuda_activate(h, &prev);
+    const bool switched = st == TTL_STATUS_SUCCESS;
     cudaDeviceProp prop;
     if (st == TTL_STATUS_SUCCESS && cudaGetDeviceProperties(&prop, device) != cudaSuccess)
         st = TTL_STATUS_CUDA_ERROR;
@@ -54,21 +69,24 @@ extern "C" ttl_status_t ttl_cuda_create(ttl_cuda_handle_t **handle, int device) 
         h->sm_count = prop.multiProcessorCount;
         h->smem_per_block_optin = prop.sharedMemPerBlockOptin;
         h->l2_bytes = (size_t)prop.l2CacheSize;
-        if (cublasCreate(&h->cublas) != CUBLAS_STATUS_SUCCESS) st = TTL_STATUS_CUBLAS_ERROR;
+        h->cublas_ws_bytes = (size_t)(prop.major >= 9 ? 32 : 4) << 20;
+        if (cudaMalloc(&h->cublas_ws, h->cublas_ws_bytes) != cudaSuccess) {
+            h->cublas_ws = NULL;
+            st = TTL_STATUS_OUT_OF_MEMORY;
+        }
     }
+    if (st == TTL_STATUS_SUCCESS && cublasCreate(&h->cublas) != CUBLAS_STATUS_SUCCESS) st = TTL_STATUS_CUBLAS_ERROR;
     /* Strict fp32 unless a plan asks otherwise; plans set the math mode they need before each call. */
     if (st == TTL_STATUS_SUCCESS && cublasSetMathMode(h->cublas, CUBLAS_PEDANTIC_MATH) != CUBLAS_STATUS_SUCCESS)
         st = TTL_STATUS_CUBLAS_ERROR;
     if (st == TTL_STATUS_SUCCESS && cudnnCreate(&h->cudnn) != CUDNN_STATUS_SUCCESS) st = TTL_STATUS_CUDNN_ERROR;
-    if (st == TTL_STATUS_SUCCESS && cublasSetStream(h->cublas, h->stream) != CUBLAS_STATUS_SUCCESS)
-        st = TTL_STATUS_CUBLAS_ERROR;
-    if (st == TTL_STATUS_SUCCESS && cudnnSetStream(h->cudnn, h->stream) != CUDNN_STATUS_SUCCESS)
-        st = TTL_STATUS_CUDNN_ERROR;
-    if (prev != device) (void)cudaSetDevice(prev);
+    if (st == TTL_STATUS_SUCCESS) st = bind_stream(h, h->stream);
     if (st != TTL_STATUS_SUCCESS) {
-        release(h);
-        return st;
+        (void)cudaGetLastError(); /* a failed call must not surface at a later launch check */
+        release(h);               /* on the handle's device, before the caller's is restored */
     }
+    if (switched && prev != device) (void)cudaSetDevice(prev);
+    if (st != TTL_STATUS_SUCCESS) return st;
     *handle = h;
     return TTL_STATUS_SUCCESS;
 }
@@ -84,10 +102,10 @@ extern "C" void ttl_cuda_destroy(ttl_cuda_handle_t *handle) {
 
 extern "C" ttl_status_t ttl_cuda_set_stream(ttl_cuda_handle_t *handle, cudaStream_t stream) {
     if (handle == NULL) return TTL_STATUS_NULL_POINTER;
-    TTL_CUBLAS_TRY(cublasSetStream(handle->cublas, stream));
-    if (cudnnSetStream(handle->cudnn, stream) != CUDNN_STATUS_SUCCESS) {
-        (void)cublasSetStream(handle->cublas, handle->stream); /* on error the handle keeps its old stream */
-        return TTL_STATUS_CUDNN_ERROR;
+    const ttl_status_t st = bind_stream(handle, stream);
+    if (st != TTL_STATUS_SUCCESS) {
+        (void)bind_stream(handle, handle->stream); /* on error the handle keeps its old stream */
+        return st;
     }
     handle->stream = stream;
     return TTL_STATUS_SUCCESS;
