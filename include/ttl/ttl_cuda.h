@@ -83,9 +83,10 @@ TTL_API void ttl_cuda_fc_layer_destroy(ttl_cuda_fc_layer_t *layer);
  * chip). DENSE reconstructs W on the device here; its bytes are reported as persistent_bytes. FUSED and DENSE
  * need no workspace. SEQUENTIAL and SEQUENTIAL_BLAS size theirs to at most twice the larger of x and y (or
  * opts->workspace_limit): where the intermediates are larger, their first steps run once per chunk of samples
- * (first to last) or of samples and leading input modes (last to first), at the price of more launches. The one
- * exception is where one sample's intermediate alone exceeds that bound (ranks well above the mode ratios, at
- * small batches: the rank-40 CIFAR-10 TT-FC layer at batch 1); the plan then takes the least workspace it can. */
+ * (first to last) or of samples and leading input modes (last to first), at the price of more launches. The
+ * exception is where the intermediates of one such unit alone exceed that bound: ranks well above the mode
+ * ratios at small batches (the rank-40 CIFAR-10 TT-FC layers below batch 32; VGG FC6 TT4 first to last below
+ * batch 8, where last to first fits). The plan then takes the least workspace it can. */
 TTL_API ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_cuda_fc_layer_t *layer, int64_t batch,
                                              const ttl_cuda_plan_opts_t *opts);
 TTL_API ttl_status_t ttl_cuda_fc_plan_info(const ttl_cuda_fc_plan_t *plan, ttl_plan_info_t *info);
