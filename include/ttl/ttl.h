@@ -268,7 +268,7 @@ TTL_API ttl_status_t ttl_fc_plan_create(ttl_fc_plan_t **plan, const ttl_fc_desc_
 TTL_API ttl_status_t ttl_fc_plan_info(const ttl_fc_plan_t *plan, ttl_plan_info_t *info);
 TTL_API void ttl_fc_plan_destroy(ttl_fc_plan_t *plan);
 /* y is [B, M], x is [B, N], B fixed by the plan; cores packed as described above (a bound plan's own pointer);
- * bias [M] or NULL. */
+ * bias [M] or NULL. y, x and the workspace must not overlap (not in place): BAD_ARGUMENT. */
 TTL_API ttl_status_t ttl_fc_forward(const ttl_fc_plan_t *plan, float *y, const float *x, const float *cores,
                                     const float *bias, void *ws, size_t ws_bytes);
 
@@ -276,6 +276,7 @@ TTL_API ttl_status_t ttl_conv_plan_create(ttl_conv_plan_t **plan, const ttl_conv
                                           const ttl_conv_shape_t *shape, const ttl_plan_opts_t *opts);
 TTL_API ttl_status_t ttl_conv_plan_info(const ttl_conv_plan_t *plan, ttl_plan_info_t *info);
 TTL_API void ttl_conv_plan_destroy(ttl_conv_plan_t *plan);
+/* x and y in shape->layout; y, x and the workspace must not overlap (BAD_ARGUMENT). */
 TTL_API ttl_status_t ttl_conv_forward(const ttl_conv_plan_t *plan, float *y, const float *x, const float *cores,
                                       const float *bias, void *ws, size_t ws_bytes);
 

@@ -91,7 +91,7 @@ TTL_API ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_cuda
                                              const ttl_cuda_plan_opts_t *opts);
 TTL_API ttl_status_t ttl_cuda_fc_plan_info(const ttl_cuda_fc_plan_t *plan, ttl_plan_info_t *info);
 TTL_API void ttl_cuda_fc_plan_destroy(ttl_cuda_fc_plan_t *plan);
-/* y is [B, M], x is [B, N] on the device. */
+/* y is [B, M], x is [B, N] on the device; y, x and ws must not overlap (not in place): BAD_ARGUMENT. */
 TTL_API ttl_status_t ttl_cuda_fc_forward(const ttl_cuda_fc_plan_t *plan, float *y, const float *x, void *ws,
                                          size_t ws_bytes);
 
@@ -116,7 +116,7 @@ TTL_API ttl_status_t ttl_cuda_conv_plan_create(ttl_cuda_conv_plan_t **plan, ttl_
                                                const ttl_conv_shape_t *shape, const ttl_cuda_plan_opts_t *opts);
 TTL_API ttl_status_t ttl_cuda_conv_plan_info(const ttl_cuda_conv_plan_t *plan, ttl_plan_info_t *info);
 TTL_API void ttl_cuda_conv_plan_destroy(ttl_cuda_conv_plan_t *plan);
-/* x and y in the plan's layout, on the device. */
+/* x and y in the plan's layout, on the device; y, x and ws must not overlap (BAD_ARGUMENT). */
 TTL_API ttl_status_t ttl_cuda_conv_forward(const ttl_cuda_conv_plan_t *plan, float *y, const float *x, void *ws,
                                            size_t ws_bytes);
 

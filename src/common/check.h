@@ -59,6 +59,20 @@ static inline ttl_status_t ttl_product(int64_t *out, const int64_t *v, int32_t n
 static inline int64_t ttl_min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t ttl_max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
 
+/* Whether the byte ranges [a, a + a_bytes) and [b, b + b_bytes) share a byte (an empty range shares none). */
+static inline int ttl_ranges_overlap(const void *a, size_t a_bytes, const void *b, size_t b_bytes) {
+    const uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+    return a_bytes > 0 && b_bytes > 0 && pa < pb + b_bytes && pb < pa + a_bytes;
+}
+
+/* A forward call's output, input and workspace must be three separate buffers: the output and the workspace
+ * are written while the input is still read (so in place is not allowed). */
+static inline int ttl_forward_buffers_overlap(const void *y, size_t y_bytes, const void *x, size_t x_bytes,
+                                              const void *ws, size_t ws_bytes) {
+    return ttl_ranges_overlap(y, y_bytes, x, x_bytes) || ttl_ranges_overlap(ws, ws_bytes, x, x_bytes) ||
+           ttl_ranges_overlap(ws, ws_bytes, y, y_bytes);
+}
+
 /* Workspace slices: carve aligned pieces out of one caller buffer. */
 #define TTL_WS_ALIGN ((size_t)64)
 static inline size_t ttl_align_up(size_t n) { return (n + TTL_WS_ALIGN - 1) & ~(TTL_WS_ALIGN - 1); }

@@ -189,6 +189,11 @@ ttl_status_t ttl_conv_forward(const ttl_conv_plan_t *plan, float *y, const float
     if (ws_bytes < plan->info.workspace_bytes) return TTL_STATUS_INSUFFICIENT_WORKSPACE;
     if (ws == NULL && plan->info.workspace_bytes > 0) return TTL_STATUS_NULL_POINTER;
     const ttl_conv_geom_t *g = &plan->geom;
+    const int64_t B = g->shape.batch;
+    const size_t x_bytes = (size_t)(B * g->desc.in_channels * g->shape.height * g->shape.width) * sizeof(float);
+    const size_t y_bytes = (size_t)(B * g->desc.out_channels * g->out_h * g->out_w) * sizeof(float);
+    if (ttl_forward_buffers_overlap(y, y_bytes, x, x_bytes, ws, plan->info.workspace_bytes))
+        return TTL_STATUS_BAD_ARGUMENT;
     switch (plan->info.algo) {
     case TTL_ALGO_SPATIAL_FIRST: ttl_conv_sf_run(&plan->sf, g, y, x, cores, bias, ws); return TTL_STATUS_SUCCESS;
     case TTL_ALGO_CHANNELS_FIRST: ttl_conv_cf_run(&plan->cf, g, y, x, cores, bias, ws); return TTL_STATUS_SUCCESS;

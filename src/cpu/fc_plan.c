@@ -173,6 +173,11 @@ ttl_status_t ttl_fc_forward(const ttl_fc_plan_t *plan, float *y, const float *x,
     if (plan->batch == 0) return TTL_STATUS_SUCCESS;
     if (ws_bytes < plan->info.workspace_bytes) return TTL_STATUS_INSUFFICIENT_WORKSPACE;
     if (ws == NULL && plan->info.workspace_bytes > 0) return TTL_STATUS_NULL_POINTER;
+    const size_t fl = sizeof(float);
+    if (ttl_forward_buffers_overlap(y, (size_t)(plan->batch * plan->desc.out_features) * fl, x,
+                                    (size_t)(plan->batch * plan->desc.in_features) * fl, ws,
+                                    plan->info.workspace_bytes))
+        return TTL_STATUS_BAD_ARGUMENT;
     switch (plan->info.algo) {
     case TTL_ALGO_SEQUENTIAL:
         ttl_tt_seq_run(&plan->seq, y, x, cores, bias, plan->batch, ws);

@@ -289,7 +289,11 @@ extern "C" ttl_status_t ttl_cuda_conv_forward(const ttl_cuda_conv_plan_t *plan, 
     if (ws_bytes < need) return TTL_STATUS_INSUFFICIENT_WORKSPACE;
     if (need > 0 && ws == nullptr) return TTL_STATUS_NULL_POINTER;
     if (need > 0 && (uintptr_t)ws % TTL_CUDA_WS_BASE_ALIGN != 0) return TTL_STATUS_BAD_ARGUMENT;
-    if (plan->geom.B == 0) return TTL_STATUS_SUCCESS;
+    const ttl_conv_geom_t &g = plan->geom;
+    if (ttl_forward_buffers_overlap(y, (size_t)(g.B * g.S * g.OH * g.OW) * sizeof(float), x,
+                                    (size_t)(g.B * g.C * g.H * g.W) * sizeof(float), ws, need))
+        return TTL_STATUS_BAD_ARGUMENT;
+    if (g.B == 0) return TTL_STATUS_SUCCESS;
     ttl_cuda_device_scope guard(plan->layer->handle);
     TTL_TRY(guard.status);
     return run(plan, y, x, ws);

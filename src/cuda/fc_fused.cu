@@ -43,8 +43,9 @@ static_assert(sizeof(fc_fused_params_t) <= 4000, "fused kernel parameters must f
 // kernel
 // ---------------------------------------------------------------------------------------------------------------
 
-/* One CTA per (sample tile, split); all the work is in fc_fused_cta (fc_fused.cuh). */
-static __global__ void __launch_bounds__(FC_THREADS)
+/* One CTA per (sample tile, split); all the work is in fc_fused_cta (fc_fused.cuh). The planner counts on two
+ * CTAs per multiprocessor (half the shared memory each), so registers are capped for that: 128 per thread. */
+static __global__ void __launch_bounds__(FC_THREADS, 2)
     fc_fused_kernel(const __grid_constant__ fc_fused_params_t prm) {
     extern __shared__ __align__(16) unsigned char fc_fused_smem[];
     fc_fused_cta(prm, (int64_t)blockIdx.x, fc_fused_smem);

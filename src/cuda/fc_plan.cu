@@ -361,6 +361,11 @@ extern "C" ttl_status_t ttl_cuda_fc_forward(const ttl_cuda_fc_plan_t *plan, floa
     if (plan->info.workspace_bytes > 0 && ws == NULL) return TTL_STATUS_NULL_POINTER;
     if (plan->info.workspace_bytes > 0 && (uintptr_t)ws % TTL_CUDA_WS_BASE_ALIGN != 0)
         return TTL_STATUS_BAD_ARGUMENT;
+    const ttl_fc_desc_t *d = &plan->layer->desc;
+    if (ttl_forward_buffers_overlap(y, (size_t)(plan->batch * d->out_features) * sizeof(float), x,
+                                    (size_t)(plan->batch * d->in_features) * sizeof(float), ws,
+                                    plan->info.workspace_bytes))
+        return TTL_STATUS_BAD_ARGUMENT;
     if (plan->batch == 0) return TTL_STATUS_SUCCESS;
     ttl_cuda_device_scope scope(plan->layer->handle);
     TTL_TRY(scope.status);

@@ -448,6 +448,20 @@ TEST(FcPlan, ForwardErrorsLeaveOutputUntouched) {
                   TTL_STATUS_INSUFFICIENT_WORKSPACE);
         EXPECT_EQ(ttl_fc_forward(plan, y.data(), x, g, b, nullptr, 0), TTL_STATUS_INSUFFICIENT_WORKSPACE);
         EXPECT_EQ(ttl_fc_forward(plan, y.data(), x, g, b, nullptr, ws.size()), TTL_STATUS_NULL_POINTER);
+        // Overlapping buffers: in place, the workspace over y, the workspace over x.
+        std::vector<float> io(std::max(p.x.size(), y.size()), kPoison);
+        std::copy(p.x.begin(), p.x.end(), io.begin());
+        const std::vector<float> io_before = io;
+        EXPECT_EQ(ttl_fc_forward(plan, io.data(), io.data(), g, b, ws.data(), ws.size()), TTL_STATUS_BAD_ARGUMENT);
+        EXPECT_EQ(io, io_before) << "an in-place call wrote";
+        std::vector<float> y_and_ws(y.size() + ws.size() / sizeof(float) + 1, kPoison);
+        EXPECT_EQ(ttl_fc_forward(plan, y_and_ws.data(), x, g, b, y_and_ws.data() + y.size() - 1, ws.size()),
+                  TTL_STATUS_BAD_ARGUMENT);
+        for (float v : y_and_ws) ASSERT_EQ(v, kPoison);
+        std::vector<float> x_and_ws(p.x.size() + ws.size() / sizeof(float) + 1, kPoison);
+        std::copy(p.x.begin(), p.x.end(), x_and_ws.begin());
+        EXPECT_EQ(ttl_fc_forward(plan, y.data(), x_and_ws.data(), g, b, x_and_ws.data() + 1, ws.size()),
+                  TTL_STATUS_BAD_ARGUMENT);
         for (float v : y) ASSERT_EQ(v, kPoison);
         // Bias is optional.
         EXPECT_EQ(ttl_fc_forward(plan, y.data(), x, g, nullptr, ws.data(), ws.size()), TTL_STATUS_SUCCESS);

@@ -320,6 +320,11 @@ TEST_F(CudaConv, ForwardRejectsBadCallsWithoutTouchingOutput) {
         EXPECT_EQ(ttl_cuda_conv_forward(nullptr, y.f(), x.f(), ws.ptr, ws.bytes), TTL_STATUS_NULL_POINTER);
         EXPECT_EQ(ttl_cuda_conv_forward(plan, nullptr, x.f(), ws.ptr, ws.bytes), TTL_STATUS_NULL_POINTER);
         EXPECT_EQ(ttl_cuda_conv_forward(plan, y.f(), nullptr, ws.ptr, ws.bytes), TTL_STATUS_NULL_POINTER);
+        // Overlapping buffers: y over x (in place) and the workspace over y are refused before any work.
+        EXPECT_EQ(ttl_cuda_conv_forward(plan, y.f(), y.f(), ws.ptr, ws.bytes), TTL_STATUS_BAD_ARGUMENT);
+        if (info.workspace_bytes > 0)
+            EXPECT_EQ(ttl_cuda_conv_forward(plan, y.f(), x.f(), y.f(), info.workspace_bytes),
+                      TTL_STATUS_BAD_ARGUMENT);
         const std::vector<float> after = download(y, ny);
         EXPECT_EQ(std::memcmp(after.data(), marker.data(), ny * sizeof(float)), 0) << ttl_algo_name(algo);
         ttl_cuda_conv_plan_destroy(plan);

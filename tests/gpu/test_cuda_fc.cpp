@@ -360,6 +360,16 @@ TEST_F(CudaFcErrors, ForwardStatusesLeaveOutputUntouched) {
     EXPECT_EQ(ttl_cuda_fc_forward(plan.p, dy.f(), dx.f(), static_cast<char *>(ws.ptr) + 4, info.workspace_bytes),
               TTL_STATUS_BAD_ARGUMENT)
         << "a workspace that is not 16-byte aligned";
+    // Overlapping buffers: y over x (in place), the workspace over y's tail (16-byte aligned, so only the overlap
+    // is wrong).
+    EXPECT_EQ(ttl_cuda_fc_forward(plan.p, dy.f(), static_cast<const float *>(dy.ptr), ws.ptr, info.workspace_bytes),
+              TTL_STATUS_BAD_ARGUMENT);
+    DeviceBuffer y_and_ws(ny * sizeof(float) + info.workspace_bytes);
+    upload(y_and_ws.f(), marker);
+    EXPECT_EQ(
+        ttl_cuda_fc_forward(plan.p, y_and_ws.f(), dx.f(), y_and_ws.f() + (ny - 4) / 4 * 4, info.workspace_bytes),
+        TTL_STATUS_BAD_ARGUMENT);
+    EXPECT_EQ(std::memcmp(download(y_and_ws.f(), ny).data(), marker.data(), ny * sizeof(float)), 0);
     CUDA_OK(cudaDeviceSynchronize());
     const auto after = download(dy.f(), ny);
     EXPECT_EQ(std::memcmp(after.data(), marker.data(), ny * sizeof(float)), 0) << "output touched";
