@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Device check for a GPU machine (H100/H200, sm_90): records the card and toolchain, builds libttl (Release,
-# CUDA), runs the whole CTest suite, runs compute-sanitizer memcheck and racecheck on the GPU test binaries,
-# then the CUDA benchmark suite, its chart and the cost model's check (scripts/model-check.py, into bench.log)
-# when those tools exist. Every stage has a time limit and a failed stage does not stop the next; a summary
-# table comes last and the exit status is non-zero if any stage failed.
+# CUDA), runs the CUDA benchmark suite (its JSON, chart and the cost model's check), then the whole CTest suite,
+# compute-sanitizer memcheck and racecheck on the GPU test binaries, and the safetensors round trip. The
+# benchmark comes right after the build: it is what a short device session most needs to bring back.
+#
+# Every stage has its own time limit, clamped to what is left of a global budget (BUDGET_S, default 500 s, so
+# that one device command of at most 600 s finishes with its outputs); a stage that no longer fits is skipped.
+# A failed stage does not stop the next; summary.txt is written on exit whatever happens, and the exit status
+# is non-zero if any stage failed.
 #
 #   scripts/device-check.sh            (from anywhere; works in the repository root)
 #   OUT=/path scripts/device-check.sh  (logs go to $OUT, default ./out)
 #
 # $OUT holds at most 8 files, none in subfolders: env.txt, build.log, ctest.log, sanitizer.log, bench.log,
-# bench-cuda.json, bench-cuda.png, summary.txt. Aimed at under 8 minutes on an H100 machine with 16 cores.
-# Knobs: BUILD_DIR (default build-device), JOBS (default 16), CUDA_ARCHS (default 90),
+# bench-cuda.json, bench-cuda.png, summary.txt.
+# Knobs: BUILD_DIR (default build-device), JOBS (default 16), CUDA_ARCHS (default 90), BUDGET_S (default 500),
 #        SAN_FILTER (gtest filter for the sanitizer runs; default: the small shapes only).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -22,6 +26,8 @@ BUILD_DIR="${BUILD_DIR:-build-device}"
 JOBS="${JOBS:-16}"
 CUDA_ARCHS="${CUDA_ARCHS:-90}"
 SAN_FILTER="${SAN_FILTER:-*-*vgg*:*cifar*:*Vgg*:*Graph*}"
+BUDGET_S="${BUDGET_S:-500}"
+DEADLINE=$(($(date +%s) + BUDGET_S))
 [ -x /usr/local/cuda/bin/nvcc ] && export PATH="/usr/local/cuda/bin:$PATH"
 
 stages=()
@@ -29,14 +35,21 @@ statuses=()
 seconds=()
 failed=0
 
-# run_stage NAME LIMIT_SECONDS LOGFILE COMMAND...: runs COMMAND with a time limit, appending to LOGFILE.
+# run_stage NAME LIMIT_SECONDS LOGFILE COMMAND...: runs COMMAND with a time limit (clamped to the budget left),
+# appending to LOGFILE; skipped when less than 20 s of the budget are left.
 run_stage() {
     local name="$1" limit="$2" log="$3"
     shift 3
-    local start end rc status
+    local start end rc status left
     start=$(date +%s)
+    left=$((DEADLINE - start - 15))
+    if [ "$left" -lt 20 ]; then
+        skip_stage "$name" "out of budget"
+        return
+    fi
+    [ "$limit" -gt "$left" ] && limit=$left
     echo "== $name ($(date -u +%H:%M:%S), limit ${limit}s)" | tee -a "$log"
-    timeout --kill-after=10 "$limit" "$@" >>"$log" 2>&1
+    timeout --kill-after=5 "$limit" "$@" >>"$log" 2>&1
     rc=$?
     end=$(date +%s)
     if [ "$rc" -eq 0 ]; then
@@ -109,18 +122,56 @@ else
     echo "dependencies: all found" >>"$env_log"
 fi
 
+# ---- summary (also when the script is cut short) ------------------------------------------------------------
+write_summary() {
+    local summary="$OUT/summary.txt"
+    {
+        printf '%-12s %-46s %8s\n' stage status seconds
+        for i in "${!stages[@]}"; do printf '%-12s %-46s %8s\n' "${stages[$i]}" "${statuses[$i]}" "${seconds[$i]}"; done
+        [ "${#missing[@]}" -gt 0 ] && echo "missing dependencies: ${missing[*]}"
+        grep -hE '^(The following tests FAILED|[0-9]+% tests passed)' "$OUT/ctest.log" 2>/dev/null
+        grep -hE '^[[:space:]]+[0-9]+ - .*(Failed|Timeout|Exception)' "$OUT/ctest.log" 2>/dev/null | head -n 20
+        grep -hE 'ERROR SUMMARY: [1-9]|RACECHECK SUMMARY: [1-9]' "$OUT/sanitizer.log" 2>/dev/null | head -n 10
+        if [ "$failed" -eq 0 ]; then echo "device check: PASS"; else echo "device check: FAIL"; fi
+    } >"$summary"
+    cat "$summary"
+}
+trap write_summary EXIT
+
 # ---- build ------------------------------------------------------------------------------------------------------
 build_log="$OUT/build.log"
 : >"$build_log"
 run_stage configure 120 "$build_log" cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DTTL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCHS"
-run_stage build 330 "$build_log" cmake --build "$BUILD_DIR" -j "$JOBS"
+run_stage build 240 "$build_log" cmake --build "$BUILD_DIR" -j "$JOBS"
+
+# ---- benchmark and chart ----------------------------------------------------------------------------------------
+bench_log="$OUT/bench.log"
+: >"$bench_log"
+bench="$BUILD_DIR/bench/ttl-bench"
+if [ -x "$bench" ]; then
+    run_stage bench 200 "$bench_log" "$bench" --device cuda --suite paper --json "$OUT/bench-cuda.json"
+    # the chart is drawn here when jq and gnuplot exist, else later from the committed JSON
+    if [ -f "$OUT/bench-cuda.json" ] && command -v jq >/dev/null 2>&1 && command -v gnuplot >/dev/null 2>&1; then
+        run_stage plot 30 "$bench_log" scripts/plot-bench.sh "$OUT/bench-cuda.json" "$OUT/bench-cuda.png"
+    else
+        skip_stage plot "no JSON, or no jq / gnuplot"
+    fi
+    if [ -f "$OUT/bench-cuda.json" ] && command -v python3 >/dev/null 2>&1; then
+        run_stage model 30 "$bench_log" python3 scripts/model-check.py "$OUT/bench-cuda.json"
+    else
+        skip_stage model "no JSON or no python3"
+    fi
+else
+    skip_stage bench "no ttl-bench binary"
+    skip_stage plot "no ttl-bench binary"
+fi
 
 # ---- tests ------------------------------------------------------------------------------------------------------
 ctest_log="$OUT/ctest.log"
 : >"$ctest_log"
 if [ -f "$BUILD_DIR/CTestTestfile.cmake" ]; then
-    run_stage ctest 240 "$ctest_log" ctest --test-dir "$BUILD_DIR" --output-on-failure -j 8 --timeout 200
+    run_stage ctest 150 "$ctest_log" ctest --test-dir "$BUILD_DIR" --output-on-failure -j 8 --timeout 200
 else
     skip_stage ctest "no build"
 fi
@@ -148,29 +199,8 @@ else
     }
     export -f sanitize_all
     export gpu_tests SAN_FILTER
-    run_stage memcheck 150 "$san_log" bash -c 'sanitize_all memcheck'
-    run_stage racecheck 150 "$san_log" bash -c 'sanitize_all racecheck'
-fi
-
-# ---- benchmark and chart ----------------------------------------------------------------------------------------
-bench_log="$OUT/bench.log"
-: >"$bench_log"
-bench="$BUILD_DIR/bench/ttl-bench"
-if [ -x "$bench" ]; then
-    run_stage bench 180 "$bench_log" "$bench" --device cuda --suite paper --json "$OUT/bench-cuda.json"
-    if [ -x scripts/plot-bench.sh ] && [ -f "$OUT/bench-cuda.json" ]; then
-        run_stage plot 30 "$bench_log" scripts/plot-bench.sh "$OUT/bench-cuda.json" "$OUT/bench-cuda.png"
-    else
-        skip_stage plot "no scripts/plot-bench.sh or no JSON"
-    fi
-    if [ -f "$OUT/bench-cuda.json" ] && command -v python3 >/dev/null 2>&1; then
-        run_stage model 30 "$bench_log" python3 scripts/model-check.py "$OUT/bench-cuda.json"
-    else
-        skip_stage model "no JSON or no python3"
-    fi
-else
-    skip_stage bench "no ttl-bench binary"
-    skip_stage plot "no ttl-bench binary"
+    run_stage memcheck 90 "$san_log" bash -c 'sanitize_all memcheck'
+    run_stage racecheck 90 "$san_log" bash -c 'sanitize_all racecheck'
 fi
 
 # optional: the safetensors round trip (its make-dense step needs torch too), with the ttl tool just built
@@ -178,22 +208,10 @@ ttl_tool="$BUILD_DIR/tools/ttl"
 if [ -f scripts/check_safetensors.py ] && [ -x "$ttl_tool" ] &&
     python3 -c 'import safetensors, torch' >/dev/null 2>&1; then
     work=$(mktemp -d /tmp/ttl-safetensors.XXXXXX)
-    run_stage safetensors 90 "$bench_log" python3 scripts/check_safetensors.py roundtrip --ttl "$ttl_tool" "$work"
+    run_stage safetensors 60 "$bench_log" python3 scripts/check_safetensors.py roundtrip --ttl "$ttl_tool" "$work"
     rm -rf "$work"
 else
     skip_stage safetensors "no script, ttl tool, or python3 safetensors+torch"
 fi
 
-# ---- summary ----------------------------------------------------------------------------------------------------
-summary="$OUT/summary.txt"
-{
-    printf '%-12s %-46s %8s\n' stage status seconds
-    for i in "${!stages[@]}"; do printf '%-12s %-46s %8s\n' "${stages[$i]}" "${statuses[$i]}" "${seconds[$i]}"; done
-    [ "${#missing[@]}" -gt 0 ] && echo "missing dependencies: ${missing[*]}"
-    grep -hE '^(The following tests FAILED|[0-9]+% tests passed)' "$ctest_log" 2>/dev/null
-    grep -hE '^[[:space:]]+[0-9]+ - .*(Failed|Timeout|Exception)' "$ctest_log" 2>/dev/null | head -n 20
-    grep -hE 'ERROR SUMMARY: [1-9]|RACECHECK SUMMARY: [1-9]' "$san_log" 2>/dev/null | head -n 10
-    if [ "$failed" -eq 0 ]; then echo "device check: PASS"; else echo "device check: FAIL"; fi
-} >"$summary"
-cat "$summary"
 exit "$failed"
