@@ -23,6 +23,7 @@ struct bench_report {
     char *json_path;
     FILE *md;
     int targets_met, targets_missed;
+    const char *last_case; /* the JSON is rewritten whenever a case is complete */
 };
 
 // ---- rows -------------------------------------------------------------------------------------------------------
@@ -187,8 +188,10 @@ static void print_row(FILE *f, const bench_report_t *r, const bench_row_t *row, 
         snprintf(algo, sizeof algo, "%s(%s)", row->algo, row->chosen);
     else
         snprintf(algo, sizeof algo, "%s", row->algo);
+    /* a failed plan, run or check reads FAIL (the reason is the JSON's "check"); a refused plan reads n/a */
+    const int failed = strncmp(row->check, "FAIL", 4) == 0;
     if (!row->supported) {
-        snprintf(ms, sizeof ms, "n/a");
+        snprintf(ms, sizeof ms, "%s", failed ? "FAIL" : "n/a");
     } else {
         fmt_num(ms, sizeof ms, "%.4f", row->ms);
     }
@@ -200,6 +203,7 @@ static void print_row(FILE *f, const bench_report_t *r, const bench_row_t *row, 
     fmt_num(roof, sizeof roof, "%.4f", row->roofline_ms);
     fmt_num(xroof, sizeof xroof, "%.2f", row->supported ? row->ms / row->roofline_ms : NAN);
     fmt_num(rel, sizeof rel, "%.1e", row->rel_err);
+    if (failed && row->supported && r->gpu) snprintf(rel, sizeof rel, "FAIL:%.0e", row->rel_err);
     fmt_num(reld, sizeof reld, "%.1e", row->rel_err_dense);
     fmt_num(comp, sizeof comp, "%.1f", row->compression);
     fmt_num(ws, sizeof ws, "%.2f", row->supported ? (double)row->workspace_bytes / 1048576.0 : NAN);
@@ -279,7 +283,26 @@ static cJSON *row_json(const bench_report_t *r, const bench_row_t *row) {
     return o;
 }
 
+/* Writes the JSON as it stands to json_path (through a temporary file and a rename, so a reader never sees half a
+ * file); 0 on success. */
+static int write_json(const bench_report_t *r) {
+    if (!r->json_path) return 0;
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", r->json_path) >= (int)sizeof tmp) return 1;
+    char *text = cJSON_Print(r->root);
+    FILE *f = fopen(tmp, "w");
+    int rc = !f || !text || fputs(text, f) < 0;
+    if (f && fclose(f) != 0) rc = 1;
+    if (!rc && rename(tmp, r->json_path) != 0) rc = 1;
+    if (rc) remove(tmp);
+    cJSON_free(text);
+    return rc;
+}
+
 void bench_report_row(bench_report_t *r, const bench_row_t *row) {
+    /* a case is complete when the next one starts: save what is measured, in case the run is cut short */
+    if (r->last_case && strcmp(r->last_case, row->case_name) != 0) (void)write_json(r);
+    r->last_case = row->case_name;
     print_row(stdout, r, row, 0);
     fflush(stdout);
     if (r->md) print_row(r->md, r, row, 1);
@@ -322,12 +345,10 @@ int bench_report_close(bench_report_t *r) {
         if (fclose(r->md) != 0) rc = 1;
     }
     if (r->json_path) {
-        char *text = cJSON_Print(r->root);
-        FILE *f = fopen(r->json_path, "w");
-        if (!f || !text || fputs(text, f) < 0) rc = 1;
-        if (f && fclose(f) != 0) rc = 1;
-        if (rc) fprintf(stderr, "ttl-bench: cannot write %s\n", r->json_path);
-        cJSON_free(text);
+        if (write_json(r)) {
+            rc = 1;
+            fprintf(stderr, "ttl-bench: cannot write %s\n", r->json_path);
+        }
         free(r->json_path);
     }
     cJSON_Delete(r->root);

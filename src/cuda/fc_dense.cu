@@ -1,12 +1,12 @@
 /*
- * DENSE TT-FC: reconstruct the dense weight on the device once, at plan time, then one cuBLAS SGEMM per call.
+ * DENSE TT-FC: reconstruct the dense weight on the device once, at plan time, then one cuBLAS SGEMM (SGEMV for batch 1) per call.
  *
  * Reconstruction (dense_reconstruct.cuh) merges the cores left to right and permutes the result into W^T
  * [N, M] row-major, which is W in the column-major order cuBLAS reads: y^T (M x B) = W (M x N) x^T (N x B),
  * i.e. y = x W^T. Plan-time kernels are plain grid-stride loops (one output per thread).
  *
- * Forward: the bias is written into every row of y, then the GEMM accumulates (beta = 1); without a bias beta is
- * 0. fp32 (CUBLAS_PEDANTIC_MATH) unless the plan allows TF32 (CUBLAS_TF32_TENSOR_OP_MATH).
+ * Forward: the bias is written into every row of y, then the GEMM (SGEMV for one sample) accumulates (beta = 1);
+ * without a bias beta is 0. fp32 (CUBLAS_PEDANTIC_MATH) unless the plan allows TF32 (CUBLAS_TF32_TENSOR_OP_MATH).
  *
  * Also here: the bias broadcast and a pattern fill (non-zero values for autotune inputs).
  */
@@ -136,7 +136,10 @@ ttl_status_t fc_dense_run(const ttl_cuda_fc_plan_t *plan, float *y, const float 
         TTL_TRY(fc_bias_fill(y, layer->bias, plan->batch, M, handle->stream));
         beta = 1.0f;
     }
-    TTL_CUBLAS_TRY(
-        cublasSgemm(handle->cublas, CUBLAS_OP_N, CUBLAS_OP_N, M, B, N, &one, plan->wt, M, x, N, &beta, y, M));
+    if (B == 1) /* one sample: the matrix-vector product (y = W x, W column-major M x N), as a dense layer runs */
+        TTL_CUBLAS_TRY(cublasSgemv(handle->cublas, CUBLAS_OP_N, M, N, &one, plan->wt, M, x, 1, &beta, y, 1));
+    else
+        TTL_CUBLAS_TRY(
+            cublasSgemm(handle->cublas, CUBLAS_OP_N, CUBLAS_OP_N, M, B, N, &one, plan->wt, M, x, N, &beta, y, M));
     return TTL_STATUS_SUCCESS;
 }
