@@ -1,5 +1,6 @@
 /*
- * DENSE TT-FC: reconstruct the dense weight on the device once, at plan time, then one cuBLAS SGEMM (SGEMV for batch 1) per call.
+ * DENSE TT-FC: reconstruct the dense weight on the device once, at plan time, then one cuBLAS SGEMM (SGEMV for
+ * batch 1) per call.
  *
  * Reconstruction (dense_reconstruct.cuh) merges the cores left to right and permutes the result into W^T
  * [N, M] row-major, which is W in the column-major order cuBLAS reads: y^T (M x B) = W (M x N) x^T (N x B),
