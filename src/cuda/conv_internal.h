@@ -154,11 +154,13 @@ ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *plan, ttl_algo_t algo, ttl_o
 /* Enqueues a TT forward on `stream`; ws holds plan->info.workspace_bytes (16-byte aligned). */
 ttl_status_t ttl_conv_tt_forward(const ttl_cuda_conv_plan_t *plan, cudaStream_t stream, float *y, const float *x,
                                  void *ws);
-/* Test hook, read at plan creation only (zero: normal planning): force_unfused makes SPATIAL_FIRST and
- * CHANNELS_FIRST use the chunked kernels. Not part of the API; tests set it single-threaded. (Small chunks come
- * from a small ttl_cuda_plan_opts_t.workspace_limit.) */
+/* Test hooks, read at plan creation only (zero: normal planning): force_unfused makes SPATIAL_FIRST and
+ * CHANNELS_FIRST use the chunked kernels; tile_px fixes the fused tile (the padded state rows of 16-pixel
+ * multiples, which small test images would not otherwise reach). Not part of the API; tests set it single-threaded.
+ * (Small chunks come from a small ttl_cuda_plan_opts_t.workspace_limit.) */
 typedef struct ttl_conv_tt_overrides {
     int32_t force_unfused;
+    int32_t tile_px; /* > 0: fused tiles of this many pixels (a multiple of TTL_CONV_TN) where they fit */
 } ttl_conv_tt_overrides_t;
 extern ttl_conv_tt_overrides_t ttl_conv_tt_test_overrides;
 

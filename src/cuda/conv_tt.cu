@@ -48,9 +48,9 @@ __global__ void __launch_bounds__(TTL_CONV_THREADS)
     const int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t nthr = (int64_t)gridDim.x * blockDim.x;
     if (kVariant == TTL_CONV_VARIANT_SF)
-        produce_sf<int64_t>(buf, P, sf_pixels{g, first}, x, g0, g, tid, nthr);
+        produce_sf<int64_t>(buf, P, P, sf_pixels{g, first}, x, g0, g, tid, nthr);
     else
-        produce_cf<int64_t>(buf, P, cf_pixels{ch, first}, x, g, tid, nthr);
+        produce_cf<int64_t>(buf, P, P, cf_pixels{ch, first}, x, g, tid, nthr);
 }
 
 __global__ void __launch_bounds__(TTL_CONV_THREADS)
@@ -69,9 +69,9 @@ __global__ void __launch_bounds__(TTL_CONV_THREADS)
     const int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t nthr = (int64_t)gridDim.x * blockDim.x;
     if (kVariant == TTL_CONV_VARIANT_SF)
-        sink_sf<int64_t>(buf, P, sf_pixels{g, first}, out, bias, g, tid, nthr);
+        sink_sf<int64_t>(buf, P, P, sf_pixels{g, first}, out, bias, g, tid, nthr);
     else
-        sink_cf<int64_t>(buf, P, first, ch.npix, out_size, out, tid, nthr);
+        sink_cf<int64_t>(buf, P, P, first, ch.npix, out_size, out, tid, nthr);
 }
 
 __global__ void __launch_bounds__(TTL_CONV_THREADS)
@@ -155,7 +155,7 @@ int32_t order_index(ttl_order_t order) {
 
 size_t fused_smem_bytes(const ttl_conv_tt_chain_t &chain, const ttl_conv_geom_t &g, int32_t variant, int64_t P) {
     const int64_t g0 = variant == TTL_CONV_VARIANT_SF ? (int64_t)g.kh * g.kw * g.r0pad : 0;
-    const int64_t floats = chain.at_floats + g0 + 2 * (int64_t)chain.max_state * P;
+    const int64_t floats = chain.at_floats + g0 + 2 * (int64_t)chain.max_state * fused_row_stride((int)P);
     return (size_t)floats * sizeof(float) + (size_t)P * sizeof(pixel_pos);
 }
 
@@ -254,7 +254,7 @@ ttl_status_t device_fused_occupancy(const ttl_cuda_handle_t *h, int32_t variant,
 // internal entry points
 // ---------------------------------------------------------------------------------------------------------------
 
-ttl_conv_tt_overrides_t ttl_conv_tt_test_overrides = {0};
+ttl_conv_tt_overrides_t ttl_conv_tt_test_overrides = {0, 0};
 
 extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t algo, ttl_order_t order,
                                          ttl_conv_fused_occupancy_fn occupancy) {
@@ -296,6 +296,10 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
         while (P + TTL_CONV_TN <= TTL_CONV_MAX_TILE_PX && P < spread &&
                fused_smem_bytes(p->chain, g, variant, P + TTL_CONV_TN) <= h->smem_per_block_optin)
             P += TTL_CONV_TN;
+        const int64_t forced = ttl_conv_tt_test_overrides.tile_px;
+        if (forced > 0 && forced % TTL_CONV_TN == 0 && forced <= TTL_CONV_MAX_TILE_PX &&
+            fused_smem_bytes(p->chain, g, variant, forced) <= h->smem_per_block_optin)
+            P = forced;
         const size_t smem = fused_smem_bytes(p->chain, g, variant, P);
         int blocks_per_sm = 0;
         TTL_TRY(occupancy(h, variant, smem, &blocks_per_sm));
@@ -304,7 +308,8 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
             p->tile_px = (int32_t)P;
             p->fused_smem = smem;
             p->max_blocks = blocks_per_sm * h->sm_count;
-            choose_tiles(&p->chain, P, TTL_CONV_THREADS);
+            choose_tiles(&p->chain, fused_row_stride((int)P),
+                         TTL_CONV_THREADS); /* steps run over the padded rows */
         } else if (variant == TTL_CONV_VARIANT_CF) {
             TTL_TRY(plan_cf_chunks(p, budget / 2, &pix_max)); /* the state buffers take the other half */
         }

@@ -113,10 +113,11 @@ template <class Idx> TTL_CONV_HD void split_item(Idx w, Idx channels, Idx P, int
 // producers: fill the first state [in_size][P] of P pixels (pixel index q fastest)
 // ---------------------------------------------------------------------------------------------------------------
 
-// SF: buf[(a C + c) P + q] = Z of pixel q. g0 is [kh kw][r0pad] (zero beyond r_0). Invalid pixels get zeros.
-// Items are (c, q) pairs, q fastest for NCHW (neighbouring ow read neighbouring x), c fastest for NHWC.
+// SF: buf[(a C + c) ld + q] = Z of pixel q < P (ld >= P: the row stride). g0 is [kh kw][r0pad] (zero beyond
+// r_0). Invalid pixels get zeros. Items are (c, q) pairs, q fastest for NCHW (neighbouring ow read neighbouring
+// x), c fastest for NHWC.
 template <class Idx, class Pixels>
-TTL_CONV_HD void produce_sf(float *buf, Idx P, Pixels pixels, const float *__restrict__ x, const float *g0,
+TTL_CONV_HD void produce_sf(float *buf, Idx P, Idx ld, Pixels pixels, const float *__restrict__ x, const float *g0,
                             const ttl_conv_geom_t &g, Idx tid, Idx nthr) {
     const Idx C = (Idx)g.C;
     const Idx items = C * P;
@@ -154,22 +155,22 @@ TTL_CONV_HD void produce_sf(float *buf, Idx P, Pixels pixels, const float *__res
             }
             CTA_UNROLL
             for (int t = 0; t < TTL_CONV_R0_BLOCK; ++t)
-                if (a0 + t < g.r0) buf[((Idx)(a0 + t) * C + c) * P + q] = acc[t];
+                if (a0 + t < g.r0) buf[((Idx)(a0 + t) * C + c) * ld + q] = acc[t];
         }
     }
 }
 
-// CF: buf[c P + q] = x at input pixel q (zeros for invalid pixels).
+// CF: buf[c ld + q] = x at input pixel q < P (zeros for invalid pixels).
 template <class Idx, class Pixels>
-TTL_CONV_HD void produce_cf(float *buf, Idx P, Pixels pixels, const float *__restrict__ x, const ttl_conv_geom_t &g,
-                            Idx tid, Idx nthr) {
+TTL_CONV_HD void produce_cf(float *buf, Idx P, Idx ld, Pixels pixels, const float *__restrict__ x,
+                            const ttl_conv_geom_t &g, Idx tid, Idx nthr) {
     const Idx C = (Idx)g.C;
     const Idx items = C * P;
     for (Idx w = tid; w < items; w += nthr) {
         Idx c, q;
         split_item<Idx>(w, C, P, g.nhwc, &c, &q);
         const pixel_pos pp = pixels(q);
-        buf[c * P + q] = pp.valid ? load_ro(x + x_index(g, pp.b, c, pp.ih0, pp.iw0)) : 0.0f;
+        buf[c * ld + q] = pp.valid ? load_ro(x + x_index(g, pp.b, c, pp.ih0, pp.iw0)) : 0.0f;
     }
 }
 
@@ -266,12 +267,12 @@ TTL_CONV_HD void tt_step_any(const float *at, const ttl_conv_tt_step_t &st, cons
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// sinks: read the last state [out_size][P]
+// sinks: read the last state [out_size][ld], pixels q < P
 // ---------------------------------------------------------------------------------------------------------------
 
 // SF: y at output pixel q, channel s, plus bias. Items q fastest for NCHW, s fastest for NHWC (coalesced y).
 template <class Idx, class Pixels>
-TTL_CONV_HD void sink_sf(const float *buf, Idx P, Pixels pixels, float *__restrict__ y,
+TTL_CONV_HD void sink_sf(const float *buf, Idx P, Idx ld, Pixels pixels, float *__restrict__ y,
                          const float *__restrict__ bias, const ttl_conv_geom_t &g, Idx tid, Idx nthr) {
     const Idx S = (Idx)g.S;
     const Idx items = S * P;
@@ -281,7 +282,7 @@ TTL_CONV_HD void sink_sf(const float *buf, Idx P, Pixels pixels, float *__restri
         split_item<Idx>(w, S, P, g.nhwc, &s, &q);
         const pixel_pos pp = pixels(q);
         if (!pp.valid) continue;
-        const float v = buf[s * P + q] + (bias != nullptr ? load_ro(bias + s) : 0.0f);
+        const float v = buf[s * ld + q] + (bias != nullptr ? load_ro(bias + s) : 0.0f);
         const int64_t yi = g.nhwc ? (pp.b * ohw + pp.rem) * g.S + s : (pp.b * g.S + s) * ohw + pp.rem;
         y[yi] = v;
     }
@@ -289,14 +290,14 @@ TTL_CONV_HD void sink_sf(const float *buf, Idx P, Pixels pixels, float *__restri
 
 // CF: U[cp][o] = state[o][q] for chunk pixel cp = first + q < npix, o = (a, s) in [0, r_0 S).
 template <class Idx>
-TTL_CONV_HD void sink_cf(const float *buf, Idx P, int64_t first, int64_t npix, Idx out_size, float *__restrict__ U,
-                         Idx tid, Idx nthr) {
+TTL_CONV_HD void sink_cf(const float *buf, Idx P, Idx ld, int64_t first, int64_t npix, Idx out_size,
+                         float *__restrict__ U, Idx tid, Idx nthr) {
     const Idx items = out_size * P;
     for (Idx w = tid; w < items; w += nthr) {
         const Idx q = w / out_size;
         const Idx o = w - q * out_size;
         const int64_t cp = first + q;
-        if (cp < npix) U[cp * out_size + o] = buf[o * P + q];
+        if (cp < npix) U[cp * out_size + o] = buf[o * ld + q];
     }
 }
 
@@ -304,9 +305,16 @@ TTL_CONV_HD void sink_cf(const float *buf, Idx P, int64_t first, int64_t npix, I
 // fused CTA body
 // ---------------------------------------------------------------------------------------------------------------
 
+// Row stride of a fused block's state for tiles of P pixels. With P a multiple of 16, rows P floats apart put the
+// lanes that step along rows (the NHWC producers, the sinks, the steps' stores) on the same few shared-memory
+// banks (up to 32-way conflicts); 4 more floats (still whole float4s) spread them. The steps then also compute
+// the 4 padding columns, which nothing reads (each output column depends only on the same input column).
+TTL_CONV_HD int fused_row_stride(int P) { return P % 16 == 0 ? P + 4 : P; }
+
 // Shared memory of a fused block: At (chain.at_floats), the padded spatial core (SF: kh kw r0pad), two state
-// buffers of max_state P floats, and P decoded pixel positions (fused_smem_bytes in conv_tt.cu sums the same).
-// Block `block` of `grid` loops over tiles block, block + grid, ... of P pixels; out is y (SF) or U (CF).
+// buffers of max_state fused_row_stride(P) floats, and P decoded pixel positions (fused_smem_bytes in
+// conv_tt.cu sums the same). Block `block` of `grid` loops over tiles block, block + grid, ... of P pixels; out
+// is y (SF) or U (CF).
 template <int kVariant>
 TTL_CONV_HD void tt_fused_cta(float *__restrict__ out, const float *__restrict__ x, const float *__restrict__ at_g,
                               const float *__restrict__ g0_g, const float *__restrict__ bias,
@@ -317,8 +325,9 @@ TTL_CONV_HD void tt_fused_cta(float *__restrict__ out, const float *__restrict__
     const int g0_floats = kVariant == TTL_CONV_VARIANT_SF ? g.kh * g.kw * g.r0pad : 0;
     float *s_g0 = s_at + chain.at_floats;
     float *s_buf0 = s_g0 + g0_floats;
-    float *s_buf1 = s_buf0 + chain.max_state * P;
-    pixel_pos *s_pos = reinterpret_cast<pixel_pos *>(s_buf1 + chain.max_state * P);
+    const int ld = fused_row_stride(P);
+    float *s_buf1 = s_buf0 + chain.max_state * ld;
+    pixel_pos *s_pos = reinterpret_cast<pixel_pos *>(s_buf1 + chain.max_state * ld);
     const int tid = CTA_TID(), nthr = TTL_CONV_THREADS;
 
     /* at_floats and g0_floats are multiples of 8: whole float4 copies */
@@ -334,23 +343,23 @@ TTL_CONV_HD void tt_fused_cta(float *__restrict__ out, const float *__restrict__
         CTA_SYNC(); /* pixels decoded; on the first tile also the cores staged */
         const smem_pixels pixels{s_pos};
         if (kVariant == TTL_CONV_VARIANT_SF)
-            produce_sf<int>(s_buf0, P, pixels, x, s_g0, g, tid, nthr);
+            produce_sf<int>(s_buf0, P, ld, pixels, x, s_g0, g, tid, nthr);
         else
-            produce_cf<int>(s_buf0, P, pixels, x, g, tid, nthr);
+            produce_cf<int>(s_buf0, P, ld, pixels, x, g, tid, nthr);
         CTA_SYNC();
         float *cur = s_buf0, *nxt = s_buf1;
         for (int k = 0; k < chain.num_steps; ++k) {
             const ttl_conv_tt_step_t st = chain.steps[k];
-            tt_step_any<int>(s_at + st.at_offset, st, cur, nxt, P, tid, nthr);
+            tt_step_any<int>(s_at + st.at_offset, st, cur, nxt, ld, tid, nthr); /* all ld columns of a row */
             CTA_SYNC();
             float *t = cur;
             cur = nxt;
             nxt = t;
         }
         if (kVariant == TTL_CONV_VARIANT_SF)
-            sink_sf<int>(cur, P, pixels, out, bias, g, tid, nthr);
+            sink_sf<int>(cur, P, ld, pixels, out, bias, g, tid, nthr);
         else
-            sink_cf<int>(cur, P, first, ch.npix, chain.out_size, out, tid, nthr);
+            sink_cf<int>(cur, P, ld, first, ch.npix, chain.out_size, out, tid, nthr);
         CTA_SYNC(); /* the next tile overwrites s_pos and s_buf0 */
     }
 }

@@ -104,9 +104,10 @@ struct HostExec {
     ttl_status_t produce(float *buf, const float *x, const ttl_conv_cf_chunk_t &ch, int64_t first, int64_t P) {
         for (int64_t t = 0; t < kGridThreads; ++t)
             if (p->variant == TTL_CONV_VARIANT_SF)
-                produce_sf<int64_t>(buf, P, sf_pixels{p->geom, first}, x, p->layer->d_g0, p->geom, t, kGridThreads);
+                produce_sf<int64_t>(buf, P, P, sf_pixels{p->geom, first}, x, p->layer->d_g0, p->geom, t,
+                                    kGridThreads);
             else
-                produce_cf<int64_t>(buf, P, cf_pixels{ch, first}, x, p->geom, t, kGridThreads);
+                produce_cf<int64_t>(buf, P, P, cf_pixels{ch, first}, x, p->geom, t, kGridThreads);
         return TTL_STATUS_SUCCESS;
     }
     ttl_status_t step(const ttl_conv_tt_step_t &st, const float *in, float *out, int64_t P) {
@@ -117,10 +118,10 @@ struct HostExec {
     ttl_status_t sink(float *out, const float *buf, const ttl_conv_cf_chunk_t &ch, int64_t first, int64_t P) {
         for (int64_t t = 0; t < kGridThreads; ++t)
             if (p->variant == TTL_CONV_VARIANT_SF)
-                sink_sf<int64_t>(buf, P, sf_pixels{p->geom, first}, out, p->layer->d_bias, p->geom, t,
+                sink_sf<int64_t>(buf, P, P, sf_pixels{p->geom, first}, out, p->layer->d_bias, p->geom, t,
                                  kGridThreads);
             else
-                sink_cf<int64_t>(buf, P, first, ch.npix, p->chain.out_size, out, t, kGridThreads);
+                sink_cf<int64_t>(buf, P, P, first, ch.npix, p->chain.out_size, out, t, kGridThreads);
         return TTL_STATUS_SUCCESS;
     }
     ttl_status_t cf_conv(float *y, const float *U, const ttl_conv_cf_chunk_t &ch) {
@@ -138,25 +139,28 @@ struct Mode {
     ttl_order_t order;
     int force_unfused;
     size_t budget; // the plan's workspace limit; 0: the normal bound; 1: a quarter of one image; else these bytes
+    int tile_px;   // > 0: the fused tile forced to this many pixels where it fits
 };
 
 const Mode kModes[] = {
-    {"sf_auto", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0},
-    {"cf_auto", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0},
-    {"sf_f2l", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0},
-    {"sf_l2f", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_LAST_TO_FIRST, 0, 0},
-    {"cf_f2l", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0},
-    {"cf_l2f", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_LAST_TO_FIRST, 0, 0},
-    {"sf_unfused_f2l", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 1, 0},
-    {"sf_unfused_l2f", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_LAST_TO_FIRST, 1, 0},
-    {"cf_unfused_f2l", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_FIRST_TO_LAST, 1, 0},
-    {"cf_unfused_l2f", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_LAST_TO_FIRST, 1, 0},
-    {"sf_unfused_small_chunks", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 1, 1},
-    {"cf_small_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 1},
-    {"cf_unfused_small_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 1, 1},
-    {"cf_unfused_one_pixel_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 1, 64},
-    {"sf_unfused_unlimited", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 1, SIZE_MAX},
-    {"cf_unfused_unlimited", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 1, SIZE_MAX},
+    {"sf_auto", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 0},
+    {"cf_auto", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, 0},
+    {"sf_f2l", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0},
+    {"sf_l2f", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_LAST_TO_FIRST, 0, 0, 0},
+    {"cf_f2l", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0},
+    {"cf_l2f", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_LAST_TO_FIRST, 0, 0, 0},
+    {"sf_unfused_f2l", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 1, 0, 0},
+    {"sf_unfused_l2f", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_LAST_TO_FIRST, 1, 0, 0},
+    {"cf_unfused_f2l", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_FIRST_TO_LAST, 1, 0, 0},
+    {"cf_unfused_l2f", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_LAST_TO_FIRST, 1, 0, 0},
+    {"sf_unfused_small_chunks", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 1, 1, 0},
+    {"cf_small_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 1, 0},
+    {"cf_unfused_small_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 1, 1, 0},
+    {"cf_unfused_one_pixel_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 1, 64, 0},
+    {"sf_unfused_unlimited", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 1, SIZE_MAX, 0},
+    {"cf_unfused_unlimited", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 1, SIZE_MAX, 0},
+    {"sf_tile16", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 16}, // padded state rows (fused_row_stride)
+    {"cf_tile32", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, 32},
 };
 
 struct Param {
@@ -173,7 +177,7 @@ std::string param_name(const ::testing::TestParamInfo<Param> &info) {
 
 class ConvEmulation : public ::testing::TestWithParam<Param> {
   protected:
-    void TearDown() override { ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0}; }
+    void TearDown() override { ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0, 0}; }
 };
 
 TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
@@ -192,6 +196,7 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
         // a quarter of one image makes channels first take bands of output rows or columns; 64 bytes makes it
         // take one output pixel per chunk
         ttl_conv_tt_test_overrides.force_unfused = m.force_unfused;
+        ttl_conv_tt_test_overrides.tile_px = m.tile_px;
         ttl_cuda_conv_plan_t p{};
         p.layer = &h.layer;
         p.shape = shape;
@@ -199,6 +204,8 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
         ASSERT_EQ(ttl_conv_make_geom(&p.geom, &h.layer, &shape, &stats), TTL_STATUS_SUCCESS);
         ASSERT_EQ(ttl_conv_tt_plan(&p, m.algo, m.order, emulated_occupancy), TTL_STATUS_SUCCESS);
         if (m.force_unfused) EXPECT_EQ(p.fused, 0);
+        if (m.tile_px > 0 && p.fused && 2 * size_t(p.chain.max_state) * (m.tile_px + 4) * sizeof(float) < 64 * 1024)
+            EXPECT_EQ(p.tile_px, m.tile_px) << "a small state should take the forced tile";
         // What a caller gets from a named algorithm: within twice the larger activation (a forced core order
         // may need more: its intermediate can be many times the activations)
         if (m.order == TTL_ORDER_AUTO && m.budget == 0 && !m.force_unfused) {
@@ -234,7 +241,7 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
     // an H100's 132: the planner spreads pixels over every multiprocessor, so fused tiles get small
     HostConvLayer h100(d, c.bias, 132, 227 * 1024);
     for (const Mode &m : kModes)
-        if (m.order == TTL_ORDER_AUTO && m.budget == 0 && !m.force_unfused) run_mode(h100, m);
+        if (m.order == TTL_ORDER_AUTO && m.budget == 0 && !m.force_unfused && m.tile_px == 0) run_mode(h100, m);
 }
 
 std::vector<Param> all_params() {

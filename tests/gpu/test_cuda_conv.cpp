@@ -62,8 +62,11 @@ bool have_device() {
 
 // Sets the planning test hook for one scope.
 struct Overrides {
-    explicit Overrides(int force_unfused) { ttl_conv_tt_test_overrides.force_unfused = force_unfused; }
-    ~Overrides() { ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0}; }
+    explicit Overrides(int force_unfused, int tile_px = 0) {
+        ttl_conv_tt_test_overrides.force_unfused = force_unfused;
+        ttl_conv_tt_test_overrides.tile_px = tile_px;
+    }
+    ~Overrides() { ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0, 0}; }
 };
 
 class CudaConv : public ::testing::Test {
@@ -96,24 +99,27 @@ struct Variant {
     int autotune;
     int force_unfused;
     size_t limit; /* ttl_cuda_plan_opts_t.workspace_limit; 1 byte: the smallest chunks */
+    int tile_px;  /* > 0: fused tiles forced to this many pixels where they fit (padded state rows) */
 };
 
 const Variant kVariants[] = {
-    {"sf_f2l", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0},
-    {"sf_l2f", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_LAST_TO_FIRST, 0, 0, 0},
-    {"cf_f2l", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0},
-    {"cf_l2f", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_LAST_TO_FIRST, 0, 0, 0},
-    {"sf_unfused", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 1, 0},
-    {"cf_unfused", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 1, 0},
-    {"sf_unfused_small_chunks", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 1, 1},
-    {"cf_small_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, 1},
-    {"cf_unfused_small_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 1, 1},
-    {"sf_unlimited", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 1, SIZE_MAX},
-    {"cf_unlimited", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, SIZE_MAX},
-    {"dense", TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 0},
-    {"dense_no_scratch", TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 1},
-    {"auto", TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0},
-    {"autotune", TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 0},
+    {"sf_f2l", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0, 0},
+    {"sf_l2f", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_LAST_TO_FIRST, 0, 0, 0, 0},
+    {"cf_f2l", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0, 0},
+    {"cf_l2f", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_LAST_TO_FIRST, 0, 0, 0, 0},
+    {"sf_unfused", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 1, 0, 0},
+    {"cf_unfused", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 1, 0, 0},
+    {"sf_unfused_small_chunks", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 1, 1, 0},
+    {"cf_small_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, 1, 0},
+    {"cf_unfused_small_chunks", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 1, 1, 0},
+    {"sf_unlimited", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 1, SIZE_MAX, 0},
+    {"cf_unlimited", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, SIZE_MAX, 0},
+    {"sf_tile16", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 0, 16},
+    {"cf_tile32", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, 0, 32},
+    {"dense", TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 0, 0},
+    {"dense_no_scratch", TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 1, 0},
+    {"auto", TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0, 0},
+    {"autotune", TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 0, 0},
 };
 
 // One process per shape (CTest runs each test in its own process, and CUDA/cuDNN start-up dominates a small
@@ -130,7 +136,7 @@ void CudaConvForward::check(size_t ci, int layout, const Variant &v) {
     const ttl_cuda_plan_opts_t opts{v.algo, v.order, v.autotune, 0, v.limit};
     ttl_cuda_conv_plan_t *plan = nullptr;
     {
-        Overrides o(v.force_unfused);
+        Overrides o(v.force_unfused, v.tile_px);
         ASSERT_EQ(ttl_cuda_conv_plan_create(&plan, layer, &shape, &opts), TTL_STATUS_SUCCESS);
     }
     ttl_plan_info_t info;
