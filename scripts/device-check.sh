@@ -6,8 +6,9 @@
 #
 # Every stage has its own time limit, clamped to what is left of a global budget (BUDGET_S, default 500 s, so
 # that one device command of at most 600 s finishes with its outputs); a stage that no longer fits is skipped.
-# A failed stage does not stop the next; summary.txt is written on exit whatever happens, and the exit status
-# is non-zero if any stage failed.
+# A failed stage does not stop the next; summary.txt is written on exit whatever happens (PASS, FAIL, or
+# INCOMPLETE when stages were skipped for lack of budget or a signal stopped the script), and the exit status is
+# non-zero unless it says PASS.
 #
 #   scripts/device-check.sh            (from anywhere; works in the repository root)
 #   OUT=/path scripts/device-check.sh  (logs go to $OUT, default ./out)
@@ -34,6 +35,7 @@ stages=()
 statuses=()
 seconds=()
 failed=0
+incomplete=0 # a stage skipped for lack of budget, or the script stopped by a signal
 
 # run_stage NAME LIMIT_SECONDS LOGFILE COMMAND...: runs COMMAND with a time limit (clamped to the budget left),
 # appending to LOGFILE; skipped when less than 20 s of the budget are left.
@@ -45,6 +47,7 @@ run_stage() {
     left=$((DEADLINE - start - 15))
     if [ "$left" -lt 20 ]; then
         skip_stage "$name" "out of budget"
+        incomplete=1
         return
     fi
     [ "$limit" -gt "$left" ] && limit=$left
@@ -132,22 +135,31 @@ write_summary() {
         grep -hE '^(The following tests FAILED|[0-9]+% tests passed)' "$OUT/ctest.log" 2>/dev/null
         grep -hE '^[[:space:]]+[0-9]+ - .*(Failed|Timeout|Exception)' "$OUT/ctest.log" 2>/dev/null | head -n 20
         grep -hE 'ERROR SUMMARY: [1-9]|RACECHECK SUMMARY: [1-9]' "$OUT/sanitizer.log" 2>/dev/null | head -n 10
-        if [ "$failed" -eq 0 ]; then echo "device check: PASS"; else echo "device check: FAIL"; fi
+        if [ "$failed" -ne 0 ]; then
+            echo "device check: FAIL"
+        elif [ "$incomplete" -ne 0 ]; then
+            echo "device check: INCOMPLETE (stages skipped or stopped; see above)"
+        else
+            echo "device check: PASS"
+        fi
     } >"$summary"
+    rm -f "$OUT"/*.tmp # a JSON save cut short
     cat "$summary"
 }
 trap write_summary EXIT
+trap 'incomplete=1; exit 143' TERM INT
+
+# every log starts empty, so the summary never reads an earlier run's
+for log in build ctest sanitizer bench; do : >"$OUT/$log.log"; done
 
 # ---- build ------------------------------------------------------------------------------------------------------
 build_log="$OUT/build.log"
-: >"$build_log"
 run_stage configure 120 "$build_log" cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DTTL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCHS"
 run_stage build 240 "$build_log" cmake --build "$BUILD_DIR" -j "$JOBS"
 
 # ---- benchmark and chart ----------------------------------------------------------------------------------------
 bench_log="$OUT/bench.log"
-: >"$bench_log"
 bench="$BUILD_DIR/bench/ttl-bench"
 if [ -x "$bench" ]; then
     run_stage bench 200 "$bench_log" "$bench" --device cuda --suite paper --json "$OUT/bench-cuda.json"
@@ -165,11 +177,11 @@ if [ -x "$bench" ]; then
 else
     skip_stage bench "no ttl-bench binary"
     skip_stage plot "no ttl-bench binary"
+    skip_stage model "no ttl-bench binary"
 fi
 
 # ---- tests ------------------------------------------------------------------------------------------------------
 ctest_log="$OUT/ctest.log"
-: >"$ctest_log"
 if [ -f "$BUILD_DIR/CTestTestfile.cmake" ]; then
     run_stage ctest 150 "$ctest_log" ctest --test-dir "$BUILD_DIR" --output-on-failure -j 8 --timeout 200
 else
@@ -178,7 +190,6 @@ fi
 
 # ---- compute-sanitizer on the GPU test binaries -------------------------------------------------------------------
 san_log="$OUT/sanitizer.log"
-: >"$san_log"
 gpu_tests=$(find "$BUILD_DIR/tests" -maxdepth 1 -type f -name 'gpu_*' -perm -u+x 2>/dev/null | sort)
 if ! command -v compute-sanitizer >/dev/null 2>&1; then
     skip_stage memcheck "no compute-sanitizer"
@@ -214,4 +225,5 @@ else
     skip_stage safetensors "no script, ttl tool, or python3 safetensors+torch"
 fi
 
-exit "$failed"
+if [ "$failed" -eq 0 ] && [ "$incomplete" -eq 0 ]; then exit 0; fi
+exit 1 # FAIL or INCOMPLETE

@@ -48,6 +48,8 @@ TTL_API ttl_status_t ttl_cuda_device_count(int *count);
  * forward call, captured into a CUDA graph or not. */
 TTL_API ttl_status_t ttl_cuda_create(ttl_cuda_handle_t **handle, int device);
 TTL_API void ttl_cuda_destroy(ttl_cuda_handle_t *handle);
+/* Later calls run on `stream`, ordered after the work already queued on the previous stream (an event, no host
+ * synchronisation: the handle's cuBLAS workspace is shared by both). */
 TTL_API ttl_status_t ttl_cuda_set_stream(ttl_cuda_handle_t *handle, cudaStream_t stream);
 TTL_API ttl_status_t ttl_cuda_get_stream(const ttl_cuda_handle_t *handle, cudaStream_t *stream);
 
@@ -85,8 +87,8 @@ TTL_API void ttl_cuda_fc_layer_destroy(ttl_cuda_fc_layer_t *layer);
  * opts->workspace_limit): where the intermediates are larger, their first steps run once per chunk of samples
  * (first to last) or of samples and leading input modes (last to first), at the price of more launches. The
  * exception is where the intermediates of one such unit alone exceed that bound: ranks well above the mode
- * ratios at small batches (the rank-40 CIFAR-10 TT-FC layers below batch 32; VGG FC6 TT4 first to last below
- * batch 8, where last to first fits). The plan then takes the least workspace it can. */
+ * ratios at small batches (the rank-30/40 CIFAR-10 TT-FC layers below batch 18-25; VGG FC6 TT4 first to last
+ * below batch 7, where last to first fits). The plan then takes the least workspace it can. */
 TTL_API ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_cuda_fc_layer_t *layer, int64_t batch,
                                              const ttl_cuda_plan_opts_t *opts);
 TTL_API ttl_status_t ttl_cuda_fc_plan_info(const ttl_cuda_fc_plan_t *plan, ttl_plan_info_t *info);

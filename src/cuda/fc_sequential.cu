@@ -126,6 +126,7 @@ static ttl_status_t seq_slice(fc_seq_schedule_t *s, int32_t num_sliced, int64_t 
     s->units = 0;
     for (int32_t i = 0; i < num_sliced; ++i)
         s->units = i == 0 ? s->steps[0].L : ttl_min_i64(s->units, s->steps[i].L);
+    if (s->units == 0) num_sliced = 0, s->num_sliced = 0; /* batch 0: nothing to chunk */
     s->chunk_units = num_sliced > 0 ? ttl_max_i64(1, ttl_min_i64(chunk_units, s->units)) : 0;
     const int32_t t = num_sliced > 0 ? num_sliced - 1 : 0;
     int64_t elems[FC_NUM_BUFS] = {0};

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "cuda/cuda_internal.h"
+#include "cuda/plan_common.h"
 
 // ---------------------------------------------------------------------------------------------------------------
 // entry points
@@ -102,6 +103,21 @@ extern "C" void ttl_cuda_destroy(ttl_cuda_handle_t *handle) {
 
 extern "C" ttl_status_t ttl_cuda_set_stream(ttl_cuda_handle_t *handle, cudaStream_t stream) {
     if (handle == NULL) return TTL_STATUS_NULL_POINTER;
+    if (stream == handle->stream) return TTL_STATUS_SUCCESS;
+    ttl_cuda_device_scope scope(handle);
+    TTL_TRY(scope.status);
+    /* The cuBLAS workspace is one buffer: work still queued on the old stream must finish before the new stream
+     * uses it. An event orders the two streams without blocking the host. */
+    cudaEvent_t done = NULL;
+    TTL_CUDA_TRY(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    ttl_status_t order = TTL_STATUS_SUCCESS;
+    if (cudaEventRecord(done, handle->stream) != cudaSuccess ||
+        cudaStreamWaitEvent(stream, done, 0) != cudaSuccess) {
+        (void)cudaGetLastError();
+        order = TTL_STATUS_CUDA_ERROR;
+    }
+    (void)cudaEventDestroy(done); /* the wait stays queued */
+    TTL_TRY(order);
     const ttl_status_t st = bind_stream(handle, stream);
     if (st != TTL_STATUS_SUCCESS) {
         (void)bind_stream(handle, handle->stream); /* on error the handle keeps its old stream */

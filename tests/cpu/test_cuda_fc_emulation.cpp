@@ -223,6 +223,23 @@ TEST(FcEmulationSchedule, VggCasesOfTheGpuSuiteFitLastToFirst) {
     }
 }
 
+// Batch 0: every slicing degenerates to the plain schedule with no workspace and no launch of any size.
+TEST(FcEmulationSchedule, BatchZeroPlansWithoutWork) {
+    const ttl_fc_desc_t d = ttl_test::fc_desc({4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 4, 4, 4, 4, 4, 1});
+    HostLayer h(d, 23, false, 132, 227 * 1024);
+    for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST})
+        for (size_t limit : {size_t(0), size_t(1), SIZE_MAX}) {
+            fc_seq_schedule_t s;
+            ASSERT_EQ(fc_seq_schedule_plan(&s, &h.layer, 0, order, 0, limit), TTL_STATUS_SUCCESS);
+            EXPECT_EQ(s.num_sliced, 0);
+            EXPECT_EQ(s.ws_bytes, 0u);
+            for (int32_t ns = 0; ns <= d.num_cores; ++ns) {
+                ASSERT_EQ(fc_seq_schedule_fixed(&s, &h.layer, 0, order, ns, 1, 1), TTL_STATUS_SUCCESS);
+                EXPECT_EQ(s.num_sliced, 0);
+            }
+        }
+}
+
 // The caller's workspace limit replaces the bound: a generous one gives the plain schedule (fewest launches), a
 // tight one slices further or, below what any slicing reaches, takes the least workspace.
 TEST(FcEmulationSchedule, WorkspaceLimitIsHonoured) {
@@ -246,7 +263,7 @@ TEST(FcEmulationSchedule, WorkspaceLimitIsHonoured) {
 
 // VGG-16 FC6 at rank 4: unsliced, the first-to-last intermediates are 12.6x the larger activation and the
 // last-to-first ones 6.3x. Last to first fits the bound at batch 1 by slicing; first to last can only slice
-// whole samples, so it fits from batch 8 on and takes the least workspace below that.
+// whole samples, so it fits from batch 7 on and takes the least workspace below that.
 TEST(FcEmulationSchedule, VggFc6Tt4MeetsTheBound) {
     const ttl_fc_desc_t d = ttl_test::fc_desc({4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 4, 4, 4, 4, 4, 1});
     HostLayer h(d, 15, true, 3, 227 * 1024); // 3 multiprocessors: large tiles, few emulated CTAs
