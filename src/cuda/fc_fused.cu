@@ -68,6 +68,18 @@ struct fused_shape {
     int64_t build_macs;
 };
 
+/* A step of the chain (tile and dividers are chosen later, in fused_finish). */
+static fc_fused_step_t fused_step(int64_t lps, int64_t P, int64_t Q, int64_t R, int64_t lda, int32_t a_is_merged,
+                                  const float *at) {
+    fc_fused_step_t st;
+    memset(&st, 0, sizeof(st));
+    st.lps = (int32_t)lps, st.P = (int32_t)P, st.Q = (int32_t)Q, st.R = (int32_t)R, st.lda = (int32_t)lda;
+    st.a_is_merged = a_is_merged;
+    st.at = at;
+    st.tile = fc_tile_cfg_t{1, 1, 1};
+    return st;
+}
+
 /* Appends the step that contracts core k of `order` (its re-laid At matrix from the layer) as
  * Out[lps, P, R] = At[P, Q] . In[lps, Q, R]; false when a size does not fit int32. */
 static bool add_core_step(fused_shape *sh, int32_t *ns, int64_t lps, int64_t P, int64_t Q, int64_t R,
@@ -75,14 +87,7 @@ static bool add_core_step(fused_shape *sh, int32_t *ns, int64_t lps, int64_t P, 
     const int64_t lda = layer->at_lda[order][k];
     if (!ttl_fits_i32(lps) || !ttl_fits_i32(P) || !ttl_fits_i32(Q) || !ttl_fits_i32(R) || !ttl_fits_i32(lda))
         return false;
-    sh->steps[*ns] = fc_fused_step_t{(int32_t)lps,
-                                     (int32_t)P,
-                                     (int32_t)Q,
-                                     (int32_t)R,
-                                     (int32_t)lda,
-                                     0,
-                                     layer->at[order] + layer->at_offset[order][k],
-                                     {1, 1, 1}};
+    sh->steps[*ns] = fused_step(lps, P, Q, R, lda, 0, layer->at[order] + layer->at_offset[order][k]);
     sh->out_size[(*ns)++] = lps * P * R;
     return true;
 }
@@ -109,8 +114,7 @@ static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, 
         if (p > 0) {
             const int64_t Q = prod(n, 0, p), R = prod(n, p, nc), lda = ttl_round_up_i64(r[p], FC_AT_ALIGN);
             if (!ttl_fits_i32(Q) || !ttl_fits_i32(R) || !ttl_fits_i32(lda)) return false;
-            sh->steps[ns] =
-                fc_fused_step_t{1, (int32_t)r[p], (int32_t)Q, (int32_t)R, (int32_t)lda, 1, NULL, {1, 1, 1}};
+            sh->steps[ns] = fused_step(1, r[p], Q, R, lda, 1, NULL);
             sh->out_size[ns++] = r[p] * R;
             sh->h_floats = Q * lda;
             sh->h_lda = (int32_t)lda;
@@ -133,8 +137,7 @@ static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, 
         if (merged > 0) {
             const int64_t lps = prod(n, 0, s), Q = prod(n, s, nc), lda = ttl_round_up_i64(r[s], FC_AT_ALIGN);
             if (!ttl_fits_i32(lps) || !ttl_fits_i32(Q) || !ttl_fits_i32(lda)) return false;
-            sh->steps[ns] =
-                fc_fused_step_t{(int32_t)lps, (int32_t)r[s], (int32_t)Q, 1, (int32_t)lda, 1, NULL, {1, 1, 1}};
+            sh->steps[ns] = fused_step(lps, r[s], Q, 1, lda, 1, NULL);
             sh->out_size[ns++] = lps * r[s];
             sh->h_floats = Q * lda;
             sh->h_lda = (int32_t)lda;
@@ -205,24 +208,31 @@ static void fused_finish(fc_fused_config_t *cfg, const fused_shape *sh, const tt
     p->x_off[1] = (int32_t)x_off[1];
     p->stage_off = (int32_t)stage_off;
     int64_t macs_cta = sh->build_macs;
+    double steps_us = 0.0; /* the chain's tiles, one after the other */
     for (int32_t i = 0; i < sh->num_steps; ++i) {
         p->steps[i] = sh->steps[i];
         const fc_fused_step_t *s = &sh->steps[i];
         p->steps[i].tile = fc_tile_choose(bt * s->lps, s->P, s->Q, s->R, 1);
+        p->steps[i].div_r = fc_divider_make((uint32_t)s->R);
+        p->steps[i].div_lps = fc_divider_make((uint32_t)(i == sh->num_steps - 1 ? s->lps : bt * s->lps));
         macs_cta += bt * (int64_t)s->lps * s->P * s->Q * s->R;
+        steps_us += (double)fc_tile_count(bt * s->lps, s->P, s->R, p->steps[i].tile) *
+                    fc_tile_us(s->Q, s->R, p->steps[i].tile);
     }
     const int64_t tiles = (ttl_max_i64(batch, 1) + bt - 1) / bt;
     cfg->grid = tiles * sh->nsplit;
     cfg->smem_bytes = smem;
     cfg->macs = cfg->grid * macs_cta;
-    /* Time: CTAs run in waves of (SMs x CTAs per SM); a CTA's time is its multiply-adds plus streaming its x tile
-     * and writing its y slice at one SM's share of bandwidth; the whole is at least the DRAM time of x and y. */
+    /* Time: CTAs run in waves of (SMs x CTAs per SM); a CTA's time is its steps' tiles (fc_tile_us) and the
+     * merged-core build plus streaming its x tile and writing its y slice at one SM's share of bandwidth; the whole
+     * is at least the DRAM time of x and y. */
     const double sms = h->sm_count > 0 ? h->sm_count : 1;
     const double per_sm = two_per_sm ? 2.0 : 1.0;
     const double waves = ceil((double)cfg->grid / (sms * per_sm));
     const double sharing = fmin(per_sm, ceil((double)cfg->grid / sms));
     const double bytes_cta = 4.0 * (double)bt * ((double)d->in_features + (double)d->out_features / sh->nsplit);
-    const double cta_us = (double)macs_cta / TTL_COST_SM_MACS_PER_US + bytes_cta / TTL_COST_SM_L2_BYTES_PER_US;
+    const double cta_us =
+        steps_us + (double)sh->build_macs / TTL_COST_SM_MACS_PER_US + bytes_cta / TTL_COST_SM_L2_BYTES_PER_US;
     const double dram_us =
         4.0 * (double)batch * (double)(d->in_features + d->out_features) / TTL_COST_DRAM_BYTES_PER_US;
     cfg->est_us = TTL_COST_LAUNCH_US + fmax(waves * sharing * cta_us, dram_us);
@@ -269,6 +279,10 @@ ttl_status_t fc_fused_plan(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *la
             if (bt == 0) continue; /* does not fit even with one sample per CTA */
             const size_t smem = fused_layout(&sh, bt, &h_off, x_off, &stage_off);
             if (!ttl_fits_i32(stage_off)) continue;
+            bool columns_fit = true; /* the tile divides columns in 32 bits (fc_contraction.small) */
+            for (int32_t i = 0; i < sh.num_steps; ++i)
+                columns_fit = columns_fit && bt * sh.steps[i].lps <= INT32_MAX / sh.steps[i].R;
+            if (!columns_fit) continue;
             const int64_t grid = (b + bt - 1) / bt * sh.nsplit;
             if (grid > INT32_MAX) continue;
             fused_finish(&cand, &sh, layer, batch, o, merged, bt, smem, two);

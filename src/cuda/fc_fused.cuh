@@ -107,10 +107,13 @@ static inline __host__ __device__ void fc_fused_cta(const fc_fused_params_t &prm
         k.out = last ? prm.y + b0 * prm.M : sm + prm.x_off[s & 1];
         k.bias = last ? prm.bias : NULL;
         k.L = bt * st.lps, k.P = st.P, k.Q = st.Q, k.R = st.R;
-        k.lps = last ? st.lps : k.L;
+        k.lps = last ? st.lps : (int64_t)prm.bt * st.lps; /* intermediates: one block of rows (any lps >= L) */
         k.bs = last ? prm.M : 0;
         k.base = last ? split * prm.split_mul : 0;
         k.es = last ? prm.out_es : 1;
+        k.small = 1; /* fc_fused_plan checked bt lps R < 2^31 */
+        k.div_r = st.div_r;
+        k.div_lps = st.div_lps;
         /* No barrier needed between steps: fc_tile_gemm starts with one, before it reads In or writes the stage,
          * and step s + 1 writes the buffer step s - 1 wrote only in its store phase, after its own barriers. */
 #define FC_FUSED_STEP(TP, TC) fc_fused_step_tiles<TP, TC>(k, st.tile.wp, stage)

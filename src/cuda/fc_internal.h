@@ -47,6 +47,11 @@ typedef struct fc_tile_cfg {
     int32_t tp, tc, wp;
 } fc_tile_cfg_t;
 
+/* Division by an invariant divisor, fc_divider_make / fc_div in fc_tile.cuh. */
+typedef struct fc_divider {
+    uint32_t m, shift;
+} fc_divider;
+
 /* One contraction of a sequential plan. */
 typedef struct fc_seq_step {
     int64_t L, P, Q, R; /* over the whole batch */
@@ -89,6 +94,7 @@ typedef struct fc_fused_step {
     int32_t a_is_merged; /* 1: A is the per-CTA merged core built in shared memory; 0: `at` in device memory */
     const float *at;
     fc_tile_cfg_t tile;
+    fc_divider div_r, div_lps; /* by R and by the output map's rows per sample (fc_fused_cta) */
 } fc_fused_step_t;
 
 /* Everything the fused kernel needs; passed by value (about 1.5 KB, under the 4 KB parameter limit). */
@@ -153,6 +159,9 @@ void fc_at_fill(float *at, const int64_t *offset, const int64_t *lda, const ttl_
  * bytes (0: twice the larger of x and y), or else the one with the least workspace (`blas`: estimated for
  * SEQUENTIAL_BLAS); fc_seq_schedule_fixed lays out a given slicing (tests). Host only. */
 fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas);
+/* Tiles of a contraction under configuration t, and the estimated time of one of them on one SM (alone). */
+int64_t fc_tile_count(int64_t L, int64_t P, int64_t R, fc_tile_cfg_t t);
+double fc_tile_us(int64_t Q, int64_t R, fc_tile_cfg_t t);
 ttl_status_t fc_seq_schedule_plan(fc_seq_schedule_t *s, const ttl_cuda_fc_layer_t *layer, int64_t batch,
                                   ttl_order_t order, int blas, size_t limit);
 ttl_status_t fc_seq_schedule_fixed(fc_seq_schedule_t *s, const ttl_cuda_fc_layer_t *layer, int64_t batch,

@@ -56,26 +56,49 @@ static ttl_status_t launch_step(const fc_contraction &k, const fc_tile_cfg_t &cf
 // internal entry points
 // ---------------------------------------------------------------------------------------------------------------
 
+/* Per-thread issue slots (one per instruction, a multiply-add being one) of one tile of a contraction with Q
+ * values of q and R columns per row of L, and what they take on one SM:
+ *  - inner loop, per q: tp x tc multiply-adds, fed by ceil(tp / 4) broadcast loads of A and tc loads of B from
+ *    shared memory. Shared memory serves one such warp-wide load per clock, the FMA pipes four warp instructions,
+ *    so a q costs max(tp tc, 4 (ceil(tp / 4) + tc)) slots: tiles below 8 x 4 wait on shared memory;
+ *  - staging, per chunk: (rows + cols) kc values spread over the CTA, FC_STAGE_SLOTS each (index, global or
+ *    shared load, shared store); the B stage of short rows (R < 8) pads a short last chunk to a power of two;
+ *  - FC_CHUNK_SLOTS per chunk for its two barriers, and the epilogue's stores. */
+#define FC_STAGE_SLOTS 10.0
+#define FC_CHUNK_SLOTS 100.0
+static double tile_slots(int64_t Q, int64_t R, fc_tile_cfg_t t) {
+    const int rows = fc_tile_rows(t.tp, t.wp), cols = fc_tile_cols(t.tc, t.wp), kch = fc_tile_kc(t.tp, t.tc, t.wp);
+    const int64_t full = Q / kch, rest = Q - full * kch;
+    const double chunks = (double)full + (rest > 0 ? 1.0 : 0.0);
+    double staged_q = (double)Q; /* q values the B stage walks, padding included (kch is a power of two) */
+    if (R < 8 && rest > 0) staged_q = (double)full * kch + (double)(1 << fc_ceil_log2((int)rest));
+    const double per_q = fmax((double)t.tp * t.tc, 4.0 * ((t.tp + 3) / 4 + t.tc));
+    return (double)Q * per_q + FC_STAGE_SLOTS * ((double)rows * Q + (double)cols * staged_q) / FC_THREADS +
+           FC_CHUNK_SLOTS * chunks + 4.0 * t.tp * t.tc;
+}
+
+int64_t fc_tile_count(int64_t L, int64_t P, int64_t R, fc_tile_cfg_t t) {
+    const int64_t rows = fc_tile_rows(t.tp, t.wp), cols = fc_tile_cols(t.tc, t.wp);
+    return ((P + rows - 1) / rows) * ((L * R + cols - 1) / cols);
+}
+
+double fc_tile_us(int64_t Q, int64_t R, fc_tile_cfg_t t) {
+    return tile_slots(Q, R, t) * FC_THREADS / TTL_COST_SM_ISSUE_PER_US;
+}
+
 fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas) {
     static const int tps[] = {1, 2, 4, 8}, tcs[] = {1, 4}, wps[] = {1, 2, 4, 8};
-    const double C = (double)L * (double)R;
     fc_tile_cfg_t best = {1, 1, 1};
     double best_cost = -1.0;
     for (int tc : tcs)
         for (int wp : wps)
             for (int tp : tps) {
-                const int rows = fc_tile_rows(tp, wp), cols = fc_tile_cols(tc, wp);
-                if (cols > FC_MAX_COLS || rows > FC_MAX_ROWS) continue;
-                const int kc = fc_tile_kc(tp, tc, wp);
-                const double chunks = (double)((Q + kc - 1) / kc);
-                const double tiles = ceil((double)P / rows) * ceil(C / cols);
-                /* per tile and thread: kc fma per output and chunk, staging (about 4 fma worth per value), barriers
-                 */
-                const double per_tile =
-                    chunks * (tp * tc * kc + 4.0 * (rows + cols) * kc / FC_THREADS + 100.0) + 4.0 * tp * tc;
+                const fc_tile_cfg_t t = {tp, tc, wp};
+                if (fc_tile_cols(tc, wp) > FC_MAX_COLS || fc_tile_rows(tp, wp) > FC_MAX_ROWS) continue;
+                const double tiles = (double)fc_tile_count(L, P, R, t);
                 const double waves = ceil(tiles / (double)(parallel_ctas > 0 ? parallel_ctas : 1));
-                const double cost = waves * per_tile;
-                if (best_cost < 0 || cost < best_cost) best_cost = cost, best = fc_tile_cfg_t{tp, tc, wp};
+                const double cost = waves * tile_slots(Q, R, t);
+                if (best_cost < 0 || cost < best_cost) best_cost = cost, best = t;
             }
     return best;
 }
@@ -192,18 +215,20 @@ ttl_status_t fc_seq_schedule_fixed(fc_seq_schedule_t *s, const ttl_cuda_fc_layer
     return TTL_STATUS_SUCCESS;
 }
 
-/* Estimated time of one launch of step `st` on `L` rows. */
+/* Estimated time of one launch of step `st` on `L` rows: its tiles in waves of two CTAs per SM (cuBLAS: its
+ * multiply-adds at the SGEMM-like rate of every SM), or the bytes it moves, whichever is longer. */
 static double launch_estimate(const fc_seq_step_t *st, int64_t L, int blas, double sms) {
-    const double macs = (double)L * st->P * st->Q * st->R;
     const double bytes = 4.0 * ((double)L * st->R * (st->P + st->Q) + (double)st->P * st->Q);
-    double used = sms;
-    if (!blas) {
-        const double ctas = ceil((double)L * st->R / fc_tile_cols(st->tile.tc, st->tile.wp)) *
-                            ceil((double)st->P / fc_tile_rows(st->tile.tp, st->tile.wp));
-        used = fmin(sms, ctas);
+    double compute_us;
+    if (blas) {
+        compute_us = (double)L * st->P * st->Q * st->R / (sms * TTL_COST_SM_MACS_PER_US);
+    } else {
+        const double tiles = (double)fc_tile_count(L, st->P, st->R, st->tile);
+        compute_us = ceil(tiles / (2.0 * sms)) * 2.0 * fc_tile_us(st->Q, st->R, st->tile);
+        if (tiles < sms) compute_us = fc_tile_us(st->Q, st->R, st->tile); /* one CTA per busy SM */
     }
     return (blas ? TTL_COST_BLAS_CALL_US : TTL_COST_LAUNCH_US) +
-           fmax(macs / (used * TTL_COST_SM_MACS_PER_US), bytes / TTL_COST_DRAM_BYTES_PER_US);
+           fmax(compute_us, bytes / TTL_COST_DRAM_BYTES_PER_US);
 }
 
 double fc_seq_estimate(const fc_seq_schedule_t *s, const ttl_cuda_handle_t *h, int blas) {
@@ -336,6 +361,7 @@ fc_contraction fc_seq_contraction(const ttl_cuda_fc_plan_t *plan, const fc_seq_l
     k.bs = last ? plan->layer->desc.out_features : 0;
     k.base = 0;
     k.es = 1;
+    fc_contraction_prepare(k);
     return k;
 }
 

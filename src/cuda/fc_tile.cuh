@@ -43,6 +43,38 @@ static_assert(FC_MAX_ROWS == 8 * FC_WARPS, "largest row tile is tp = 8 times wp 
 __host__ __device__ static inline int fc_tile_rows(int tp, int wp) { return tp * wp; }
 __host__ __device__ static inline int fc_tile_cols(int tc, int wp) { return (FC_WARPS / wp) * 32 * tc; }
 
+/* floor(log2 v) and ceil(log2 v), v >= 1. Tile rows and columns are powers of two (tp, tc, wp and FC_WARPS
+ * are), so the staging loops split their flat index with a shift and a mask: a division by a runtime divisor
+ * there cost more instructions per staged value than the tile's multiply-adds per value. */
+__host__ __device__ static inline int fc_floor_log2(int v) {
+#ifdef __CUDA_ARCH__
+    return 31 - __clz(v);
+#else
+    return 31 - __builtin_clz((unsigned)v);
+#endif
+}
+__host__ __device__ static inline int fc_ceil_log2(int v) { return v <= 1 ? 0 : fc_floor_log2(v - 1) + 1; }
+
+/* Division of 0 <= n < 2^31 by a divisor d >= 1 fixed per contraction: a multiply-high, an add and a shift
+ * (the round-up method of Granlund and Montgomery, as in PyTorch's IntDivider) instead of the division routine a
+ * tile would otherwise run per column. m = floor(2^32 (2^s - d) / d) + 1 < 2^32 with 2^s >= d > 2^(s-1)
+ * (fc_divider: fc_internal.h). */
+__host__ __device__ static inline fc_divider fc_divider_make(uint32_t d) {
+    uint32_t s = 0;
+    while (((uint64_t)1 << s) < d) ++s;
+    const uint64_t m = (((uint64_t)1 << 32) * (((uint64_t)1 << s) - d)) / d + 1;
+    return fc_divider{(uint32_t)m, s};
+}
+
+__host__ __device__ static inline uint32_t fc_div(uint32_t n, fc_divider v) {
+#ifdef __CUDA_ARCH__
+    const uint32_t t = __umulhi(n, v.m);
+#else
+    const uint32_t t = (uint32_t)(((uint64_t)n * v.m) >> 32);
+#endif
+    return (t + n) >> v.shift; /* t <= n < 2^31: no overflow */
+}
+
 /* Upper bound of a tile's shared memory: every configuration fc_tile_choose may return (cols <= FC_MAX_COLS,
  * rows <= FC_MAX_ROWS) fits with chunks of at least FC_KC values of q. */
 #define FC_TILE_SMEM_MAX                                                                                           \
@@ -51,12 +83,13 @@ __host__ __device__ static inline int fc_tile_cols(int tc, int wp) { return (FC_
 /* Longest chunk of q staged at once. */
 #define FC_KC_MAX 256
 
-/* Values of q per staged chunk: as many as FC_TILE_SMEM_MAX holds (narrow tiles take long chunks, so a CTA
- * that streams a long reduction from memory waits for it in few round trips), at least FC_KC. */
+/* Values of q per staged chunk: the largest power of two FC_TILE_SMEM_MAX holds (narrow tiles take long chunks,
+ * so a CTA that streams a long reduction from memory waits for it in few round trips), at least FC_KC. A power
+ * of two, so that the q-fastest B stage splits its index with a shift (only a last, shorter chunk is padded). */
 __host__ __device__ static inline int fc_tile_kc(int tp, int tc, int wp) {
     const size_t rows = (size_t)fc_tile_rows(tp, wp), cols = (size_t)fc_tile_cols(tc, wp);
-    const size_t kc = (FC_TILE_SMEM_MAX - cols * sizeof(int64_t)) / ((rows + cols + 1) * sizeof(float));
-    return (int)(kc < FC_KC ? FC_KC : kc > FC_KC_MAX ? FC_KC_MAX : kc);
+    const size_t fit = (FC_TILE_SMEM_MAX - cols * sizeof(int64_t)) / ((rows + cols + 1) * sizeof(float));
+    return fit < FC_KC ? FC_KC : fit >= FC_KC_MAX ? FC_KC_MAX : 1 << fc_floor_log2((int)fit);
 }
 
 /* Shared memory of one tile: column offsets (int64), the A chunk, the B chunk (rows padded by one float);
@@ -67,7 +100,8 @@ __host__ __device__ static inline size_t fc_tile_smem_bytes(int tp, int tc, int 
     return cols * sizeof(int64_t) + kc * rows * sizeof(float) + kc * (cols + 1) * sizeof(float);
 }
 
-/* A contraction as the tile routine sees it. */
+/* A contraction as the tile routine sees it. `small`: the columns L R and lps fit int32, and div_r / div_lps
+ * divide by R and lps (fc_contraction_prepare); otherwise the tile divides in int64. */
 struct fc_contraction {
     const float *at;
     int64_t lda;
@@ -76,7 +110,16 @@ struct fc_contraction {
     const float *bias;
     int64_t L, P, Q, R;
     int64_t lps, bs, base, es;
+    fc_divider div_r, div_lps;
+    int32_t small;
 };
+
+/* Sets `small` and the dividers from L, R and lps (host). */
+static inline void fc_contraction_prepare(fc_contraction &k) {
+    k.small = k.R > 0 && k.L <= INT32_MAX / k.R && k.lps <= INT32_MAX;
+    k.div_r = fc_divider_make(k.small ? (uint32_t)k.R : 1u);
+    k.div_lps = fc_divider_make(k.small && k.lps > 0 ? (uint32_t)k.lps : 1u);
+}
 
 /* fc_sequential.cu: the contraction one launch of a sequential plan computes (host). */
 fc_contraction fc_seq_contraction(const ttl_cuda_fc_plan_t *plan, const fc_seq_launch_t &launch);
@@ -135,6 +178,7 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
                                       unsigned char *stage) {
     const int rows = TP * wp_count;
     const int cols = (FC_WARPS / wp_count) * 32 * TC;
+    const int rows_log = fc_floor_log2(rows), cols_log = fc_floor_log2(cols);
     const int ldb = cols + 1;
     const int kch = fc_tile_kc(TP, TC, wp_count);
     int64_t *colbase = reinterpret_cast<int64_t *>(stage);
@@ -157,7 +201,7 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
         const int64_t c = col0 + cc;
         int64_t off = -1;
         if (c < C) {
-            const int64_t l = c / k.R, r = c - l * k.R;
+            const int64_t l = k.small ? (int64_t)fc_div((uint32_t)c, k.div_r) : c / k.R, r = c - l * k.R;
             off = l * k.Q * k.R + r;
         }
         colbase[cc] = off;
@@ -169,34 +213,31 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
         fc_stage(
             kc * rows,
             [&](int i) {
-                const int qq = i / rows, pp = i - qq * rows;
-                const int64_t p = row0 + pp;
-                return p < k.P ? k.at[(q0 + qq) * k.lda + p] : 0.0f;
+                const int qq = i >> rows_log, pp = i & (rows - 1);
+                return row0 + pp < k.P ? k.at[(q0 + qq) * k.lda + row0 + pp] : 0.0f;
             },
             [&](int i, float v) { As[i] = v; });
         if (k.R >= 8) { /* runs of r are contiguous in memory: column index fastest */
             fc_stage(
                 kc * cols,
                 [&](int i) {
-                    const int qq = i / cols, cc = i - qq * cols;
+                    const int qq = i >> cols_log, cc = i & (cols - 1);
                     const int64_t base = colbase[cc];
                     return base >= 0 ? k.in[base + (q0 + qq) * k.R] : 0.0f;
                 },
-                [&](int i, float v) {
-                    const int qq = i / cols, cc = i - qq * cols;
-                    Bs[qq * ldb + cc] = v;
-                });
-        } else { /* short runs of r: q fastest, which is contiguous when R == 1 */
+                [&](int i, float v) { Bs[(i >> cols_log) * ldb + (i & (cols - 1))] = v; });
+        } else { /* short runs of r: q fastest, which is contiguous when R == 1; a short last chunk is padded */
+            const int kc_log = fc_ceil_log2(kc), kc_pad = 1 << kc_log;
             fc_stage(
-                kc * cols,
+                kc_pad * cols,
                 [&](int i) {
-                    const int cc = i / kc, qq = i - cc * kc;
+                    const int cc = i >> kc_log, qq = i & (kc_pad - 1);
                     const int64_t base = colbase[cc];
-                    return base >= 0 ? k.in[base + (q0 + qq) * k.R] : 0.0f;
+                    return base >= 0 && qq < kc ? k.in[base + (q0 + qq) * k.R] : 0.0f;
                 },
                 [&](int i, float v) {
-                    const int cc = i / kc, qq = i - cc * kc;
-                    Bs[qq * ldb + cc] = v;
+                    const int cc = i >> kc_log, qq = i & (kc_pad - 1);
+                    if (qq < kc) Bs[qq * ldb + cc] = v;
                 });
         }
         CTA_SYNC();
@@ -219,8 +260,15 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
     for (int t = 0; t < TC; ++t) {
         const int64_t c = col0 + wc * 32 * TC + lane + 32 * t;
         if (c >= C) continue;
-        const int64_t l = c / k.R, r = c - l * k.R;
-        const int64_t lb = l / k.lps, lw = l - lb * k.lps;
+        int64_t l, lb;
+        if (k.small) {
+            l = fc_div((uint32_t)c, k.div_r);
+            lb = fc_div((uint32_t)l, k.div_lps);
+        } else {
+            l = c / k.R;
+            lb = l / k.lps;
+        }
+        const int64_t r = c - l * k.R, lw = l - lb * k.lps;
         CTA_UNROLL
         for (int i = 0; i < TP; ++i) {
             const int64_t p = row0 + wp * TP + i;

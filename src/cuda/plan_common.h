@@ -4,9 +4,10 @@
  * timing for autotune. Host-side C++ only (included from .cu files).
  *
  * Cost model: every candidate's time is estimated as launches * launch cost + max(arithmetic time, memory time),
- * with arithmetic in fp32 multiply-adds and memory in bytes through device memory. The rates are round numbers
- * for an H100 (fp32 FFMA about 25 T multiply-adds/s at peak, copy about 3 TB/s); only their ratios matter for a
- * choice, and autotune exists for when the model is wrong.
+ * with memory in bytes through device memory and arithmetic in fp32 multiply-adds at a rate (cuBLAS, cuDNN) or,
+ * for libttl's TT-FC tiles, in the instructions a tile issues (fc_tile_us). The rates are round numbers for an
+ * H100 (fp32 FFMA about 33 T multiply-adds/s at peak, SGEMM about 26, copy about 3 TB/s) until a device run
+ * calibrates them (scripts/model-check.py); autotune exists for when the model is wrong.
  */
 #ifndef TTL_CUDA_PLAN_COMMON_H
 #define TTL_CUDA_PLAN_COMMON_H
@@ -28,11 +29,18 @@
 #define TTL_COST_DRAM_BYTES_PER_US 2.5e6
 /* What one SM reads from L2 per microsecond when a tile loop streams its input (about 64 B per clock). */
 #define TTL_COST_SM_L2_BYTES_PER_US 1.0e5
-/* fp32 multiply-adds per microsecond per SM reached by libttl's tiled contractions (about 40% of FFMA peak). */
+/* fp32 multiply-adds per microsecond per SM of the per-step cuBLAS calls of SEQUENTIAL_BLAS (small, oddly shaped
+ * products: about 40% of FFMA peak). */
 #define TTL_COST_SM_MACS_PER_US 9.0e4
-/* fp32 multiply-adds per microsecond of a large cuBLAS SGEMM on the whole chip, and with TF32 tensor cores. */
-#define TTL_COST_SGEMM_MACS_PER_US 2.0e7
-#define TTL_COST_TF32_MACS_PER_US 1.5e8
+/* Thread instructions per microsecond per SM that libttl's tiled contractions issue: about 60% of the 4 x 32 per
+ * clock an SM can issue at 1.7 GHz. fc_tile_us counts a tile's instructions (multiply-adds, the shared-memory
+ * loads they wait on, staging, barriers), so the tile shape sets the multiply-add rate; the big 8 x 4 tiles come
+ * to about 40% of FFMA peak. */
+#define TTL_COST_SM_ISSUE_PER_US 1.3e5
+/* fp32 multiply-adds per microsecond of a large cuBLAS SGEMM on the whole chip, and with TF32 tensor cores (the
+ * H100 anchors: SGEMM 51.7 TFLOP/s, TF32 357; VGG FC6 at batch 1024 runs dense at 2.55e7 and 1.87e8). */
+#define TTL_COST_SGEMM_MACS_PER_US 2.5e7
+#define TTL_COST_TF32_MACS_PER_US 1.8e8
 
 // ---------------------------------------------------------------------------------------------------------------
 // device scope guard

@@ -325,9 +325,38 @@ TEST_P(FcEmulation, FusedEveryOrderAndMerge) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, FcEmulation, ::testing::ValuesIn(kShapes));
 
-// Every tile configuration of the shared routine on one contraction with awkward sizes, against plain loops.
-TEST(FcEmulationTile, EveryConfiguration) {
-    const int64_t L = 5, P = 19, Q = 301, R = 3; // Q > FC_KC_MAX: several chunks, the last one partial
+// The tiles' division by an invariant (fc_div) against the division operator: every n below 2^16 and, near
+// multiples of d up to 2^31, the values where rounding would go wrong, for small, power-of-two and large d.
+TEST(FcDivider, ExactBelow2To31) {
+    std::vector<uint32_t> divisors;
+    for (uint32_t d = 1; d <= 1200; ++d) divisors.push_back(d);
+    for (uint32_t s = 0; s < 31; ++s) divisors.push_back(1u << s), divisors.push_back((1u << s) + 1);
+    for (uint32_t d : {6272u, 25088u, 1000003u, 65535u, 65537u, 0x7fffffffu, 0x40000001u}) divisors.push_back(d);
+    uint64_t state = 12345;
+    for (int i = 0; i < 200; ++i) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        divisors.push_back(uint32_t(state >> 33) | 1u);
+    }
+    int64_t wrong = 0;
+    for (uint32_t d : divisors) {
+        const fc_divider v = fc_divider_make(d);
+        for (uint32_t n = 0; n < (1u << 16); ++n) wrong += fc_div(n, v) != n / d;
+        for (uint64_t k = 1; k <= 0x7fffffffull / d; k = k < 64 ? k + 1 : k * 2 + 1) {
+            const uint64_t at = k * d; // around a multiple of d
+            for (uint64_t n = at - 1; n <= at + 1 && n <= 0x7fffffffull; ++n)
+                wrong += fc_div(uint32_t(n), v) != uint32_t(n) / d;
+        }
+        wrong += fc_div(0x7fffffffu, v) != 0x7fffffffu / d;
+    }
+    EXPECT_EQ(wrong, 0);
+}
+
+// Every tile configuration of the shared routine on contractions with awkward sizes, against plain loops: short
+// rows (q-fastest B stage) and long ones (column-fastest), columns divided by fc_div and in int64.
+class FcEmulationTile : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(FcEmulationTile, EveryConfiguration) {
+    const int64_t L = 5, P = 19, Q = 301, R = GetParam(); // Q > FC_KC_MAX: several chunks, the last one partial
     const int64_t lda = (P + FC_AT_ALIGN - 1) / FC_AT_ALIGN * FC_AT_ALIGN;
     auto at = ttl_test::random_vector(Q * lda, 31);
     for (int64_t q = 0; q < Q; ++q)
@@ -343,30 +372,38 @@ TEST(FcEmulationTile, EveryConfiguration) {
             }
     for (int tp : {1, 2, 4, 8})
         for (int tc : {1, 4})
-            for (int wp : {1, 2, 4, 8}) {
-                const fc_tile_cfg_t cfg{tp, tc, wp};
-                if (fc_tile_cols(tc, wp) > FC_MAX_COLS) continue;
-                fc_contraction k{at.data(), lda, in.data(), nullptr, nullptr, L, P, Q, R, L, 0, 0, 1};
-                std::vector<float> out(ref.size(), std::numeric_limits<float>::quiet_NaN());
-                k.out = out.data();
-                const int64_t rows = fc_tile_rows(tp, wp), cols = fc_tile_cols(tc, wp);
-                cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(tp, tc, wp));
-                for (int64_t by = 0; by < (P + rows - 1) / rows; ++by)
-                    for (int64_t bx = 0; bx < (L * R + cols - 1) / cols; ++bx) {
-                        smem.poison();
-                        const bool consistent = cta_emu::run_cta(FC_THREADS, [&] {
+            for (int wp : {1, 2, 4, 8})
+                for (bool small : {true, false}) {
+                    const fc_tile_cfg_t cfg{tp, tc, wp};
+                    if (fc_tile_cols(tc, wp) > FC_MAX_COLS) continue;
+                    fc_contraction k{at.data(), lda, in.data(), nullptr, nullptr, L,  P,  Q,
+                                     R,         L,   0,         0,       1,       {}, {}, 0};
+                    fc_contraction_prepare(k);
+                    ASSERT_TRUE(k.small);
+                    if (!small) k.small = 0;
+                    std::vector<float> out(ref.size(), std::numeric_limits<float>::quiet_NaN());
+                    k.out = out.data();
+                    const int64_t rows = fc_tile_rows(tp, wp), cols = fc_tile_cols(tc, wp);
+                    cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(tp, tc, wp));
+                    for (int64_t by = 0; by < (P + rows - 1) / rows; ++by)
+                        for (int64_t bx = 0; bx < (L * R + cols - 1) / cols; ++bx) {
+                            smem.poison();
+                            const bool consistent = cta_emu::run_cta(FC_THREADS, [&] {
 #define EMU_TILE(TP, TC) fc_tile_gemm<TP, TC>(k, cfg.wp, by * rows, bx * cols, smem.data())
-                            FC_TILE_DISPATCH(cfg, EMU_TILE);
+                                FC_TILE_DISPATCH(cfg, EMU_TILE);
 #undef EMU_TILE
-                        });
-                        ASSERT_TRUE(consistent) << "divergent barrier";
-                        ASSERT_TRUE(smem.guard_intact());
-                    }
-                EXPECT_LE(ttl_test::rel_err(out, ref), 1e-6) << tp << "x" << tc << " wp " << wp;
-                EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << tp << "x" << tc << " wp " << wp;
-                cta_emu::misaligned_accesses() = 0;
-            }
+                            });
+                            ASSERT_TRUE(consistent) << "divergent barrier";
+                            ASSERT_TRUE(smem.guard_intact());
+                        }
+                    EXPECT_LE(ttl_test::rel_err(out, ref), 1e-6)
+                        << tp << "x" << tc << " wp " << wp << " small " << small;
+                    EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << tp << "x" << tc << " wp " << wp;
+                    cta_emu::misaligned_accesses() = 0;
+                }
 }
+
+INSTANTIATE_TEST_SUITE_P(Rows, FcEmulationTile, ::testing::Values(int64_t{1}, int64_t{3}, int64_t{9}));
 
 } // namespace
 
