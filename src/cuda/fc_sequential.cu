@@ -224,8 +224,8 @@ static double launch_estimate(const fc_seq_step_t *st, int64_t L, int blas, doub
         compute_us = (double)L * st->P * st->Q * st->R / (sms * TTL_COST_SM_MACS_PER_US);
     } else {
         const double tiles = (double)fc_tile_count(L, st->P, st->R, st->tile);
-        compute_us = ceil(tiles / (2.0 * sms)) * 2.0 * fc_tile_us(st->Q, st->R, st->tile);
-        if (tiles < sms) compute_us = fc_tile_us(st->Q, st->R, st->tile); /* one CTA per busy SM */
+        const double per_sm = tiles < sms ? 1.0 : ceil(tiles / (2.0 * sms)) * 2.0; /* alone, or two sharing */
+        compute_us = per_sm * fc_tile_us(st->Q, st->R, st->tile);
     }
     return (blas ? TTL_COST_BLAS_CALL_US : TTL_COST_LAUNCH_US) +
            fmax(compute_us, bytes / TTL_COST_DRAM_BYTES_PER_US);

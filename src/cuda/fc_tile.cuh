@@ -55,13 +55,12 @@ __host__ __device__ static inline int fc_floor_log2(int v) {
 }
 __host__ __device__ static inline int fc_ceil_log2(int v) { return v <= 1 ? 0 : fc_floor_log2(v - 1) + 1; }
 
-/* Division of 0 <= n < 2^31 by a divisor d >= 1 fixed per contraction: a multiply-high, an add and a shift
+/* Division of 0 <= n < 2^31 by a divisor 1 <= d < 2^31 fixed per contraction: a multiply-high, an add and a shift
  * (the round-up method of Granlund and Montgomery, as in PyTorch's IntDivider) instead of the division routine a
  * tile would otherwise run per column. m = floor(2^32 (2^s - d) / d) + 1 < 2^32 with 2^s >= d > 2^(s-1)
  * (fc_divider: fc_internal.h). */
 __host__ __device__ static inline fc_divider fc_divider_make(uint32_t d) {
-    uint32_t s = 0;
-    while (((uint64_t)1 << s) < d) ++s;
+    const uint32_t s = (uint32_t)fc_ceil_log2((int)d);
     const uint64_t m = (((uint64_t)1 << 32) * (((uint64_t)1 << s) - d)) / d + 1;
     return fc_divider{(uint32_t)m, s};
 }
