@@ -41,4 +41,11 @@
 #define CTA_UNROLL_BY_4
 #endif
 
+/* Keeps a device function out of line (its own register allocation); a plain function on the host. */
+#if defined(__CUDACC__)
+#define CTA_NOINLINE __noinline__
+#else
+#define CTA_NOINLINE
+#endif
+
 #endif /* TTL_CUDA_CTA_CUH */

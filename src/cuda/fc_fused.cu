@@ -18,14 +18,17 @@
  * samples per CTA, and keeps the cheapest by the cost model.
  *
  * Rule for "fits": per CTA, shared memory = merged core (N_<p x r_p padded) + two ping-pong buffers (each the
- * larger of bt times the per-sample intermediate it holds and the merged-core build scratch) + one tile stage
+ * larger of bt times the per-sample intermediate it holds, rows padded, and the merged-core build scratch) + one
+ * tile stage
  * (FC_TILE_SMEM_MAX) must be at most the device's per-block opt-in limit, with bt >= 1 samples; every per-CTA
  * size must fit int32. When no order and split qualify, FUSED is UNSUPPORTED.
  *
  * Shapes per CTA (bt samples, split index s): step i has L = bt * lps_i, and In [L, Q, R], Out [L, P, R] as in
  * fc_internal.h. Each step is a loop over the tiles of its output with the shared routine of fc_tile.cuh, which
- * also stages the cores (A) chunk by chunk in shared memory. Variants: first-to-last or last-to-first; merged
- * count 0..d; the per-step register tile.
+ * also stages the cores (A) chunk by chunk in shared memory. The first step stages x chunk by chunk; every later
+ * step reads its input straight from the ping-pong buffer (direct tiles), whose rows of Q R floats are padded by
+ * up to 31 (fc_direct_pad) so that those reads are free of bank conflicts. Variants: first-to-last or
+ * last-to-first; merged count 0..d; the per-step register tile.
  */
 #include <limits.h>
 #include <math.h>
@@ -76,7 +79,9 @@ static fc_fused_step_t fused_step(int64_t lps, int64_t P, int64_t Q, int64_t R, 
     st.lps = (int32_t)lps, st.P = (int32_t)P, st.Q = (int32_t)Q, st.R = (int32_t)R, st.lda = (int32_t)lda;
     st.a_is_merged = a_is_merged;
     st.at = at;
-    st.tile = fc_tile_cfg_t{1, 1, 1};
+    st.tile = fc_tile_cfg_t{1, 1, 1, 0};
+    st.in_ls = Q * R; /* padded by fused_pad_rows */
+    st.div_out_row = fc_divider_make(1u);
     return st;
 }
 
@@ -89,6 +94,43 @@ static bool add_core_step(fused_shape *sh, int32_t *ns, int64_t lps, int64_t P, 
         return false;
     sh->steps[*ns] = fused_step(lps, P, Q, R, lda, 0, layer->at[order] + layer->at_offset[order][k]);
     sh->out_size[(*ns)++] = lps * P * R;
+    return true;
+}
+
+int32_t fc_direct_pad(int64_t Q, int64_t R) {
+    const int64_t row = Q * R;
+    /* the pad that makes in_ls = R (mod 32): then column c's bank is (c + q R) mod 32, distinct across a warp */
+    const int32_t congruent = (int32_t)(((R - row) % 32 + 32) % 32);
+    if (R % 32 == 0) return 0; /* a warp's 32 columns are one contiguous run of r */
+    if (R > 64) return congruent;
+    for (int32_t pad = 0; pad < congruent; ++pad) {
+        bool distinct = true;
+        for (int64_t w = 0; distinct && w < R; ++w) { /* the banks repeat after R warps of columns (l + 32) */
+            uint32_t banks = 0;
+            for (int64_t lane = 0; distinct && lane < 32; ++lane) {
+                const int64_t c = 32 * w + lane, l = c / R, r = c - l * R;
+                const uint32_t bit = 1u << ((l * (row + pad) + r) % 32);
+                distinct = (banks & bit) == 0;
+                banks |= bit;
+            }
+        }
+        if (distinct) return pad;
+    }
+    return congruent;
+}
+
+/* Pads the rows of every input in shared memory (steps 1..) for direct tiles: the step's in_ls, the step before's
+ * output map and per-sample output size; false when a padded row does not fit int32. */
+static bool fused_pad_rows(fused_shape *sh) {
+    for (int32_t i = 1; i < sh->num_steps; ++i) {
+        fc_fused_step_t *st = &sh->steps[i], *prev = &sh->steps[i - 1];
+        const int64_t row = (int64_t)st->Q * st->R, pad = fc_direct_pad(st->Q, st->R);
+        if (!ttl_fits_i32(row + pad)) return false;
+        st->in_ls = row + pad;
+        prev->out_pad = (int32_t)pad;
+        prev->div_out_row = fc_divider_make((uint32_t)row);
+        sh->out_size[i - 1] = (int64_t)st->lps * st->in_ls; /* both int32: no overflow */
+    }
     return true;
 }
 
@@ -153,6 +195,7 @@ static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, 
         }
     }
     sh->num_steps = ns;
+    if (!fused_pad_rows(sh)) return false;
     /* every output but the last lives in shared memory; the last one's per-sample size must index in int32 */
     for (int32_t i = 0; i < ns; ++i)
         if (!ttl_fits_i32(sh->out_size[i])) return false;
@@ -212,7 +255,7 @@ static void fused_finish(fc_fused_config_t *cfg, const fused_shape *sh, const tt
     for (int32_t i = 0; i < sh->num_steps; ++i) {
         p->steps[i] = sh->steps[i];
         const fc_fused_step_t *s = &sh->steps[i];
-        p->steps[i].tile = fc_tile_choose(bt * s->lps, s->P, s->Q, s->R, 1);
+        p->steps[i].tile = fc_tile_choose(bt * s->lps, s->P, s->Q, s->R, 1, i > 0); /* direct from shared memory */
         p->steps[i].div_r = fc_divider_make((uint32_t)s->R);
         p->steps[i].div_lps = fc_divider_make((uint32_t)(i == sh->num_steps - 1 ? s->lps : bt * s->lps));
         macs_cta += bt * (int64_t)s->lps * s->P * s->Q * s->R;

@@ -9,8 +9,10 @@
 #include "cuda/fc_tile.cuh"
 
 /* Builds the merged core of this CTA's split into H (At layout, [Q][h_lda]), using the two ping-pong buffers as
- * scratch. First to last: H[J_<p][a_p]; last to first: H[J_>=s][a_s]. Ends with a barrier. */
-static inline __host__ __device__ void fc_build_merged(const fc_fused_params_t &prm, int64_t split, float *sm) {
+ * scratch. First to last: H[J_<p][a_p]; last to first: H[J_>=s][a_s]. Ends with a barrier. Out of line, like the
+ * step tiles below, so that each gets a register allocation of its own. */
+static __host__ __device__ CTA_NOINLINE void fc_build_merged(const fc_fused_params_t &prm, int64_t split,
+                                                             float *sm) {
     float *cur = sm + prm.x_off[0], *nxt = sm + prm.x_off[1];
     float *H = sm + prm.h_off;
     const int tid = CTA_TID();
@@ -74,14 +76,18 @@ static inline __host__ __device__ void fc_build_merged(const fc_fused_params_t &
     CTA_SYNC();
 }
 
-/* All tiles of one step, one after the other (each call holds barriers, so the loop is CTA-uniform). */
-template <int TP, int TC>
-__host__ __device__ void fc_fused_step_tiles(const fc_contraction &k, int wp, unsigned char *stage) {
+/* All tiles of one step, one after the other (each call holds barriers, so the loop is CTA-uniform). Out of line:
+ * one kernel body holding all sixteen tile variants spilled under its 128-register cap, while each variant on its
+ * own needs at most 127 registers and spills nothing (ptxas -v). `k` is restrict: nothing writes it meanwhile, so
+ * its fields need not be reloaded after each store into the stage. */
+template <int TP, int TC, bool DIRECT>
+__host__ __device__ CTA_NOINLINE void fc_fused_step_tiles(const fc_contraction &__restrict__ k, int wp,
+                                                          unsigned char *stage) {
     const int64_t rows = fc_tile_rows(TP, wp), cols = fc_tile_cols(TC, wp);
     const int64_t row_tiles = (k.P + rows - 1) / rows, col_tiles = (k.L * k.R + cols - 1) / cols;
     for (int64_t t = 0; t < row_tiles * col_tiles; ++t) {
         const int64_t rt = t % row_tiles, ct = t / row_tiles;
-        fc_tile_gemm<TP, TC>(k, wp, rt * rows, ct * cols, stage);
+        fc_tile_gemm<TP, TC, DIRECT>(k, wp, rt * rows, ct * cols, stage);
     }
 }
 
@@ -114,9 +120,17 @@ static inline __host__ __device__ void fc_fused_cta(const fc_fused_params_t &prm
         k.small = 1; /* fc_fused_plan checked bt lps R < 2^31 */
         k.div_r = st.div_r;
         k.div_lps = st.div_lps;
-        /* No barrier needed between steps: fc_tile_gemm starts with one, before it reads In or writes the stage,
-         * and step s + 1 writes the buffer step s - 1 wrote only in its store phase, after its own barriers. */
-#define FC_FUSED_STEP(TP, TC) fc_fused_step_tiles<TP, TC>(k, st.tile.wp, stage)
+        k.in_ls = st.in_ls; /* intermediates: padded rows, read directly (st.tile.direct) */
+        k.out_pad = st.out_pad;
+        k.div_out_row = st.div_out_row;
+        /* No barrier needed between steps: fc_tile_gemm has one before it reads In or writes the stage, and step
+         * s + 1 writes the buffer step s - 1 wrote (and step s read) only in its store phase, after its own
+         * barriers. */
+#define FC_FUSED_STEP(TP, TC)                                                                                      \
+    if (st.tile.direct)                                                                                            \
+        fc_fused_step_tiles<TP, TC, true>(k, st.tile.wp, stage);                                                   \
+    else                                                                                                           \
+        fc_fused_step_tiles<TP, TC, false>(k, st.tile.wp, stage)
         FC_TILE_DISPATCH(st.tile, FC_FUSED_STEP);
 #undef FC_FUSED_STEP
     }

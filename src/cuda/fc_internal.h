@@ -42,9 +42,12 @@ struct ttl_cuda_fc_layer {
 enum fc_buffer { FC_BUF_X = 0, FC_BUF_Y, FC_BUF_WS0, FC_BUF_WS1, FC_BUF_SL0, FC_BUF_SL1, FC_NUM_BUFS };
 
 /* Register tile of the libttl contraction kernels (fc_tile.cuh): each thread owns tp x tc outputs, warps are
- * arranged wp (along P) x FC_WARPS / wp (along the columns (l, r)). */
+ * arranged wp (along P) x FC_WARPS / wp (along the columns (l, r)). direct: B is read straight from In, which
+ * must then be in shared memory with rows padded so that the reads are free of bank conflicts (fc_direct_pad);
+ * otherwise each chunk of B is staged. */
 typedef struct fc_tile_cfg {
     int32_t tp, tc, wp;
+    int32_t direct;
 } fc_tile_cfg_t;
 
 /* Division by an invariant divisor, fc_divider_make / fc_div in fc_tile.cuh. */
@@ -87,7 +90,10 @@ typedef struct fc_seq_launch {
     float *out;
 } fc_seq_launch_t;
 
-/* FUSED: one step of the in-CTA chain. Sizes per CTA with `lps` rows of L per sample (L = samples * lps). */
+/* FUSED: one step of the in-CTA chain. Sizes per CTA with `lps` rows of L per sample (L = samples * lps).
+ * Every input but the first lives in shared memory as rows of in_ls = Q R + pad floats (the pad makes the
+ * tile's direct reads conflict-free), so the step before writes its flat output index e to e + (e / (Q R)) pad:
+ * out_pad and div_out_row are the next step's pad and Q R (0 and unused for the last step). */
 typedef struct fc_fused_step {
     int32_t lps, P, Q, R;
     int32_t lda;
@@ -95,6 +101,9 @@ typedef struct fc_fused_step {
     const float *at;
     fc_tile_cfg_t tile;
     fc_divider div_r, div_lps; /* by R and by the output map's rows per sample (fc_fused_cta) */
+    int64_t in_ls;
+    int32_t out_pad;
+    fc_divider div_out_row;
 } fc_fused_step_t;
 
 /* Everything the fused kernel needs; passed by value (about 1.5 KB, under the 4 KB parameter limit). */
@@ -158,7 +167,7 @@ void fc_at_fill(float *at, const int64_t *offset, const int64_t *lda, const ttl_
  * fc_seq_schedule_plan picks the schedule with the least estimated time whose workspace is at most `limit`
  * bytes (0: twice the larger of x and y), or else the one with the least workspace (`blas`: estimated for
  * SEQUENTIAL_BLAS); fc_seq_schedule_fixed lays out a given slicing (tests). Host only. */
-fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas);
+fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas, int direct);
 /* Tiles of a contraction under configuration t, and the estimated time of one of them on one SM (alone). */
 int64_t fc_tile_count(int64_t L, int64_t P, int64_t R, fc_tile_cfg_t t);
 double fc_tile_us(int64_t Q, int64_t R, fc_tile_cfg_t t);
@@ -176,6 +185,11 @@ ttl_status_t fc_sequential_run(const ttl_cuda_fc_plan_t *plan, float *y, const f
 /* fc_blas.cu: one cuBLAS (strided-batched) SGEMM per launch of the schedule. */
 ttl_status_t fc_blas_check(const fc_seq_schedule_t *s, int64_t M);
 ttl_status_t fc_blas_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *x, unsigned char *ws);
+
+/* fc_fused.cu: the least pad (0 .. 31 floats) after each row of Q R floats of a tensor [L, Q, R] in shared memory
+ * for which every warp-wide read of the direct tile (32 consecutive columns c = l R + r from a multiple of 32, at
+ * l (Q R + pad) + q R + r) touches 32 different banks. Host only. */
+int32_t fc_direct_pad(int64_t Q, int64_t R);
 
 /* fc_fused.cu: picks order (unless fixed), merged cores (unless merged_only >= 0) and samples per CTA;
  * UNSUPPORTED when nothing fits. fc_fused_plan is host only; fc_fused_configure also prepares the kernel. */

@@ -32,7 +32,7 @@ __global__ void __launch_bounds__(FC_THREADS) fc_seq_kernel(const fc_contraction
     extern __shared__ __align__(16) unsigned char fc_seq_smem[];
     const int64_t row0 = (int64_t)blockIdx.y * fc_tile_rows(TP, wp);
     const int64_t col0 = (int64_t)blockIdx.x * fc_tile_cols(TC, wp);
-    fc_tile_gemm<TP, TC>(k, wp, row0, col0, fc_seq_smem);
+    fc_tile_gemm<TP, TC, false>(k, wp, row0, col0, fc_seq_smem);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -40,7 +40,7 @@ __global__ void __launch_bounds__(FC_THREADS) fc_seq_kernel(const fc_contraction
 // ---------------------------------------------------------------------------------------------------------------
 
 static ttl_status_t launch_step(const fc_contraction &k, const fc_tile_cfg_t &cfg, dim3 grid, cudaStream_t stream) {
-    const size_t smem = fc_tile_smem_bytes(cfg.tp, cfg.tc, cfg.wp);
+    const size_t smem = fc_tile_smem_bytes(cfg.tp, cfg.tc, cfg.wp, 0);
     bool launched = false;
 #define FC_SEQ_LAUNCH(TP, TC)                                                                                      \
     fc_seq_kernel<TP, TC><<<grid, FC_THREADS, smem, stream>>>(k, cfg.wp);                                          \
@@ -60,20 +60,24 @@ static ttl_status_t launch_step(const fc_contraction &k, const fc_tile_cfg_t &cf
  * values of q and R columns per row of L, and what they take on one SM:
  *  - inner loop, per q: tp x tc multiply-adds, fed by ceil(tp / 4) broadcast loads of A and tc loads of B from
  *    shared memory. Shared memory serves one such warp-wide load per clock, the FMA pipes four warp instructions,
- *    so a q costs max(tp tc, 4 (ceil(tp / 4) + tc)) slots: tiles below 8 x 4 wait on shared memory;
+ *    so a q costs max(tp tc, 4 (ceil(tp / 4) + tc)) slots: tiles below 8 x 4 wait on shared memory. A direct
+ *    tile adds an address per load of B (its columns' offsets differ, the stage's are constants);
  *  - staging, per chunk: (rows + cols) kc values spread over the CTA, FC_STAGE_SLOTS each (index, global or
- *    shared load, shared store); the B stage of short rows (R < 8) pads a short last chunk to a power of two;
+ *    shared load, shared store), only rows kc for a direct tile; the B stage of short rows (R < 8) pads a short
+ *    last chunk to a power of two;
  *  - FC_CHUNK_SLOTS per chunk for its two barriers, and the epilogue's stores. */
 #define FC_STAGE_SLOTS 10.0
 #define FC_CHUNK_SLOTS 100.0
 static double tile_slots(int64_t Q, int64_t R, fc_tile_cfg_t t) {
-    const int rows = fc_tile_rows(t.tp, t.wp), cols = fc_tile_cols(t.tc, t.wp), kch = fc_tile_kc(t.tp, t.tc, t.wp);
+    const int rows = fc_tile_rows(t.tp, t.wp), kch = fc_tile_kc(t.tp, t.tc, t.wp, t.direct);
+    const double cols = (double)fc_tile_staged_cols(t.tc, t.wp, t.direct);
     const int64_t full = Q / kch, rest = Q - full * kch;
     const double chunks = (double)full + (rest > 0 ? 1.0 : 0.0);
     double staged_q = (double)Q; /* q values the B stage walks, padding included (kch is a power of two) */
     if (R < 8 && rest > 0) staged_q = (double)full * kch + (double)(1 << fc_ceil_log2((int)rest));
-    const double per_q = fmax((double)t.tp * t.tc, 4.0 * ((t.tp + 3) / 4 + t.tc));
-    return (double)Q * per_q + FC_STAGE_SLOTS * ((double)rows * Q + (double)cols * staged_q) / FC_THREADS +
+    const double fma = (double)t.tp * t.tc + (t.direct ? t.tc : 0);
+    const double per_q = fmax(fma, 4.0 * ((t.tp + 3) / 4 + t.tc));
+    return (double)Q * per_q + FC_STAGE_SLOTS * ((double)rows * Q + cols * staged_q) / FC_THREADS +
            FC_CHUNK_SLOTS * chunks + 4.0 * t.tp * t.tc;
 }
 
@@ -86,14 +90,14 @@ double fc_tile_us(int64_t Q, int64_t R, fc_tile_cfg_t t) {
     return tile_slots(Q, R, t) * FC_THREADS / TTL_COST_SM_ISSUE_PER_US;
 }
 
-fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas) {
+fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas, int direct) {
     static const int tps[] = {1, 2, 4, 8}, tcs[] = {1, 4}, wps[] = {1, 2, 4, 8};
-    fc_tile_cfg_t best = {1, 1, 1};
+    fc_tile_cfg_t best = {1, 1, 1, direct};
     double best_cost = -1.0;
     for (int tc : tcs)
         for (int wp : wps)
             for (int tp : tps) {
-                const fc_tile_cfg_t t = {tp, tc, wp};
+                const fc_tile_cfg_t t = {tp, tc, wp, direct};
                 if (fc_tile_cols(tc, wp) > FC_MAX_COLS || fc_tile_rows(tp, wp) > FC_MAX_ROWS) continue;
                 const double tiles = (double)fc_tile_count(L, P, R, t);
                 const double waves = ceil(tiles / (double)(parallel_ctas > 0 ? parallel_ctas : 1));
@@ -203,7 +207,7 @@ static void seq_tiles(fc_seq_schedule_t *s, const ttl_cuda_handle_t *h) {
     for (int32_t i = 0; i < s->num_steps; ++i) {
         fc_seq_step_t *st = &s->steps[i];
         const int64_t rows = i < s->num_sliced ? s->chunk_units * st->unit_rows : st->L;
-        st->tile = fc_tile_choose(rows, st->P, st->Q, st->R, ctas);
+        st->tile = fc_tile_choose(rows, st->P, st->Q, st->R, ctas, 0);
     }
 }
 
@@ -349,20 +353,10 @@ fc_contraction fc_seq_contraction(const ttl_cuda_fc_plan_t *plan, const fc_seq_l
     const fc_seq_schedule_t *s = &plan->seq;
     const fc_seq_step_t *st = &s->steps[l.step];
     const bool last = l.step == s->num_steps - 1;
-    fc_contraction k;
-    k.at = st->at;
-    k.lda = st->lda;
-    k.in = l.in;
-    k.out = l.out;
-    k.bias = last ? plan->layer->bias : NULL;
-    k.L = l.L, k.P = st->P, k.Q = st->Q, k.R = st->R;
     /* intermediates are plain [L, P, R]; the last step's [L, P, R] is y [B, M] with L / B rows per sample */
-    k.lps = last ? st->L / plan->batch : l.L;
-    k.bs = last ? plan->layer->desc.out_features : 0;
-    k.base = 0;
-    k.es = 1;
-    fc_contraction_prepare(k);
-    return k;
+    return fc_contraction_make(st->at, st->lda, l.in, l.out, last ? plan->layer->bias : NULL, l.L, st->P, st->Q,
+                               st->R, last ? st->L / plan->batch : l.L, last ? plan->layer->desc.out_features : 0,
+                               0, 1);
 }
 
 ttl_status_t fc_sequential_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *x, unsigned char *ws,

@@ -4,20 +4,24 @@
  *     Out[l, p, r] = sum_q A[p, q] In[l, q, r] (+ bias)      In [L, Q, R], A [P, Q] stored as At[q * lda + p]
  *
  * Seen as a GEMM it is C[p, c] = sum_q A[p, q] B[q, c] over the columns c = l * R + r, with B[q, c] at
- * In[l * Q * R + q * R + r]. A CTA tile is ROWS = tp * wp values of p by COLS = (FC_WARPS / wp) * 32 * tc
- * columns. The q range is walked in chunks of kc (fc_tile_kc): the chunk of A (ROWS x kc) and of B (kc x COLS) is
- * staged in shared memory, then each thread accumulates a tp x tc register tile: its rows are consecutive
- * (one vector load of At, the same address for the whole warp), its columns are lane + 32 t (consecutive across
- * the warp, so the B reads hit 32 different banks). In and Out may live in device or shared memory (generic
+ * In[l * in_ls + q * R + r] (in_ls = Q R, or more for the padded rows of a fused intermediate). A CTA tile is
+ * ROWS = tp * wp values of p by COLS = (FC_WARPS / wp) * 32 * tc columns. The q range is walked in chunks of kc
+ * (fc_tile_kc): the chunk of A (ROWS x kc) is staged in shared memory, and so is the chunk of B (kc x COLS) unless
+ * the tile is direct; then each thread accumulates a tp x tc register tile: its rows are consecutive (one vector
+ * load of At, the same address for the whole warp), its columns are lane + 32 t (consecutive across the warp, so
+ * the B reads hit 32 different banks). A direct tile reads B straight from In, which is then in shared memory with
+ * its rows padded for the same property (fc_direct_pad): staging a value costs about ten instructions, more than
+ * the multiply-adds a value of B feeds in a small tile. In and Out may live in device or shared memory (generic
  * pointers), which lets the sequential kernel (one tile per CTA) and the fused kernel (a loop over tiles inside
  * one CTA) share this code.
  *
- * Output map: element (l, p, r) goes to out[(l / lps) * bs + base + e * es] with e = ((l % lps) * P + p) * R + r,
- * and bias[base + e * es] is added when bias is not NULL. An intermediate uses lps = L, bs = 0, base = 0, es = 1
- * (plain [L, P, R]); the last step maps into y (see fc_fused.cu for the strided variants).
+ * Output map: element (l, p, r) goes to out[o + (o / out_row) * out_pad] with o = (l / lps) * bs + base + e * es
+ * and e = ((l % lps) * P + p) * R + r, and bias[base + e * es] is added when bias is not NULL. An intermediate uses
+ * lps = L, bs = 0, base = 0, es = 1 (plain [L, P, R], rows padded by out_pad when the next step reads it
+ * directly); the last step maps into y (see fc_fused.cu for the strided variants) with out_pad = 0.
  *
- * Bounds: columns c >= L R and rows p >= P are staged as zeros and never stored; a chunk reads In at
- * colbase(c) + q R <= (L - 1) Q R + (R - 1) + (Q - 1) R = L Q R - 1, and At at q lda + p < Q lda.
+ * Bounds: columns c >= L R and rows p >= P are staged as zeros (direct: read at column 0) and never stored; a
+ * chunk reads In at colbase(c) + q R <= (L - 1) in_ls + (R - 1) + (Q - 1) R < L in_ls, and At at q lda + p < Q lda.
  */
 #ifndef TTL_CUDA_FC_TILE_CUH
 #define TTL_CUDA_FC_TILE_CUH
@@ -82,25 +86,33 @@ __host__ __device__ static inline uint32_t fc_div(uint32_t n, fc_divider v) {
 /* Longest chunk of q staged at once. */
 #define FC_KC_MAX 256
 
+/* Columns whose B chunk and offsets a tile stages: none for a direct tile. */
+__host__ __device__ static inline size_t fc_tile_staged_cols(int tc, int wp, int direct) {
+    return direct ? 0 : (size_t)fc_tile_cols(tc, wp);
+}
+
 /* Values of q per staged chunk: the largest power of two FC_TILE_SMEM_MAX holds (narrow tiles take long chunks,
  * so a CTA that streams a long reduction from memory waits for it in few round trips), at least FC_KC. A power
  * of two, so that the q-fastest B stage splits its index with a shift (only a last, shorter chunk is padded). */
-__host__ __device__ static inline int fc_tile_kc(int tp, int tc, int wp) {
-    const size_t rows = (size_t)fc_tile_rows(tp, wp), cols = (size_t)fc_tile_cols(tc, wp);
-    const size_t fit = (FC_TILE_SMEM_MAX - cols * sizeof(int64_t)) / ((rows + cols + 1) * sizeof(float));
+__host__ __device__ static inline int fc_tile_kc(int tp, int tc, int wp, int direct) {
+    const size_t rows = (size_t)fc_tile_rows(tp, wp), cols = fc_tile_staged_cols(tc, wp, direct);
+    const size_t fit =
+        (FC_TILE_SMEM_MAX - cols * sizeof(int64_t)) / ((rows + cols + (direct ? 0 : 1)) * sizeof(float));
     return fit < FC_KC ? FC_KC : fit >= FC_KC_MAX ? FC_KC_MAX : 1 << fc_floor_log2((int)fit);
 }
 
-/* Shared memory of one tile: column offsets (int64), the A chunk, the B chunk (rows padded by one float);
- * at most FC_TILE_SMEM_MAX. */
-__host__ __device__ static inline size_t fc_tile_smem_bytes(int tp, int tc, int wp) {
-    const size_t rows = (size_t)fc_tile_rows(tp, wp), cols = (size_t)fc_tile_cols(tc, wp);
-    const size_t kc = (size_t)fc_tile_kc(tp, tc, wp);
-    return cols * sizeof(int64_t) + kc * rows * sizeof(float) + kc * (cols + 1) * sizeof(float);
+/* Shared memory of one tile: column offsets (int64), the A chunk, the B chunk (rows padded by one float); a
+ * direct tile only the A chunk. At most FC_TILE_SMEM_MAX. */
+__host__ __device__ static inline size_t fc_tile_smem_bytes(int tp, int tc, int wp, int direct) {
+    const size_t rows = (size_t)fc_tile_rows(tp, wp), cols = fc_tile_staged_cols(tc, wp, direct);
+    const size_t kc = (size_t)fc_tile_kc(tp, tc, wp, direct);
+    return cols * sizeof(int64_t) + kc * rows * sizeof(float) + (cols > 0 ? kc * (cols + 1) * sizeof(float) : 0);
 }
 
 /* A contraction as the tile routine sees it. `small`: the columns L R and lps fit int32, and div_r / div_lps
- * divide by R and lps (fc_contraction_prepare); otherwise the tile divides in int64. */
+ * divide by R and lps (fc_contraction_make); otherwise the tile divides in int64. in_ls: floats from one row l
+ * of In to the next (Q R, or more when padded). out_pad > 0 (only for outputs in shared memory, all offsets below
+ * 2^31): out_pad floats follow every out_row outputs, div_out_row divides by out_row. */
 struct fc_contraction {
     const float *at;
     int64_t lda;
@@ -111,13 +123,26 @@ struct fc_contraction {
     int64_t lps, bs, base, es;
     fc_divider div_r, div_lps;
     int32_t small;
+    int64_t in_ls;
+    int32_t out_pad;
+    fc_divider div_out_row;
 };
 
-/* Sets `small` and the dividers from L, R and lps (host). */
-static inline void fc_contraction_prepare(fc_contraction &k) {
-    k.small = k.R > 0 && k.L <= INT32_MAX / k.R && k.lps <= INT32_MAX;
-    k.div_r = fc_divider_make(k.small ? (uint32_t)k.R : 1u);
-    k.div_lps = fc_divider_make(k.small && k.lps > 0 ? (uint32_t)k.lps : 1u);
+/* A contraction of plain, unpadded tensors; `small` and the dividers are set from L, R and lps (host). */
+static inline fc_contraction fc_contraction_make(const float *at, int64_t lda, const float *in, float *out,
+                                                 const float *bias, int64_t L, int64_t P, int64_t Q, int64_t R,
+                                                 int64_t lps, int64_t bs, int64_t base, int64_t es) {
+    fc_contraction k;
+    k.at = at, k.lda = lda, k.in = in, k.out = out, k.bias = bias;
+    k.L = L, k.P = P, k.Q = Q, k.R = R;
+    k.lps = lps, k.bs = bs, k.base = base, k.es = es;
+    k.small = R > 0 && L <= INT32_MAX / R && lps <= INT32_MAX;
+    k.div_r = fc_divider_make(k.small ? (uint32_t)R : 1u);
+    k.div_lps = fc_divider_make(k.small && lps > 0 ? (uint32_t)lps : 1u);
+    k.in_ls = Q * R;
+    k.out_pad = 0;
+    k.div_out_row = fc_divider_make(1u);
+    return k;
 }
 
 /* fc_sequential.cu: the contraction one launch of a sequential plan computes (host). */
@@ -167,26 +192,56 @@ __host__ __device__ __forceinline__ void fc_stage(int n, Load load, Store store)
     }
 }
 
+/* Stages a chunk of B (q in [q0, q0 + kc), the tile's columns) into Bs[qq * (cols + 1) + cc]. */
+__host__ __device__ __forceinline__ void fc_stage_b(const fc_contraction &k, const int64_t *colbase, float *Bs,
+                                                    int cols, int64_t q0, int kc) {
+    const int cols_log = fc_floor_log2(cols), ldb = cols + 1;
+    if (k.R >= 8) { /* runs of r are contiguous in memory: column index fastest */
+        fc_stage(
+            kc * cols,
+            [&](int i) {
+                const int qq = i >> cols_log, cc = i & (cols - 1);
+                const int64_t base = colbase[cc];
+                return base >= 0 ? k.in[base + (q0 + qq) * k.R] : 0.0f;
+            },
+            [&](int i, float v) { Bs[(i >> cols_log) * ldb + (i & (cols - 1))] = v; });
+    } else { /* short runs of r: q fastest, which is contiguous when R == 1; a short last chunk is padded */
+        const int kc_log = fc_ceil_log2(kc), kc_pad = 1 << kc_log;
+        fc_stage(
+            kc_pad * cols,
+            [&](int i) {
+                const int cc = i >> kc_log, qq = i & (kc_pad - 1);
+                const int64_t base = colbase[cc];
+                return base >= 0 && qq < kc ? k.in[base + (q0 + qq) * k.R] : 0.0f;
+            },
+            [&](int i, float v) {
+                const int cc = i >> kc_log, qq = i & (kc_pad - 1);
+                if (qq < kc) Bs[qq * ldb + cc] = v;
+            });
+    }
+}
+
 /* Computes the tile of rows [row0, row0 + ROWS) and columns [col0, col0 + COLS) of the contraction. Every thread
  * of the CTA must call it with the same arguments (it holds barriers). `stage` is 16-byte aligned shared memory
- * of fc_tile_smem_bytes(TP, TC, wp) bytes. On return the tile is stored; the stage may still be read by threads
- * that have not returned, so the caller must not reuse it before the next barrier (the routine itself starts
- * with one before its first stage write). */
-template <int TP, int TC>
+ * of fc_tile_smem_bytes(TP, TC, wp, DIRECT) bytes. DIRECT needs k.small and In in shared memory. On return the
+ * tile is stored; the stage may still be read by threads that have not returned, so the caller must not reuse it
+ * before the next barrier (the routine itself starts with one before its first stage write). */
+template <int TP, int TC, bool DIRECT>
 __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int64_t row0, int64_t col0,
                                       unsigned char *stage) {
     const int rows = TP * wp_count;
     const int cols = (FC_WARPS / wp_count) * 32 * TC;
-    const int rows_log = fc_floor_log2(rows), cols_log = fc_floor_log2(cols);
+    const int rows_log = fc_floor_log2(rows);
     const int ldb = cols + 1;
-    const int kch = fc_tile_kc(TP, TC, wp_count);
+    const int kch = fc_tile_kc(TP, TC, wp_count, DIRECT);
     int64_t *colbase = reinterpret_cast<int64_t *>(stage);
-    float *As = reinterpret_cast<float *>(colbase + cols);
+    float *As = DIRECT ? reinterpret_cast<float *>(stage) : reinterpret_cast<float *>(colbase + cols);
     float *Bs = As + kch * rows;
 
     const int tid = CTA_TID(), lane = tid & 31, warp = tid >> 5;
     const int wp = warp % wp_count, wc = warp / wp_count;
     const int64_t C = k.L * k.R;
+    const int64_t col_thread = col0 + wc * 32 * TC + lane; /* this thread's first column */
 
     float acc[TP][TC];
     CTA_UNROLL
@@ -195,20 +250,32 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
         for (int t = 0; t < TC; ++t) acc[i][t] = 0.0f;
     }
 
-    CTA_SYNC(); /* the previous tile's threads are done with the stage */
-    for (int cc = tid; cc < cols; cc += FC_THREADS) {
-        const int64_t c = col0 + cc;
-        int64_t off = -1;
-        if (c < C) {
-            const int64_t l = k.small ? (int64_t)fc_div((uint32_t)c, k.div_r) : c / k.R, r = c - l * k.R;
-            off = l * k.Q * k.R + r;
+    /* Direct: this thread's column offsets into In (shared memory, so they fit int32). Columns past the end read
+     * column 0 and are never stored. */
+    int boff[TC];
+    if constexpr (DIRECT) {
+        CTA_UNROLL
+        for (int t = 0; t < TC; ++t) {
+            const int64_t c = col_thread + 32 * t;
+            const uint32_t l = c < C ? fc_div((uint32_t)c, k.div_r) : 0u;
+            boff[t] = c < C ? (int)(l * k.in_ls + (c - (int64_t)l * k.R)) : 0;
         }
-        colbase[cc] = off;
+    } else {
+        CTA_SYNC(); /* the previous tile's threads are done with the stage */
+        for (int cc = tid; cc < cols; cc += FC_THREADS) {
+            const int64_t c = col0 + cc;
+            int64_t off = -1;
+            if (c < C) {
+                const int64_t l = k.small ? (int64_t)fc_div((uint32_t)c, k.div_r) : c / k.R, r = c - l * k.R;
+                off = l * k.in_ls + r;
+            }
+            colbase[cc] = off;
+        }
     }
 
     for (int64_t q0 = 0; q0 < k.Q; q0 += kch) {
         const int kc = (int)(k.Q - q0 < kch ? k.Q - q0 : kch);
-        CTA_SYNC(); /* colbase written; the previous chunk is consumed */
+        CTA_SYNC(); /* colbase written; the previous chunk (or tile) is consumed */
         fc_stage(
             kc * rows,
             [&](int i) {
@@ -216,37 +283,26 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
                 return row0 + pp < k.P ? k.at[(q0 + qq) * k.lda + row0 + pp] : 0.0f;
             },
             [&](int i, float v) { As[i] = v; });
-        if (k.R >= 8) { /* runs of r are contiguous in memory: column index fastest */
-            fc_stage(
-                kc * cols,
-                [&](int i) {
-                    const int qq = i >> cols_log, cc = i & (cols - 1);
-                    const int64_t base = colbase[cc];
-                    return base >= 0 ? k.in[base + (q0 + qq) * k.R] : 0.0f;
-                },
-                [&](int i, float v) { Bs[(i >> cols_log) * ldb + (i & (cols - 1))] = v; });
-        } else { /* short runs of r: q fastest, which is contiguous when R == 1; a short last chunk is padded */
-            const int kc_log = fc_ceil_log2(kc), kc_pad = 1 << kc_log;
-            fc_stage(
-                kc_pad * cols,
-                [&](int i) {
-                    const int cc = i >> kc_log, qq = i & (kc_pad - 1);
-                    const int64_t base = colbase[cc];
-                    return base >= 0 && qq < kc ? k.in[base + (q0 + qq) * k.R] : 0.0f;
-                },
-                [&](int i, float v) {
-                    const int cc = i >> kc_log, qq = i & (kc_pad - 1);
-                    if (qq < kc) Bs[qq * ldb + cc] = v;
-                });
-        }
+        if constexpr (!DIRECT) fc_stage_b(k, colbase, Bs, cols, q0, kc);
         CTA_SYNC();
         const float *arow = As + wp * TP;
         const float *bcol = Bs + wc * 32 * TC + lane;
+        const float *bq = k.in + q0 * k.R; /* direct: row q of B, shifted by each column's offset */
+#ifdef __CUDA_ARCH__
+        if constexpr (DIRECT) __builtin_assume(__isShared(bq));
+#endif
+        const int bstride = DIRECT ? (int)k.R : ldb;
+        CTA_UNROLL_BY_4
         for (int qq = 0; qq < kc; ++qq) {
             float a[TP], b[TC];
             fc_load_rows<TP>(a, arow + qq * rows);
             CTA_UNROLL
-            for (int t = 0; t < TC; ++t) b[t] = bcol[qq * ldb + 32 * t];
+            for (int t = 0; t < TC; ++t) {
+                if constexpr (DIRECT)
+                    b[t] = bq[qq * bstride + boff[t]];
+                else
+                    b[t] = bcol[qq * bstride + 32 * t];
+            }
             CTA_UNROLL
             for (int i = 0; i < TP; ++i) {
                 CTA_UNROLL
@@ -255,32 +311,39 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
         }
     }
 
+    /* The epilogue reads the contraction's fields once: a store through `out` might alias them otherwise. */
+    float *const out = k.out;
+    const float *const bias = k.bias;
+    const int64_t P = k.P, R = k.R, lps = k.lps, bs = k.bs, base = k.base, es = k.es;
+    const int32_t small = k.small, out_pad = k.out_pad;
+    const fc_divider div_r = k.div_r, div_lps = k.div_lps, div_out_row = k.div_out_row;
     CTA_UNROLL
     for (int t = 0; t < TC; ++t) {
-        const int64_t c = col0 + wc * 32 * TC + lane + 32 * t;
+        const int64_t c = col_thread + 32 * t;
         if (c >= C) continue;
         int64_t l, lb;
-        if (k.small) {
-            l = fc_div((uint32_t)c, k.div_r);
-            lb = fc_div((uint32_t)l, k.div_lps);
+        if (small) {
+            l = fc_div((uint32_t)c, div_r);
+            lb = fc_div((uint32_t)l, div_lps);
         } else {
-            l = c / k.R;
-            lb = l / k.lps;
+            l = c / R;
+            lb = l / lps;
         }
-        const int64_t r = c - l * k.R, lw = l - lb * k.lps;
+        const int64_t r = c - l * R, lw = l - lb * lps;
         CTA_UNROLL
         for (int i = 0; i < TP; ++i) {
             const int64_t p = row0 + wp * TP + i;
-            if (p >= k.P) continue;
-            const int64_t e = (lw * k.P + p) * k.R + r;
+            if (p >= P) continue;
+            const int64_t e = (lw * P + p) * R + r;
             float v = acc[i][t];
-            if (k.bias != NULL) v += k.bias[k.base + e * k.es];
-            k.out[lb * k.bs + k.base + e * k.es] = v;
+            if (bias != NULL) v += bias[base + e * es];
+            const int64_t o = lb * bs + base + e * es;
+            out[out_pad > 0 ? o + (int64_t)fc_div((uint32_t)o, div_out_row) * out_pad : o] = v;
         }
     }
 }
 
-/* Runs fn<TP, TC>() for the tile configuration; returns false for one that is not instantiated. */
+/* Runs CALL(TP, TC) for the tile configuration's register tile; nothing for one that is not instantiated. */
 #define FC_TILE_DISPATCH(cfg, CALL)                                                                                \
     do {                                                                                                           \
         const int fc_key_ = (cfg).tp * 16 + (cfg).tc;                                                              \

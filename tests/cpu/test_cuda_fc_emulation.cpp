@@ -85,12 +85,12 @@ bool run_sequential(const ttl_cuda_fc_plan_t &plan, float *y, const float *x) {
         const fc_contraction k = fc_seq_contraction(&plan, l);
         const fc_tile_cfg_t cfg = plan.seq.steps[l.step].tile;
         const int64_t rows = fc_tile_rows(cfg.tp, cfg.wp), cols = fc_tile_cols(cfg.tc, cfg.wp);
-        cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(cfg.tp, cfg.tc, cfg.wp));
+        cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(cfg.tp, cfg.tc, cfg.wp, 0));
         for (int64_t by = 0; by < (k.P + rows - 1) / rows; ++by)
             for (int64_t bx = 0; bx < (k.L * k.R + cols - 1) / cols; ++bx) {
                 smem.poison();
                 const bool consistent = cta_emu::run_cta(FC_THREADS, [&] {
-#define EMU_TILE(TP, TC) fc_tile_gemm<TP, TC>(k, cfg.wp, by * rows, bx * cols, smem.data())
+#define EMU_TILE(TP, TC) fc_tile_gemm<TP, TC, false>(k, cfg.wp, by * rows, bx * cols, smem.data())
                     FC_TILE_DISPATCH(cfg, EMU_TILE);
 #undef EMU_TILE
                 });
@@ -325,6 +325,56 @@ TEST_P(FcEmulation, FusedEveryOrderAndMerge) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, FcEmulation, ::testing::ValuesIn(kShapes));
 
+// The fused kernel's intermediates have padded rows read by direct tiles: here the second step reads [L, Q, R] =
+// [3, 6, 1] (q = (a_1, j_1)), whose stride 6 would put lanes 0 and 16 on one bank, so its rows take 7 floats.
+TEST(FcEmulationFused, IntermediateRowsArePadded) {
+    const ttl_fc_desc_t d = ttl_test::fc_desc({3, 5}, {7, 2}, {1, 3, 1});
+    HostLayer h(d, 41, true, 4, 227 * 1024);
+    const int64_t batch = 37;
+    const auto x = ttl_test::random_vector(batch * d.in_features, 42);
+    fc_fused_config_t cfg;
+    ASSERT_EQ(fc_fused_plan(&cfg, &h.layer, batch, TTL_ORDER_FIRST_TO_LAST, 0), TTL_STATUS_SUCCESS);
+    ASSERT_EQ(cfg.params.num_steps, 2);
+    EXPECT_EQ(cfg.params.steps[0].tile.direct, 0); // reads x from device memory
+    EXPECT_EQ(cfg.params.steps[1].tile.direct, 1);
+    EXPECT_EQ(cfg.params.steps[1].in_ls, 7);
+    EXPECT_EQ(cfg.params.steps[0].out_pad, 1);
+    EXPECT_EQ(cfg.params.steps[1].out_pad, 0); // writes y
+    std::vector<float> y(size_t(batch * d.out_features), std::numeric_limits<float>::quiet_NaN());
+    ASSERT_TRUE(run_fused(cfg, y.data(), x.data()));
+    check(y, oracle(h, x, batch), "padded fused", 0);
+}
+
+// fc_direct_pad against the bank rule it promises, checked over two periods of columns and the first and last q.
+TEST(FcDirectPad, EveryWarpReadHits32Banks) {
+    std::vector<int64_t> rs;
+    for (int64_t r = 1; r <= 100; ++r) rs.push_back(r);
+    for (int64_t r : {127, 128, 224, 250, 1000, 1792, 4097}) rs.push_back(r);
+    int64_t conflicts = 0, padded = 0;
+    for (int64_t Q = 1; Q <= 40; ++Q)
+        for (int64_t R : rs) {
+            const int32_t pad = fc_direct_pad(Q, R);
+            ASSERT_GE(pad, 0);
+            ASSERT_LT(pad, 32);
+            padded += pad > 0;
+            const int64_t ls = Q * R + pad;
+            for (int64_t q : {int64_t{0}, Q - 1})
+                for (int64_t w = 0; w < 2 * R; ++w) {
+                    bool seen[32] = {};
+                    for (int64_t lane = 0; lane < 32; ++lane) {
+                        const int64_t c = 32 * w + lane;
+                        const int64_t bank = ((c / R) * ls + q * R + c % R) % 32;
+                        conflicts += seen[bank];
+                        seen[bank] = true;
+                    }
+                }
+        }
+    EXPECT_EQ(conflicts, 0);
+    EXPECT_GT(padded, 0);
+    EXPECT_EQ(fc_direct_pad(7, 32), 0); // whole warps inside one row need no pad
+    EXPECT_EQ(fc_direct_pad(16, 1), 1); // an odd stride is enough for R = 1
+}
+
 // The tiles' division by an invariant (fc_div) against the division operator: every n below 2^16 and, near
 // multiples of d up to 2^31, the values where rounding would go wrong, for small, power-of-two and large d.
 TEST(FcDivider, ExactBelow2To31) {
@@ -352,8 +402,11 @@ TEST(FcDivider, ExactBelow2To31) {
 }
 
 // Every tile configuration of the shared routine on contractions with awkward sizes, against plain loops: short
-// rows (q-fastest B stage) and long ones (column-fastest), columns divided by fc_div and in int64.
+// rows (q-fastest B stage) and long ones (column-fastest), columns divided by fc_div and in int64, and the direct
+// tile reading padded rows of In and writing padded rows of Out (as the fused kernel's intermediates).
 class FcEmulationTile : public ::testing::TestWithParam<int64_t> {};
+
+enum TileVariant { kStagedDivider, kStagedInt64, kDirect };
 
 TEST_P(FcEmulationTile, EveryConfiguration) {
     const int64_t L = 5, P = 19, Q = 301, R = GetParam(); // Q > FC_KC_MAX: several chunks, the last one partial
@@ -361,43 +414,70 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
     auto at = ttl_test::random_vector(Q * lda, 31);
     for (int64_t q = 0; q < Q; ++q)
         for (int64_t p = P; p < lda; ++p) at[q * lda + p] = 0.0f;
-    const auto in = ttl_test::random_vector(L * Q * R, 32);
-    std::vector<float> ref(size_t(L * P * R));
+    const int64_t in_pad = 5, out_row = 7, out_pad = 3; // the padded variant's rows
+    const auto in = ttl_test::random_vector(L * (Q * R + in_pad), 32);
+    std::vector<float> ref_plain(size_t(L * P * R)), ref_padded(ref_plain.size()); // In's rows plain or padded
     for (int64_t l = 0; l < L; ++l)
         for (int64_t p = 0; p < P; ++p)
             for (int64_t r = 0; r < R; ++r) {
-                double acc = 0;
-                for (int64_t q = 0; q < Q; ++q) acc += double(at[q * lda + p]) * in[(l * Q + q) * R + r];
-                ref[(l * P + p) * R + r] = float(acc);
+                double plain = 0, padded = 0;
+                for (int64_t q = 0; q < Q; ++q) {
+                    plain += double(at[q * lda + p]) * in[(l * Q + q) * R + r];
+                    padded += double(at[q * lda + p]) * in[l * (Q * R + in_pad) + q * R + r];
+                }
+                ref_plain[(l * P + p) * R + r] = float(plain);
+                ref_padded[(l * P + p) * R + r] = float(padded);
             }
     for (int tp : {1, 2, 4, 8})
         for (int tc : {1, 4})
             for (int wp : {1, 2, 4, 8})
-                for (bool small : {true, false}) {
-                    const fc_tile_cfg_t cfg{tp, tc, wp};
+                for (TileVariant variant : {kStagedDivider, kStagedInt64, kDirect}) {
+                    const bool direct = variant == kDirect;
+                    const fc_tile_cfg_t cfg{tp, tc, wp, direct};
                     if (fc_tile_cols(tc, wp) > FC_MAX_COLS) continue;
-                    fc_contraction k{at.data(), lda, in.data(), nullptr, nullptr, L,  P,  Q,
-                                     R,         L,   0,         0,       1,       {}, {}, 0};
-                    fc_contraction_prepare(k);
+                    fc_contraction k =
+                        fc_contraction_make(at.data(), lda, in.data(), nullptr, nullptr, L, P, Q, R, L, 0, 0, 1);
                     ASSERT_TRUE(k.small);
-                    if (!small) k.small = 0;
-                    std::vector<float> out(ref.size(), std::numeric_limits<float>::quiet_NaN());
+                    if (variant == kStagedInt64) k.small = 0;
+                    if (variant != kStagedDivider) k.in_ls = Q * R + in_pad;
+                    const auto &ref = variant == kStagedDivider ? ref_plain : ref_padded;
+                    if (direct) {
+                        k.out_pad = out_pad;
+                        k.div_out_row = fc_divider_make(out_row);
+                    }
+                    const int64_t n = L * P * R, stored = direct ? n + (n - 1) / out_row * out_pad + 1 : n;
+                    std::vector<float> out(size_t(stored), std::numeric_limits<float>::quiet_NaN());
                     k.out = out.data();
                     const int64_t rows = fc_tile_rows(tp, wp), cols = fc_tile_cols(tc, wp);
-                    cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(tp, tc, wp));
+                    cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(tp, tc, wp, direct));
                     for (int64_t by = 0; by < (P + rows - 1) / rows; ++by)
                         for (int64_t bx = 0; bx < (L * R + cols - 1) / cols; ++bx) {
                             smem.poison();
                             const bool consistent = cta_emu::run_cta(FC_THREADS, [&] {
-#define EMU_TILE(TP, TC) fc_tile_gemm<TP, TC>(k, cfg.wp, by * rows, bx * cols, smem.data())
+#define EMU_TILE(TP, TC)                                                                                           \
+    if (direct)                                                                                                    \
+        fc_tile_gemm<TP, TC, true>(k, cfg.wp, by * rows, bx * cols, smem.data());                                  \
+    else                                                                                                           \
+        fc_tile_gemm<TP, TC, false>(k, cfg.wp, by * rows, bx * cols, smem.data())
                                 FC_TILE_DISPATCH(cfg, EMU_TILE);
 #undef EMU_TILE
                             });
                             ASSERT_TRUE(consistent) << "divergent barrier";
                             ASSERT_TRUE(smem.guard_intact());
                         }
-                    EXPECT_LE(ttl_test::rel_err(out, ref), 1e-6)
-                        << tp << "x" << tc << " wp " << wp << " small " << small;
+                    std::vector<float> got(ref.size());
+                    int64_t untouched_written = 0;
+                    for (int64_t o = 0, e = 0; o < stored; ++o) {
+                        const bool pad = direct && o - (o / (out_row + out_pad)) * (out_row + out_pad) >= out_row;
+                        if (pad)
+                            untouched_written += !std::isnan(out[size_t(o)]);
+                        else if (e < n)
+                            got[size_t(e++)] = out[size_t(o)];
+                    }
+                    const char *name[] = {"staged, divider", "staged, int64", "direct"};
+                    EXPECT_EQ(untouched_written, 0) << name[variant];
+                    EXPECT_LE(ttl_test::rel_err(got, ref), 1e-6)
+                        << tp << "x" << tc << " wp " << wp << " " << name[variant];
                     EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << tp << "x" << tc << " wp " << wp;
                     cta_emu::misaligned_accesses() = 0;
                 }
