@@ -27,8 +27,9 @@
  * fc_internal.h. Each step is a loop over the tiles of its output with the shared routine of fc_tile.cuh, which
  * also stages the cores (A) chunk by chunk in shared memory. The first step stages x chunk by chunk; every later
  * step reads its input straight from the ping-pong buffer (direct tiles), whose rows of Q R floats are padded by
- * up to 31 (fc_direct_pad) so that those reads are free of bank conflicts. Variants: first-to-last or
- * last-to-first; merged count 0..d; the per-step register tile.
+ * up to 31 (fc_direct_pad) so that those reads are free of bank conflicts. A first step over whole rows of x with a
+ * short reduction (last to first: R = 1, Q <= 8) may instead stream x (fc_stream_step), where the estimate says so.
+ * Variants: first-to-last or last-to-first; merged count 0..d; the per-step register tile or streaming.
  */
 #include <limits.h>
 #include <math.h>
@@ -216,6 +217,22 @@ static size_t fused_layout(const fused_shape *sh, int64_t bt, int64_t *h_off, in
     return (size_t)*stage_off * sizeof(float) + FC_TILE_SMEM_MAX;
 }
 
+/* Whether fc_stream_step can run a step, and its estimated time on one SM in the instruction count of fc_tile_us:
+ * per group of rows a thread holds, two slots per load of x, then for every 4 values of p one broadcast load of A
+ * and 4 multiply-adds per row and q, a column decode (8) and per output an index and a store (6); staging A once
+ * (10 per value over the CTA) and one barrier pair. */
+static bool stream_fits(const fc_fused_step_t *s) {
+    return s->R == 1 && s->Q <= FC_STREAM_MAX_Q && (size_t)s->Q * s->lda * sizeof(float) <= FC_TILE_SMEM_MAX;
+}
+
+static double stream_us(int64_t L, const fc_fused_step_t *s) {
+    const int64_t rows = fc_stream_rows(fc_stream_qmax(s->Q));
+    const double groups = ceil((double)L / (double)(FC_THREADS * rows)), pgroups = (double)((s->P + 3) / 4);
+    const double per_group = 2.0 * rows * s->Q + pgroups * (s->Q * (1.0 + 4.0 * rows) + rows * (8.0 + 4.0 * 6.0));
+    const double slots = groups * per_group + 10.0 * s->Q * s->lda / FC_THREADS + 100.0;
+    return slots * FC_THREADS / TTL_COST_SM_ISSUE_PER_US;
+}
+
 /* Completes a configuration for bt samples per CTA and estimates its time. */
 static void fused_finish(fc_fused_config_t *cfg, const fused_shape *sh, const ttl_cuda_fc_layer_t *layer,
                          int64_t batch, int order, int32_t merged, int64_t bt, size_t smem, bool two_per_sm) {
@@ -255,12 +272,16 @@ static void fused_finish(fc_fused_config_t *cfg, const fused_shape *sh, const tt
     for (int32_t i = 0; i < sh->num_steps; ++i) {
         p->steps[i] = sh->steps[i];
         const fc_fused_step_t *s = &sh->steps[i];
-        p->steps[i].tile = fc_tile_choose(bt * s->lps, s->P, s->Q, s->R, 1, i > 0); /* direct from shared memory */
+        const int64_t L = bt * s->lps;
+        p->steps[i].tile = fc_tile_choose(L, s->P, s->Q, s->R, 1, i > 0); /* direct from shared memory */
         p->steps[i].div_r = fc_divider_make((uint32_t)s->R);
-        p->steps[i].div_lps = fc_divider_make((uint32_t)(i == sh->num_steps - 1 ? s->lps : bt * s->lps));
-        macs_cta += bt * (int64_t)s->lps * s->P * s->Q * s->R;
-        steps_us += (double)fc_tile_count(bt * s->lps, s->P, s->R, p->steps[i].tile) *
-                    fc_tile_us(s->Q, s->R, p->steps[i].tile);
+        p->steps[i].div_lps = fc_divider_make((uint32_t)(i == sh->num_steps - 1 ? s->lps : L));
+        macs_cta += L * s->P * s->Q * s->R;
+        const double tiles_us =
+            (double)fc_tile_count(L, s->P, s->R, p->steps[i].tile) * fc_tile_us(s->Q, s->R, p->steps[i].tile);
+        const double streamed_us = i == 0 && stream_fits(s) ? stream_us(L, s) : -1.0; /* x from device memory */
+        p->steps[i].stream = streamed_us >= 0.0 && streamed_us < tiles_us;
+        steps_us += p->steps[i].stream ? streamed_us : tiles_us;
     }
     const int64_t tiles = (ttl_max_i64(batch, 1) + bt - 1) / bt;
     cfg->grid = tiles * sh->nsplit;

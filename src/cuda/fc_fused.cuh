@@ -91,6 +91,90 @@ __host__ __device__ CTA_NOINLINE void fc_fused_step_tiles(const fc_contraction &
     }
 }
 
+/* Longest reduction fc_stream_step takes; the values of x each thread holds in flight, in at most so many rows
+ * (each row holds 4 accumulators: more spill under the kernel's 128 registers). */
+#define FC_STREAM_MAX_Q 8
+#define FC_STREAM_VALUES 32
+#define FC_STREAM_MAX_ROWS 8
+
+__host__ __device__ constexpr int fc_stream_rows(int qmax) {
+    return FC_STREAM_VALUES / qmax < FC_STREAM_MAX_ROWS ? FC_STREAM_VALUES / qmax : FC_STREAM_MAX_ROWS;
+}
+
+/* Out[l, p] = sum_q A[p, q] In[l Q + q] for a step whose columns are whole rows of In (R = 1) and whose reduction
+ * is short (Q <= QMAX <= FC_STREAM_MAX_Q): the first step of the last-to-first order, x contracted with the last
+ * core or the merged ones. A tile would stage every value of x for Q multiply-adds per output, behind two barriers
+ * per tile; here each thread takes whole rows, fc_stream_rows(QMAX) of them at a time with all their loads
+ * issued before the first multiply-add, A is staged once (Q lda floats, fc_fused_plan checks they fit the stage),
+ * and the step has one barrier. In is x (device memory, rows of exactly Q floats). Ends without a barrier, like
+ * fc_tile_gemm. */
+template <int QMAX>
+__host__ __device__ CTA_NOINLINE void fc_stream_step(const fc_contraction &__restrict__ k, unsigned char *stage) {
+    constexpr int ROWS = fc_stream_rows(QMAX);
+    float *As = reinterpret_cast<float *>(stage);
+    const int Q = (int)k.Q, lda = (int)k.lda, P = (int)k.P, tid = CTA_TID();
+    const float *in = k.in;
+    const int64_t L = k.L;
+    CTA_SYNC(); /* the stage is free */
+    for (int i = tid; i < Q * lda; i += FC_THREADS) As[i] = k.at[i];
+    CTA_SYNC();
+    for (int64_t l0 = 0; l0 < L; l0 += (int64_t)FC_THREADS * ROWS) {
+        float x[ROWS][QMAX];
+        CTA_UNROLL
+        for (int u = 0; u < ROWS; ++u) {
+            const int64_t l = l0 + u * FC_THREADS + tid;
+            CTA_UNROLL
+            for (int q = 0; q < QMAX; ++q) {
+#ifdef __CUDA_ARCH__
+                x[u][q] = l < L && q < Q ? __ldg(in + l * Q + q) : 0.0f; /* x: read-only for the kernel */
+#else
+                x[u][q] = l < L && q < Q ? in[l * Q + q] : 0.0f;
+#endif
+            }
+        }
+        for (int p0 = 0; p0 < P; p0 += 4) { /* lda is a multiple of 4 (FC_AT_ALIGN), padded with zeros */
+            float acc[ROWS][4];
+            CTA_UNROLL
+            for (int u = 0; u < ROWS; ++u) {
+                CTA_UNROLL
+                for (int j = 0; j < 4; ++j) acc[u][j] = 0.0f;
+            }
+            CTA_UNROLL
+            for (int q = 0; q < QMAX; ++q) {
+                if (q >= Q) break;
+                float a[4];
+                fc_load_rows<4>(a, As + q * lda + p0);
+                CTA_UNROLL
+                for (int u = 0; u < ROWS; ++u) {
+                    CTA_UNROLL
+                    for (int j = 0; j < 4; ++j) acc[u][j] = fmaf(a[j], x[u][q], acc[u][j]);
+                }
+            }
+            CTA_UNROLL
+            for (int u = 0; u < ROWS; ++u) {
+                const int64_t l = l0 + u * FC_THREADS + tid;
+                if (l >= L) continue;
+                const fc_out_map map(k);
+                const fc_out_col col = map.column(l);
+                CTA_UNROLL
+                for (int j = 0; j < 4; ++j)
+                    if (p0 + j < P) map.store(col, p0 + j, acc[u][j]);
+            }
+        }
+    }
+}
+
+/* The instantiation of fc_stream_step that runs a reduction of Q <= FC_STREAM_MAX_Q. */
+__host__ __device__ constexpr int fc_stream_qmax(int64_t Q) { return Q <= 2 ? 2 : Q <= 4 ? 4 : FC_STREAM_MAX_Q; }
+
+static inline __host__ __device__ void fc_fused_stream(const fc_contraction &k, unsigned char *stage) {
+    switch (fc_stream_qmax(k.Q)) {
+    case 2: fc_stream_step<2>(k, stage); break;
+    case 4: fc_stream_step<4>(k, stage); break;
+    default: fc_stream_step<FC_STREAM_MAX_Q>(k, stage); break;
+    }
+}
+
 /* The work of CTA `block` (= tile * nsplit + split): samples [b0, b0 + bt) of split `split`. `smem` is the CTA's
  * dynamic shared memory (16-byte aligned). */
 static inline __host__ __device__ void fc_fused_cta(const fc_fused_params_t &prm, int64_t block,
@@ -131,7 +215,10 @@ static inline __host__ __device__ void fc_fused_cta(const fc_fused_params_t &prm
         fc_fused_step_tiles<TP, TC, true>(k, st.tile.wp, stage);                                                   \
     else                                                                                                           \
         fc_fused_step_tiles<TP, TC, false>(k, st.tile.wp, stage)
-        FC_TILE_DISPATCH(st.tile, FC_FUSED_STEP);
+        if (st.stream)
+            fc_fused_stream(k, stage);
+        else
+            FC_TILE_DISPATCH(st.tile, FC_FUSED_STEP);
 #undef FC_FUSED_STEP
     }
 }

@@ -104,6 +104,7 @@ typedef struct fc_fused_step {
     int64_t in_ls;
     int32_t out_pad;
     fc_divider div_out_row;
+    int32_t stream; /* 1: run by fc_stream_step (fc_fused.cuh) instead of tiles */
 } fc_fused_step_t;
 
 /* Everything the fused kernel needs; passed by value (about 1.5 KB, under the 4 KB parameter limit). */

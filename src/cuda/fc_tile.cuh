@@ -192,6 +192,44 @@ __host__ __device__ __forceinline__ void fc_stage(int n, Load load, Store store)
     }
 }
 
+/* Where output column c = l R + r goes (see the output map at the top of this file). */
+struct fc_out_col {
+    int64_t lb, lw, r;
+};
+
+/* The output map of a contraction with its fields read once: read through the contraction, they would be reloaded
+ * after every store into `out`, which might alias them. */
+struct fc_out_map {
+    float *out;
+    const float *bias;
+    int64_t P, R, lps, bs, base, es;
+    int32_t small, out_pad;
+    fc_divider div_r, div_lps, div_out_row;
+
+    __host__ __device__ explicit fc_out_map(const fc_contraction &k)
+        : out(k.out), bias(k.bias), P(k.P), R(k.R), lps(k.lps), bs(k.bs), base(k.base), es(k.es), small(k.small),
+          out_pad(k.out_pad), div_r(k.div_r), div_lps(k.div_lps), div_out_row(k.div_out_row) {}
+
+    __host__ __device__ __forceinline__ fc_out_col column(int64_t c) const {
+        int64_t l, lb;
+        if (small) {
+            l = fc_div((uint32_t)c, div_r);
+            lb = fc_div((uint32_t)l, div_lps);
+        } else {
+            l = c / R;
+            lb = l / lps;
+        }
+        return fc_out_col{lb, l - lb * lps, c - l * R};
+    }
+
+    /* Stores element (column, p), adding the bias. */
+    __host__ __device__ __forceinline__ void store(const fc_out_col &col, int64_t p, float v) const {
+        const int64_t e = (col.lw * P + p) * R + col.r, o = col.lb * bs + base + e * es;
+        if (bias != NULL) v += bias[base + e * es];
+        out[out_pad > 0 ? o + (int64_t)fc_div((uint32_t)o, div_out_row) * out_pad : o] = v;
+    }
+};
+
 /* Stages a chunk of B (q in [q0, q0 + kc), the tile's columns) into Bs[qq * (cols + 1) + cc]. */
 __host__ __device__ __forceinline__ void fc_stage_b(const fc_contraction &k, const int64_t *colbase, float *Bs,
                                                     int cols, int64_t q0, int kc) {
@@ -311,34 +349,16 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
         }
     }
 
-    /* The epilogue reads the contraction's fields once: a store through `out` might alias them otherwise. */
-    float *const out = k.out;
-    const float *const bias = k.bias;
-    const int64_t P = k.P, R = k.R, lps = k.lps, bs = k.bs, base = k.base, es = k.es;
-    const int32_t small = k.small, out_pad = k.out_pad;
-    const fc_divider div_r = k.div_r, div_lps = k.div_lps, div_out_row = k.div_out_row;
     CTA_UNROLL
     for (int t = 0; t < TC; ++t) {
         const int64_t c = col_thread + 32 * t;
         if (c >= C) continue;
-        int64_t l, lb;
-        if (small) {
-            l = fc_div((uint32_t)c, div_r);
-            lb = fc_div((uint32_t)l, div_lps);
-        } else {
-            l = c / R;
-            lb = l / lps;
-        }
-        const int64_t r = c - l * R, lw = l - lb * lps;
+        const fc_out_map map(k);
+        const fc_out_col col = map.column(c);
         CTA_UNROLL
         for (int i = 0; i < TP; ++i) {
             const int64_t p = row0 + wp * TP + i;
-            if (p >= P) continue;
-            const int64_t e = (lw * P + p) * R + r;
-            float v = acc[i][t];
-            if (bias != NULL) v += bias[base + e * es];
-            const int64_t o = lb * bs + base + e * es;
-            out[out_pad > 0 ? o + (int64_t)fc_div((uint32_t)o, div_out_row) * out_pad : o] = v;
+            if (p < map.P) map.store(col, p, acc[i][t]);
         }
     }
 }

@@ -345,6 +345,65 @@ TEST(FcEmulationFused, IntermediateRowsArePadded) {
     check(y, oracle(h, x, batch), "padded fused", 0);
 }
 
+// The streaming step (short reductions over whole rows of x) against plain loops: every Q it takes, rows of A
+// that are not whole float4 groups, more rows than one pass of the CTA holds, bias, and a padded output.
+TEST(FcEmulationStream, EveryShortReduction) {
+    const int64_t L = 2100, out_row = 7, out_pad = 3;
+    for (int64_t Q : {1, 2, 3, 4, 5, 8})
+        for (int64_t P : {1, 5, 13}) {
+            const int64_t lda = (P + FC_AT_ALIGN - 1) / FC_AT_ALIGN * FC_AT_ALIGN;
+            auto at = ttl_test::random_vector(Q * lda, 51);
+            for (int64_t q = 0; q < Q; ++q)
+                for (int64_t p = P; p < lda; ++p) at[q * lda + p] = 0.0f;
+            const auto in = ttl_test::random_vector(L * Q, 52), bias = ttl_test::random_vector(L * P, 53);
+            fc_contraction k =
+                fc_contraction_make(at.data(), lda, in.data(), nullptr, bias.data(), L, P, Q, 1, L, 0, 0, 1);
+            k.out_pad = out_pad;
+            k.div_out_row = fc_divider_make(out_row);
+            const int64_t n = L * P, stored = n + (n - 1) / out_row * out_pad + 1;
+            std::vector<float> out(size_t(stored), std::numeric_limits<float>::quiet_NaN());
+            k.out = out.data();
+            cta_emu::GuardedBuffer smem(FC_TILE_SMEM_MAX);
+            smem.poison();
+            ASSERT_TRUE(cta_emu::run_cta(FC_THREADS, [&] { fc_fused_stream(k, smem.data()); }));
+            ASSERT_TRUE(smem.guard_intact());
+            std::vector<float> got(static_cast<size_t>(n)), ref(static_cast<size_t>(n));
+            int64_t pad_written = 0;
+            for (int64_t o = 0, e = 0; o < stored; ++o) {
+                if (o % (out_row + out_pad) >= out_row)
+                    pad_written += !std::isnan(out[size_t(o)]);
+                else if (e < n)
+                    got[size_t(e++)] = out[size_t(o)];
+            }
+            for (int64_t l = 0; l < L; ++l)
+                for (int64_t p = 0; p < P; ++p) {
+                    double acc = bias[size_t(l * P + p)];
+                    for (int64_t q = 0; q < Q; ++q) acc += double(at[q * lda + p]) * in[l * Q + q];
+                    ref[size_t(l * P + p)] = float(acc);
+                }
+            EXPECT_EQ(pad_written, 0) << "Q " << Q << " P " << P;
+            EXPECT_LE(ttl_test::rel_err(got, ref), 1e-6) << "Q " << Q << " P " << P;
+            EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << "Q " << Q << " P " << P;
+            cta_emu::misaligned_accesses() = 0;
+        }
+}
+
+// Last to first, the first step contracts x with the last core (Q = n_3 r_4 = 3) over 4,096 rows per sample: the
+// planner streams it, and the whole layer matches the oracle.
+TEST(FcEmulationFused, ShortFirstReductionStreams) {
+    const ttl_fc_desc_t d = ttl_test::fc_desc({2, 3, 2, 2}, {16, 16, 16, 3}, {1, 3, 2, 3, 1});
+    HostLayer h(d, 61, true, 4, 227 * 1024);
+    const int64_t batch = 2;
+    const auto x = ttl_test::random_vector(batch * d.in_features, 62);
+    fc_fused_config_t cfg;
+    ASSERT_EQ(fc_fused_plan(&cfg, &h.layer, batch, TTL_ORDER_LAST_TO_FIRST, 0), TTL_STATUS_SUCCESS);
+    EXPECT_EQ(cfg.params.steps[0].stream, 1);
+    for (int32_t i = 1; i < cfg.params.num_steps; ++i) EXPECT_EQ(cfg.params.steps[i].stream, 0);
+    std::vector<float> y(size_t(batch * d.out_features), std::numeric_limits<float>::quiet_NaN());
+    ASSERT_TRUE(run_fused(cfg, y.data(), x.data()));
+    check(y, oracle(h, x, batch), "streamed fused", 0);
+}
+
 // fc_direct_pad against the bank rule it promises, checked over two periods of columns and the first and last q.
 TEST(FcDirectPad, EveryWarpReadHits32Banks) {
     std::vector<int64_t> rs;
