@@ -92,7 +92,7 @@ __host__ __device__ CTA_NOINLINE void fc_fused_step_tiles(const fc_contraction &
 }
 
 /* Longest reduction fc_stream_step takes; the values of x each thread holds in flight, in at most so many rows
- * (each row holds 4 accumulators: more spill under the kernel's 128 registers). */
+ * (each row also holds 4 accumulators; more rows spill under the kernel's 128-register cap). */
 #define FC_STREAM_MAX_Q 8
 #define FC_STREAM_VALUES 32
 #define FC_STREAM_MAX_ROWS 8
