@@ -192,6 +192,11 @@ __host__ __device__ __forceinline__ void fc_stage(int n, Load load, Store store)
     }
 }
 
+/* The row l of column c = l R + r: by the contraction's divider when `small`, in int64 otherwise. */
+__host__ __device__ __forceinline__ int64_t fc_column_row(int64_t c, int32_t small, fc_divider div_r, int64_t R) {
+    return small ? (int64_t)fc_div((uint32_t)c, div_r) : c / R;
+}
+
 /* Where output column c = l R + r goes (see the output map at the top of this file). */
 struct fc_out_col {
     int64_t lb, lw, r;
@@ -211,14 +216,7 @@ struct fc_out_map {
           out_pad(k.out_pad), div_r(k.div_r), div_lps(k.div_lps), div_out_row(k.div_out_row) {}
 
     __host__ __device__ __forceinline__ fc_out_col column(int64_t c) const {
-        int64_t l, lb;
-        if (small) {
-            l = fc_div((uint32_t)c, div_r);
-            lb = fc_div((uint32_t)l, div_lps);
-        } else {
-            l = c / R;
-            lb = l / lps;
-        }
+        const int64_t l = fc_column_row(c, small, div_r, R), lb = fc_column_row(l, small, div_lps, lps);
         return fc_out_col{lb, l - lb * lps, c - l * R};
     }
 
@@ -295,8 +293,8 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
         CTA_UNROLL
         for (int t = 0; t < TC; ++t) {
             const int64_t c = col_thread + 32 * t;
-            const uint32_t l = c < C ? fc_div((uint32_t)c, k.div_r) : 0u;
-            boff[t] = c < C ? (int)(l * k.in_ls + (c - (int64_t)l * k.R)) : 0;
+            const int64_t l = c < C ? fc_column_row(c, 1, k.div_r, k.R) : 0;
+            boff[t] = c < C ? (int)(l * k.in_ls + (c - l * k.R)) : 0;
         }
     } else {
         CTA_SYNC(); /* the previous tile's threads are done with the stage */
@@ -304,8 +302,8 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
             const int64_t c = col0 + cc;
             int64_t off = -1;
             if (c < C) {
-                const int64_t l = k.small ? (int64_t)fc_div((uint32_t)c, k.div_r) : c / k.R, r = c - l * k.R;
-                off = l * k.in_ls + r;
+                const int64_t l = fc_column_row(c, k.small, k.div_r, k.R);
+                off = l * k.in_ls + (c - l * k.R);
             }
             colbase[cc] = off;
         }
@@ -353,7 +351,7 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
     for (int t = 0; t < TC; ++t) {
         const int64_t c = col_thread + 32 * t;
         if (c >= C) continue;
-        const fc_out_map map(k);
+        const fc_out_map map(k); /* per column, not per tile: held across the whole tile, its fields spilled */
         const fc_out_col col = map.column(c);
         CTA_UNROLL
         for (int i = 0; i < TP; ++i) {

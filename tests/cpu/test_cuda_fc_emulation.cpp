@@ -165,6 +165,23 @@ void check(const std::vector<float> &y, const std::vector<float> &ref, const cha
     cta_emu::misaligned_accesses() = 0;
 }
 
+// Outputs written with out_pad floats after every out_row (fc_contraction.out_pad, 0: plain): the buffer size for n
+// elements, and the n elements read back with the count of pad slots written (the pads start as NaN).
+int64_t padded_size(int64_t n, int64_t out_row, int64_t out_pad) { return n + (n - 1) / out_row * out_pad; }
+
+std::vector<float> unpad(const std::vector<float> &out, int64_t n, int64_t out_row, int64_t out_pad,
+                         int64_t *pads_written) {
+    std::vector<float> got(static_cast<size_t>(n));
+    *pads_written = 0;
+    for (int64_t o = 0, e = 0; o < int64_t(out.size()); ++o) {
+        if (o % (out_row + out_pad) >= out_row)
+            *pads_written += !std::isnan(out[size_t(o)]);
+        else if (e < n)
+            got[size_t(e++)] = out[size_t(o)];
+    }
+    return got;
+}
+
 class FcEmulation : public ::testing::TestWithParam<Shape> {};
 
 TEST_P(FcEmulation, SequentialBothOrders) {
@@ -360,21 +377,17 @@ TEST(FcEmulationStream, EveryShortReduction) {
                 fc_contraction_make(at.data(), lda, in.data(), nullptr, bias.data(), L, P, Q, 1, L, 0, 0, 1);
             k.out_pad = out_pad;
             k.div_out_row = fc_divider_make(out_row);
-            const int64_t n = L * P, stored = n + (n - 1) / out_row * out_pad + 1;
-            std::vector<float> out(size_t(stored), std::numeric_limits<float>::quiet_NaN());
+            const int64_t n = L * P;
+            std::vector<float> out(size_t(padded_size(n, out_row, out_pad)),
+                                   std::numeric_limits<float>::quiet_NaN());
             k.out = out.data();
             cta_emu::GuardedBuffer smem(FC_TILE_SMEM_MAX);
             smem.poison();
             ASSERT_TRUE(cta_emu::run_cta(FC_THREADS, [&] { fc_fused_stream(k, smem.data()); }));
             ASSERT_TRUE(smem.guard_intact());
-            std::vector<float> got(static_cast<size_t>(n)), ref(static_cast<size_t>(n));
             int64_t pad_written = 0;
-            for (int64_t o = 0, e = 0; o < stored; ++o) {
-                if (o % (out_row + out_pad) >= out_row)
-                    pad_written += !std::isnan(out[size_t(o)]);
-                else if (e < n)
-                    got[size_t(e++)] = out[size_t(o)];
-            }
+            const std::vector<float> got = unpad(out, n, out_row, out_pad, &pad_written);
+            std::vector<float> ref(got.size());
             for (int64_t l = 0; l < L; ++l)
                 for (int64_t p = 0; p < P; ++p) {
                     double acc = bias[size_t(l * P + p)];
@@ -504,8 +517,9 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
                         k.out_pad = out_pad;
                         k.div_out_row = fc_divider_make(out_row);
                     }
-                    const int64_t n = L * P * R, stored = direct ? n + (n - 1) / out_row * out_pad + 1 : n;
-                    std::vector<float> out(size_t(stored), std::numeric_limits<float>::quiet_NaN());
+                    const int64_t n = L * P * R, out_pad_used = direct ? out_pad : 0;
+                    std::vector<float> out(size_t(padded_size(n, out_row, out_pad_used)),
+                                           std::numeric_limits<float>::quiet_NaN());
                     k.out = out.data();
                     const int64_t rows = fc_tile_rows(tp, wp), cols = fc_tile_cols(tc, wp);
                     cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(tp, tc, wp, direct));
@@ -524,15 +538,8 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
                             ASSERT_TRUE(consistent) << "divergent barrier";
                             ASSERT_TRUE(smem.guard_intact());
                         }
-                    std::vector<float> got(ref.size());
                     int64_t untouched_written = 0;
-                    for (int64_t o = 0, e = 0; o < stored; ++o) {
-                        const bool pad = direct && o - (o / (out_row + out_pad)) * (out_row + out_pad) >= out_row;
-                        if (pad)
-                            untouched_written += !std::isnan(out[size_t(o)]);
-                        else if (e < n)
-                            got[size_t(e++)] = out[size_t(o)];
-                    }
+                    const std::vector<float> got = unpad(out, n, out_row, out_pad_used, &untouched_written);
                     const char *name[] = {"staged, divider", "staged, int64", "direct"};
                     EXPECT_EQ(untouched_written, 0) << name[variant];
                     EXPECT_LE(ttl_test::rel_err(got, ref), 1e-6)
