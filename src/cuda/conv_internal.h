@@ -33,7 +33,7 @@ extern "C" {
 #define TTL_CONV_THREADS 256    /* threads per block of every TT-conv kernel */
 #define TTL_CONV_TN 4           /* consecutive pixel-minor outputs per thread (one float4) */
 #define TTL_CONV_OPAD 8         /* At rows padded to a multiple of the largest register tile height */
-#define TTL_CONV_R0_BLOCK 8     /* spatial core padded to [kh kw][r0pad], r0pad a multiple of this */
+#define TTL_CONV_R0_BLOCK 4     /* spatial core padded to [kh kw][r0pad], r0pad a multiple of this */
 #define TTL_CONV_MAX_TILE_PX 64 /* most pixels one fused block holds (<= TTL_CONV_THREADS) */
 
 enum { TTL_CONV_VARIANT_SF = 0, TTL_CONV_VARIANT_CF = 1, TTL_CONV_VARIANTS = 2 };

@@ -1,7 +1,7 @@
 /*
  * Device-resident TT-conv layer: validates the descriptor, uploads the packed cores and the bias once, and
  * precomputes what the kernels read (conv_internal.h explains the layouts):
- *  - the spatial core padded to [kh kw][r0pad] so that 8 consecutive r_0 filters load as two float4,
+ *  - the spatial core padded to [kh kw][r0pad] so that 4 consecutive r_0 filters load as one float4,
  *  - for SPATIAL_FIRST and CHANNELS_FIRST, in both core orders, the chain of per-step matrices At_k [I][Opad]
  *    (transposed, zero-padded) of the channel TT-matrix with r_0 merged into its first input / output mode.
  * All re-layouts are index permutations of the host cores, done here on the host.

@@ -176,6 +176,30 @@ void choose_tiles(ttl_conv_tt_chain_t *chain, int64_t P, int64_t threads) {
     }
 }
 
+// Thread rounds of one fused tile of P pixels (state rows ld = fused_row_stride(P)), weighted by what an item of
+// each phase does: the producer's C P items (SF: kh kw r0pad multiply-adds each; CF: one copy), every step's items
+// with the register tiles choose_tiles gives this P (TO x I multiply-adds each), the sink's copies. Rounds, not
+// items, because the CTA's 256 threads wait for each other at the barrier that ends every phase.
+double fused_tile_slots(const ttl_conv_tt_chain_t &chain, const ttl_conv_geom_t &g, int32_t variant, int64_t P) {
+    const int64_t ld = fused_row_stride((int)P), threads = TTL_CONV_THREADS;
+    auto rounds = [&](int64_t items) { return (double)((items + threads - 1) / threads); };
+    const double produce_item = variant == TTL_CONV_VARIANT_SF ? (double)g.kh * g.kw * g.r0pad : 1.0;
+    double slots = rounds(g.C * P) * produce_item + rounds(chain.out_size * P);
+    ttl_conv_tt_chain_t c = chain;
+    choose_tiles(&c, ld, threads);
+    for (int32_t k = 0; k < c.num_steps; ++k) {
+        const ttl_conv_tt_step_t &st = c.steps[k];
+        const int64_t items = (st.O + st.to - 1) / st.to * (int64_t)st.L * (st.R * ld / TTL_CONV_TN);
+        slots += rounds(items) * st.to * st.I;
+    }
+    return slots;
+}
+
+/* A smaller fused tile is taken for a second resident block per multiprocessor when its work per pixel is within
+ * this factor of the largest tile's: with one block per SM, every barrier drains the SM and the producer's loads
+ * of x wait with nothing else to run; a second block's steps fill those gaps. */
+constexpr double kTileCostSlack = 1.10;
+
 size_t state_bytes(int64_t max_state, int64_t P) { return (size_t)max_state * (size_t)P * sizeof(float); }
 
 size_t align_down(size_t n) { return n & ~(TTL_WS_ALIGN - 1); }
@@ -290,19 +314,34 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
     size_t ws = 0;
     p->fused = 0;
     if (can_fuse) {
-        /* Largest tile that fits, but no larger than spreads the pixels over every multiprocessor. */
+        /* Largest tile that fits, but no larger than spreads the pixels over every multiprocessor; then a smaller
+         * one where that makes room for a second block per multiprocessor at the same work per pixel. */
         int64_t P = TTL_CONV_TN;
         const int64_t spread = (pix_max + h->sm_count - 1) / h->sm_count;
         while (P + TTL_CONV_TN <= TTL_CONV_MAX_TILE_PX && P < spread &&
                fused_smem_bytes(p->chain, g, variant, P + TTL_CONV_TN) <= h->smem_per_block_optin)
             P += TTL_CONV_TN;
+        int blocks_per_sm = 0;
+        TTL_TRY(occupancy(h, variant, fused_smem_bytes(p->chain, g, variant, P), &blocks_per_sm));
+        if (blocks_per_sm == 1) { /* a smaller tile that lets two blocks share an SM, at no more work per pixel */
+            const double per_px = fused_tile_slots(p->chain, g, variant, P) / (double)P;
+            for (int64_t t = P - TTL_CONV_TN; t >= TTL_CONV_TN; t -= TTL_CONV_TN) {
+                int blocks = 0;
+                TTL_TRY(occupancy(h, variant, fused_smem_bytes(p->chain, g, variant, t), &blocks));
+                if (blocks >= 2 &&
+                    fused_tile_slots(p->chain, g, variant, t) / (double)t <= kTileCostSlack * per_px) {
+                    P = t, blocks_per_sm = blocks;
+                    break;
+                }
+            }
+        }
         const int64_t forced = ttl_conv_tt_test_overrides.tile_px;
         if (forced > 0 && forced % TTL_CONV_TN == 0 && forced <= TTL_CONV_MAX_TILE_PX &&
-            fused_smem_bytes(p->chain, g, variant, forced) <= h->smem_per_block_optin)
+            fused_smem_bytes(p->chain, g, variant, forced) <= h->smem_per_block_optin) {
             P = forced;
+            TTL_TRY(occupancy(h, variant, fused_smem_bytes(p->chain, g, variant, P), &blocks_per_sm));
+        }
         const size_t smem = fused_smem_bytes(p->chain, g, variant, P);
-        int blocks_per_sm = 0;
-        TTL_TRY(occupancy(h, variant, smem, &blocks_per_sm));
         if (blocks_per_sm > 0) {
             p->fused = 1;
             p->tile_px = (int32_t)P;

@@ -17,7 +17,7 @@
 
 static_assert(TTL_CONV_TN == 4, "tt_step loads and stores one float4 of consecutive pixel-minor outputs");
 static_assert(TTL_CONV_OPAD % 8 == 0, "At rows must hold whole 8-wide register tiles");
-static_assert(TTL_CONV_R0_BLOCK == 8, "produce_sf accumulates 8 spatial filters at a time");
+static_assert(TTL_CONV_R0_BLOCK == 4, "produce_sf takes the spatial filters in float4 groups (8 or 4 at a time)");
 static_assert(TTL_CONV_MAX_TILE_PX <= TTL_CONV_THREADS, "one thread decodes each pixel of a tile");
 static_assert(TTL_CONV_MAX_TILE_PX % TTL_CONV_TN == 0, "tiles hold whole float4 groups");
 
@@ -113,9 +113,60 @@ template <class Idx> TTL_CONV_HD void split_item(Idx w, Idx channels, Idx P, int
 // producers: fill the first state [in_size][P] of P pixels (pixel index q fastest)
 // ---------------------------------------------------------------------------------------------------------------
 
+// Taps whose x values one thread loads before it multiplies any of them: a 3 x 3 filter in one batch, so that its
+// nine loads (L1 or L2 hits, mostly) are in flight together instead of one after another.
+constexpr int kTapBatch = 9;
+
+// The W (8 or 4) spatial filters a0 .. a0 + W - 1 at channel c of pixel pp: acc[t] = sum over taps of
+// G_0[tap][a0 + t] x[c, tap]. g0a is g0 + a0 (16-byte aligned: r0pad and a0 are multiples of 4). Taps in the
+// padding load zero and still multiply (adding zero): the sums run over the taps in order.
+template <int W>
+TTL_CONV_HD void spatial_filters(float (&acc)[W], const pixel_pos &pp, int64_t c, const float *__restrict__ x,
+                                 const float *g0a, const ttl_conv_geom_t &g) {
+    static_assert(W == 8 || W == 4, "whole float4 loads of the padded spatial core");
+    CTA_UNROLL
+    for (int t = 0; t < W; ++t) acc[t] = 0.0f;
+    const int taps = g.kh * g.kw;
+    int kp = 0, kq = 0; /* the next tap's filter row and column */
+    for (int t0 = 0; t0 < taps; t0 += kTapBatch) {
+        float xv[kTapBatch];
+        CTA_UNROLL
+        for (int j = 0; j < kTapBatch; ++j) {
+            const int64_t ih = pp.ih0 + (int64_t)kp * g.dh, iw = pp.iw0 + (int64_t)kq * g.dw;
+            const bool inside = t0 + j < taps && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+            xv[j] = inside ? load_ro(x + x_index(g, pp.b, c, ih, iw)) : 0.0f;
+            if (++kq == g.kw) kq = 0, ++kp;
+        }
+        CTA_UNROLL
+        for (int j = 0; j < kTapBatch; ++j) {
+            if (t0 + j >= taps) break;
+            const float *gk = g0a + (t0 + j) * g.r0pad;
+            CTA_ASSERT_ALIGNED(gk, 16);
+            CTA_UNROLL
+            for (int v = 0; v < W / 4; ++v) {
+                const float4 gv = reinterpret_cast<const float4 *>(gk)[v];
+                acc[4 * v + 0] = fmaf(gv.x, xv[j], acc[4 * v + 0]);
+                acc[4 * v + 1] = fmaf(gv.y, xv[j], acc[4 * v + 1]);
+                acc[4 * v + 2] = fmaf(gv.z, xv[j], acc[4 * v + 2]);
+                acc[4 * v + 3] = fmaf(gv.w, xv[j], acc[4 * v + 3]);
+            }
+        }
+    }
+}
+
+// Stores the W filters of spatial_filters that exist (a0 + t < r_0) into rows (a0 + t) C + c of column q.
+template <int W, class Idx>
+TTL_CONV_HD void store_filters(float *buf, const float (&acc)[W], int32_t a0, int32_t r0, Idx C, Idx c, Idx ld,
+                               Idx q) {
+    CTA_UNROLL
+    for (int t = 0; t < W; ++t)
+        if (a0 + t < r0) buf[((Idx)(a0 + t) * C + c) * ld + q] = acc[t];
+}
+
 // SF: buf[(a C + c) ld + q] = Z of pixel q < P (ld >= P: the row stride). g0 is [kh kw][r0pad] (zero beyond
-// r_0). Invalid pixels get zeros. Items are (c, q) pairs, q fastest for NCHW (neighbouring ow read neighbouring
-// x), c fastest for NHWC.
+// r_0; r0pad a multiple of 4): the filters go 8 at a time, then 4 where r0pad leaves 4 (r_0 = 4 does no wasted
+// multiply-adds). Invalid pixels get zeros. Items are (c, q) pairs, q fastest for NCHW (neighbouring ow read
+// neighbouring x), c fastest for NHWC.
 template <class Idx, class Pixels>
 TTL_CONV_HD void produce_sf(float *buf, Idx P, Idx ld, Pixels pixels, const float *__restrict__ x, const float *g0,
                             const ttl_conv_geom_t &g, Idx tid, Idx nthr) {
@@ -125,37 +176,22 @@ TTL_CONV_HD void produce_sf(float *buf, Idx P, Idx ld, Pixels pixels, const floa
         Idx c, q;
         split_item<Idx>(w, C, P, g.nhwc, &c, &q);
         const pixel_pos pp = pixels(q);
-        for (int32_t a0 = 0; a0 < g.r0; a0 += TTL_CONV_R0_BLOCK) {
-            float acc[TTL_CONV_R0_BLOCK];
-            CTA_UNROLL
-            for (int t = 0; t < TTL_CONV_R0_BLOCK; ++t) acc[t] = 0.0f;
-            if (pp.valid) {
-                for (int32_t kp = 0; kp < g.kh; ++kp) {
-                    const int64_t ih = pp.ih0 + (int64_t)kp * g.dh;
-                    if (ih < 0 || ih >= g.H) continue;
-                    for (int32_t kq = 0; kq < g.kw; ++kq) {
-                        const int64_t iw = pp.iw0 + (int64_t)kq * g.dw;
-                        if (iw < 0 || iw >= g.W) continue;
-                        const float xv = load_ro(x + x_index(g, pp.b, c, ih, iw));
-                        /* a0 and r0pad are multiples of 8: two aligned float4 */
-                        const float *gk = g0 + (kp * g.kw + kq) * g.r0pad + a0;
-                        CTA_ASSERT_ALIGNED(gk, 16);
-                        const float4 *gv = reinterpret_cast<const float4 *>(gk);
-                        const float4 g_lo = gv[0], g_hi = gv[1];
-                        acc[0] = fmaf(g_lo.x, xv, acc[0]);
-                        acc[1] = fmaf(g_lo.y, xv, acc[1]);
-                        acc[2] = fmaf(g_lo.z, xv, acc[2]);
-                        acc[3] = fmaf(g_lo.w, xv, acc[3]);
-                        acc[4] = fmaf(g_hi.x, xv, acc[4]);
-                        acc[5] = fmaf(g_hi.y, xv, acc[5]);
-                        acc[6] = fmaf(g_hi.z, xv, acc[6]);
-                        acc[7] = fmaf(g_hi.w, xv, acc[7]);
-                    }
-                }
+        if (!pp.valid) {
+            for (int32_t a = 0; a < g.r0; ++a) buf[((Idx)a * C + c) * ld + q] = 0.0f;
+            continue;
+        }
+        for (int32_t a0 = 0; a0 < g.r0;) {
+            if (g.r0pad - a0 >= 8) {
+                float acc[8];
+                spatial_filters<8>(acc, pp, c, x, g0 + a0, g);
+                store_filters<8, Idx>(buf, acc, a0, g.r0, C, c, ld, q);
+                a0 += 8;
+            } else {
+                float acc[4];
+                spatial_filters<4>(acc, pp, c, x, g0 + a0, g);
+                store_filters<4, Idx>(buf, acc, a0, g.r0, C, c, ld, q);
+                a0 += 4;
             }
-            CTA_UNROLL
-            for (int t = 0; t < TTL_CONV_R0_BLOCK; ++t)
-                if (a0 + t < g.r0) buf[((Idx)(a0 + t) * C + c) * ld + q] = acc[t];
         }
     }
 }
@@ -330,7 +366,7 @@ TTL_CONV_HD void tt_fused_cta(float *__restrict__ out, const float *__restrict__
     pixel_pos *s_pos = reinterpret_cast<pixel_pos *>(s_buf1 + chain.max_state * ld);
     const int tid = CTA_TID(), nthr = TTL_CONV_THREADS;
 
-    /* at_floats and g0_floats are multiples of 8: whole float4 copies */
+    /* at_floats (a multiple of 8) and g0_floats (of 4): whole float4 copies */
     for (int64_t i = tid; i < chain.at_floats / 4; i += nthr)
         reinterpret_cast<float4 *>(s_at)[i] = load_ro(reinterpret_cast<const float4 *>(at_g) + i);
     for (int i = tid; i < g0_floats / 4; i += nthr)

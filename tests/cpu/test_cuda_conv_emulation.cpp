@@ -31,7 +31,10 @@ namespace {
 
 // ---- a layer in host memory, laid out as ttl_cuda_conv_layer_create would on the device -----------------------
 
+ttl_status_t emulated_occupancy(const ttl_cuda_handle_t *h, int32_t, size_t smem, int *blocks_per_sm);
+
 struct HostConvLayer {
+    ttl_conv_fused_occupancy_fn occupancy = emulated_occupancy; // what the planner is told of resident blocks
     ttl_cuda_handle_t handle{};
     ttl_cuda_conv_layer_t layer{};
     float *g0 = nullptr;
@@ -64,6 +67,13 @@ struct HostConvLayer {
 // The emulated device runs one resident fused block per multiprocessor whenever the shared memory fits.
 ttl_status_t emulated_occupancy(const ttl_cuda_handle_t *h, int32_t, size_t smem, int *blocks_per_sm) {
     *blocks_per_sm = smem <= h->smem_per_block_optin ? 1 : 0;
+    return TTL_STATUS_SUCCESS;
+}
+
+// An H100 by shared memory alone: 228 KB per multiprocessor, 1 KB of it reserved per block, and two blocks at
+// most (the fused kernels' registers allow no more at 256 threads).
+ttl_status_t h100_occupancy(const ttl_cuda_handle_t *h, int32_t, size_t smem, int *blocks_per_sm) {
+    *blocks_per_sm = smem <= h->smem_per_block_optin ? std::min<int>(2, int(228 * 1024 / (smem + 1024))) : 0;
     return TTL_STATUS_SUCCESS;
 }
 
@@ -202,7 +212,7 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
         p.shape = shape;
         p.ws_limit = m.budget == 1 ? std::max<size_t>(x_bytes / c.batch / 4, 64) : m.budget;
         ASSERT_EQ(ttl_conv_make_geom(&p.geom, &h.layer, &shape, &stats), TTL_STATUS_SUCCESS);
-        ASSERT_EQ(ttl_conv_tt_plan(&p, m.algo, m.order, emulated_occupancy), TTL_STATUS_SUCCESS);
+        ASSERT_EQ(ttl_conv_tt_plan(&p, m.algo, m.order, h.occupancy), TTL_STATUS_SUCCESS);
         if (m.force_unfused) EXPECT_EQ(p.fused, 0);
         if (m.tile_px > 0 && p.fused && 2 * size_t(p.chain.max_state) * (m.tile_px + 4) * sizeof(float) < 64 * 1024)
             EXPECT_EQ(p.tile_px, m.tile_px) << "a small state should take the forced tile";
@@ -238,8 +248,10 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
     HostConvLayer few_sms(d, c.bias, 3, 227 * 1024);
     ASSERT_TRUE(few_sms.layer.tt_ok);
     for (const Mode &m : kModes) run_mode(few_sms, m);
-    // an H100's 132: the planner spreads pixels over every multiprocessor, so fused tiles get small
+    // an H100's 132: the planner spreads pixels over every multiprocessor, so fused tiles get small, and may take
+    // a smaller one for two blocks per multiprocessor
     HostConvLayer h100(d, c.bias, 132, 227 * 1024);
+    h100.occupancy = h100_occupancy;
     for (const Mode &m : kModes)
         if (m.order == TTL_ORDER_AUTO && m.budget == 0 && !m.force_unfused && m.tile_px == 0) run_mode(h100, m);
 }
@@ -252,6 +264,44 @@ std::vector<Param> all_params() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, ConvEmulation, ::testing::ValuesIn(all_params()), param_name);
+
+// ---- the fused tile's size, planned for the VGG 512 -> 512 layer at 14 x 14, batch 128 (no run) ----------------
+
+struct TilePlan {
+    int32_t fused, tile_px, max_blocks;
+};
+
+TilePlan plan_vgg_512(int64_t rank, ttl_algo_t algo) {
+    CaseData d;
+    d.desc = conv_desc({8, 8, 8}, {8, 8, 8}, {rank, rank, rank, 1}, 3, 3, 1, 1, 1, 1, 1, 1);
+    d.cores = random_vector(conv_param_count(d.desc), 7);
+    HostConvLayer h(d, false, 132, 227 * 1024);
+    h.occupancy = h100_occupancy;
+    const ttl_conv_shape_t shape{128, 14, 14, TTL_LAYOUT_NCHW};
+    ttl_conv_stats_t stats;
+    EXPECT_EQ(ttl_conv_stats(&stats, &d.desc, &shape), TTL_STATUS_SUCCESS);
+    ttl_cuda_conv_plan_t p{};
+    p.layer = &h.layer;
+    p.shape = shape;
+    EXPECT_EQ(ttl_conv_make_geom(&p.geom, &h.layer, &shape, &stats), TTL_STATUS_SUCCESS);
+    EXPECT_EQ(ttl_conv_tt_plan(&p, algo, TTL_ORDER_AUTO, h.occupancy), TTL_STATUS_SUCCESS);
+    return {p.fused, p.tile_px, p.max_blocks};
+}
+
+// Rank 4: 12-pixel tiles fit one block per SM, 4-pixel tiles two, and every step's items fill the block's threads
+// either way: the planner takes the 4-pixel tile and two blocks. Rank 8: only 4-pixel tiles fit, one block.
+TEST(ConvTilePlan, SmallerTileForASecondBlockAtTheSameWork) {
+    for (ttl_algo_t algo : {TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST}) {
+        const TilePlan r4 = plan_vgg_512(4, algo);
+        EXPECT_EQ(r4.fused, 1);
+        EXPECT_EQ(r4.tile_px, 4);
+        EXPECT_EQ(r4.max_blocks, 2 * 132);
+        const TilePlan r8 = plan_vgg_512(8, algo);
+        EXPECT_EQ(r8.fused, 1);
+        EXPECT_EQ(r8.tile_px, 4);
+        EXPECT_EQ(r8.max_blocks, 132);
+    }
+}
 
 } // namespace
 
