@@ -245,6 +245,7 @@ static cJSON *row_json(const bench_report_t *r, const bench_row_t *row) {
     cJSON_AddNumberToObject(o, "batch", (double)row->batch);
     cJSON_AddStringToObject(o, "algo", row->algo);
     cJSON_AddStringToObject(o, "chosen", row->chosen);
+    if (row->reason != NULL) cJSON_AddStringToObject(o, "reason", row->reason);
     cJSON_AddBoolToObject(o, "supported", row->supported);
     cJSON_AddStringToObject(o, "device", r->gpu ? "cuda" : "cpu");
     add_number_or_null(o, "ms", row->supported ? row->ms : NAN);

@@ -28,6 +28,7 @@ typedef struct bench_row {
     int64_t batch;
     char algo[40];      /* "auto", "sequential_f2l", "dense", "openblas", "cublas", "cudnn", ... */
     char chosen[48];    /* what AUTO (or the plan) ran, e.g. "sequential/last_to_first" */
+    const char *reason; /* GPU plans: why (ttl_plan_info_t.reason, static text); NULL otherwise */
     int supported;      /* 0: the plan refused (UNSUPPORTED): printed as n/a */
     double ms;          /* median milliseconds */
     double dense_ms;    /* the dense fp32 baseline of the same row (OpenBLAS / cuBLAS / cuDNN) */

@@ -523,6 +523,7 @@ static int run_batch(gpu_problem_t *p, void *layer, const gpu_case_data_t *d, co
                      algos[a].opts.algo == TTL_ALGO_AUTO ? ttl_algo_name(info.algo) : "",
                      algos[a].opts.algo == TTL_ALGO_AUTO && info.order != TTL_ORDER_AUTO ? "/" : "",
                      info.order != TTL_ORDER_AUTO ? order_abbrev(info.order) : "");
+        row.reason = info.reason;
         row.macs = info.macs;
         row.model_ms = info.estimated_us > 0 ? info.estimated_us / 1000.0 : NAN;
         row.workspace_bytes = info.workspace_bytes;

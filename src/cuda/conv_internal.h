@@ -118,6 +118,8 @@ struct ttl_cuda_conv_plan {
     int32_t variant, order_idx;
     ttl_conv_tt_chain_t chain; /* the layer's chain with the register tiles chosen for this plan */
     const float *d_at;
+    int32_t largest_tile;        /* planner input: 1 keeps the largest fused tile that fits (autotune's other
+                                    candidate), 0 may take a smaller one for two blocks per SM */
     int32_t fused;               /* 1: one kernel per pixel tile; 0: produce / steps / sink kernels over chunks */
     int32_t tile_px;             /* fused: pixels per block tile (multiple of TTL_CONV_TN) */
     int32_t max_blocks;          /* fused: resident blocks on the device (persistent grid size cap) */

@@ -31,8 +31,10 @@ namespace {
 // kernels: the bodies of conv_tt.cuh over the grid
 // ---------------------------------------------------------------------------------------------------------------
 
+/* Registers are capped for two resident blocks per SM (128 per thread), which the planner may choose when the
+ * shared memory allows it. */
 template <int kVariant>
-__global__ void __launch_bounds__(TTL_CONV_THREADS, 1)
+__global__ void __launch_bounds__(TTL_CONV_THREADS, 2)
     tt_fused_kernel(float *__restrict__ out, const float *__restrict__ x, const float *__restrict__ at_g,
                     const float *__restrict__ g0_g, const float *__restrict__ bias, const ttl_conv_tt_chain_t chain,
                     const ttl_conv_geom_t g, const ttl_conv_cf_chunk_t ch, int P, int64_t num_tiles) {
@@ -323,7 +325,8 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
             P += TTL_CONV_TN;
         int blocks_per_sm = 0;
         TTL_TRY(occupancy(h, variant, fused_smem_bytes(p->chain, g, variant, P), &blocks_per_sm));
-        if (blocks_per_sm == 1) { /* a smaller tile that lets two blocks share an SM, at no more work per pixel */
+        if (blocks_per_sm == 1 &&
+            !p->largest_tile) { /* a smaller tile that lets two blocks share an SM, at no more work per pixel */
             const double per_px = fused_tile_slots(p->chain, g, variant, P) / (double)P;
             for (int64_t t = P - TTL_CONV_TN; t >= TTL_CONV_TN; t -= TTL_CONV_TN) {
                 int blocks = 0;
