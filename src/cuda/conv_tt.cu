@@ -325,8 +325,8 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
             P += TTL_CONV_TN;
         int blocks_per_sm = 0;
         TTL_TRY(occupancy(h, variant, fused_smem_bytes(p->chain, g, variant, P), &blocks_per_sm));
-        if (blocks_per_sm == 1 &&
-            !p->largest_tile) { /* a smaller tile that lets two blocks share an SM, at no more work per pixel */
+        /* a smaller tile that lets two blocks share an SM, at no more work per pixel (kTileCostSlack) */
+        if (blocks_per_sm == 1 && !p->largest_tile) {
             const double per_px = fused_tile_slots(p->chain, g, variant, P) / (double)P;
             for (int64_t t = P - TTL_CONV_TN; t >= TTL_CONV_TN; t -= TTL_CONV_TN) {
                 int blocks = 0;
