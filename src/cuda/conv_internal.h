@@ -37,6 +37,9 @@ extern "C" {
 #define TTL_CONV_MAX_TILE_PX 64 /* most pixels one fused block holds (<= TTL_CONV_THREADS) */
 
 enum { TTL_CONV_VARIANT_SF = 0, TTL_CONV_VARIANT_CF = 1, TTL_CONV_VARIANTS = 2 };
+/* Forms of the fused kernel a plan may ask for: the planner's default (the largest tile, or a smaller one that
+ * fits two blocks per SM at the same work per pixel), always the largest tile, or the sliced chain (SF only). */
+enum { TTL_CONV_FUSED_DEFAULT = 0, TTL_CONV_FUSED_LARGEST_TILE = 1, TTL_CONV_FUSED_SLICED = 2 };
 enum { TTL_CONV_ORDER_F2L = 0, TTL_CONV_ORDER_L2F = 1, TTL_CONV_ORDERS = 2 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -47,12 +50,19 @@ typedef struct ttl_conv_tt_step {
     int32_t L, I, O, Opad, R; /* state in is [L][I][R], out is [L][O][R] per pixel */
     int32_t to;               /* register tile height (8, 4 or 2), chosen by the plan */
     int64_t at_offset;        /* floats from the start of the chain's At buffer to At_k [I][Opad] */
+    int32_t a_rows;           /* rows of At_k from one i to the next: 1, or n_d in a sliced chain's last step */
+    int32_t pad_;
 } ttl_conv_tt_step_t;
 
+/* A sliced chain (spatial first, first to last, d >= 2) runs once per value j of the last input mode n_d: n_d is
+ * the fastest column index of every step before the last, so those steps run on R / n_d columns per pixel, and
+ * the last step contracts (r_{d-1}, j) only, rows j, j + n_d, ... of At_d, adding into an accumulator that the
+ * sink reads after the last slice. The working state shrinks n_d-fold for the same multiply-adds. */
 typedef struct ttl_conv_tt_chain {
     int32_t num_steps;         /* d, in execution order */
+    int32_t slices;            /* 1, or n_d for a sliced chain (fused spatial first only) */
     int32_t in_size, out_size; /* per-pixel input (r_0 C or C) and output (S or r_0 S) */
-    int32_t max_state;         /* largest per-pixel state of the chain */
+    int32_t max_state;         /* largest per-pixel state of the chain (sliced: of one slice, not the sum) */
     int64_t at_floats;         /* size of the At buffer, a multiple of TTL_CONV_OPAD */
     int64_t macs;              /* multiply-adds per pixel (unpadded) */
     ttl_conv_tt_step_t steps[TTL_MAX_CORES];
@@ -118,8 +128,7 @@ struct ttl_cuda_conv_plan {
     int32_t variant, order_idx;
     ttl_conv_tt_chain_t chain; /* the layer's chain with the register tiles chosen for this plan */
     const float *d_at;
-    int32_t largest_tile;        /* planner input: 1 keeps the largest fused tile that fits (autotune's other
-                                    candidate), 0 may take a smaller one for two blocks per SM */
+    int32_t fused_form;          /* planner input, TTL_CONV_FUSED_*: the default, or one of autotune's others */
     int32_t fused;               /* 1: one kernel per pixel tile; 0: produce / steps / sink kernels over chunks */
     int32_t tile_px;             /* fused: pixels per block tile (multiple of TTL_CONV_TN) */
     int32_t max_blocks;          /* fused: resident blocks on the device (persistent grid size cap) */
@@ -162,7 +171,8 @@ ttl_status_t ttl_conv_tt_forward(const ttl_cuda_conv_plan_t *plan, cudaStream_t 
  * (Small chunks come from a small ttl_cuda_plan_opts_t.workspace_limit.) */
 typedef struct ttl_conv_tt_overrides {
     int32_t force_unfused;
-    int32_t tile_px; /* > 0: fused tiles of this many pixels (a multiple of TTL_CONV_TN) where they fit */
+    int32_t tile_px;    /* > 0: fused tiles of this many pixels (a multiple of TTL_CONV_TN) where they fit */
+    int32_t fused_form; /* TTL_CONV_FUSED_*: the form a plan of the default form asks for instead */
 } ttl_conv_tt_overrides_t;
 extern ttl_conv_tt_overrides_t ttl_conv_tt_test_overrides;
 

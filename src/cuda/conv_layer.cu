@@ -67,6 +67,7 @@ merged_tt make_merged(const ttl_conv_desc_t &desc, const float *cores, int32_t v
 bool plan_chain(ttl_conv_tt_chain_t *ch, const merged_tt &t, int32_t order_idx) {
     memset(ch, 0, sizeof(*ch));
     ch->num_steps = t.d;
+    ch->slices = 1;
     int64_t in_size = 1, out_size = 1;
     for (int32_t k = 0; k < t.d; ++k) {
         if (ttl_mul_i64(&in_size, in_size, t.n[k]) != TTL_STATUS_SUCCESS) return false;
@@ -104,6 +105,7 @@ bool plan_chain(ttl_conv_tt_chain_t *ch, const merged_tt &t, int32_t order_idx) 
         st->R = (int32_t)R;
         st->to = TTL_CONV_OPAD;
         st->at_offset = at;
+        st->a_rows = 1;
         at += I * opad; /* a multiple of TTL_CONV_OPAD, so every At_k starts 32-byte aligned */
         macs += step_macs;
         max_state = ttl_max_i64(max_state, ttl_max_i64(s_in, s_out));

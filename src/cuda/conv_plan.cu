@@ -81,17 +81,17 @@ void destroy_plan(ttl_cuda_conv_plan_t *p) {
     free(p);
 }
 
-// A plan for one named algorithm (SF, CF or DENSE); largest_tile: see ttl_cuda_conv_plan_t.
+// A plan for one named algorithm (SF, CF or DENSE); fused_form: TTL_CONV_FUSED_* (ttl_cuda_conv_plan_t).
 ttl_status_t create_fixed(ttl_cuda_conv_plan_t **out, ttl_cuda_conv_layer_t *l, const ttl_conv_shape_t &shape,
                           const ttl_conv_geom_t &g, ttl_algo_t algo, const ttl_cuda_plan_opts_t &o,
-                          int32_t largest_tile = 0) {
+                          int32_t fused_form = TTL_CONV_FUSED_DEFAULT) {
     ttl_cuda_conv_plan_t *p = (ttl_cuda_conv_plan_t *)calloc(1, sizeof(*p));
     if (p == nullptr) return TTL_STATUS_OUT_OF_MEMORY;
     p->layer = l;
     p->shape = shape;
     p->geom = g;
     p->ws_limit = o.workspace_limit;
-    p->largest_tile = largest_tile;
+    p->fused_form = fused_form;
     ttl_status_t st;
     if (algo == TTL_ALGO_DENSE) {
         st = ttl_conv_dense_setup(p, o.allow_tf32);
@@ -116,26 +116,42 @@ ttl_status_t run(const ttl_cuda_conv_plan_t *p, float *y, const float *x, void *
     return ttl_conv_tt_forward(p, p->layer->handle->stream, y, x, ws);
 }
 
-// Autotune: every algorithm that plans successfully is timed, the TT ones also with their largest fused tile where
-// the planner took a smaller one for occupancy; the fastest is kept, the rest destroyed.
+// Autotune: every algorithm that plans successfully is timed, and the other forms of the fused TT kernel: each
+// order with its largest tile where the default took a smaller one for occupancy, and spatial first's sliced
+// chain where the layer has one. The fastest is kept, the rest destroyed.
 ttl_status_t autotune(ttl_cuda_conv_plan_t **out, ttl_cuda_conv_layer_t *l, const ttl_conv_shape_t &shape,
                       const ttl_conv_geom_t &g, const ttl_cuda_plan_opts_t &o) {
-    const ttl_algo_t algos[] = {TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST, TTL_ALGO_DENSE,
-                                TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST};
-    const int base[] = {-1, -1, -1, 0, 1}; /* >= 0: the largest-tile version of that candidate */
-    constexpr int kCount = sizeof(algos) / sizeof(algos[0]);
+    struct candidate {
+        ttl_algo_t algo;
+        int32_t form;
+        int base; /* >= 0: the default-form candidate this one would repeat when the planner makes the same tile */
+        const char *reason;
+    };
+    static const candidate kCand[] = {
+        {TTL_ALGO_SPATIAL_FIRST, TTL_CONV_FUSED_DEFAULT, -1, "autotune: the fastest measured at plan time"},
+        {TTL_ALGO_CHANNELS_FIRST, TTL_CONV_FUSED_DEFAULT, -1, "autotune: the fastest measured at plan time"},
+        {TTL_ALGO_DENSE, TTL_CONV_FUSED_DEFAULT, -1, "autotune: the fastest measured at plan time"},
+        {TTL_ALGO_SPATIAL_FIRST, TTL_CONV_FUSED_LARGEST_TILE, 0,
+         "autotune: the fastest measured at plan time (largest fused tile)"},
+        {TTL_ALGO_CHANNELS_FIRST, TTL_CONV_FUSED_LARGEST_TILE, 1,
+         "autotune: the fastest measured at plan time (largest fused tile)"},
+        {TTL_ALGO_SPATIAL_FIRST, TTL_CONV_FUSED_SLICED, -1,
+         "autotune: the fastest measured at plan time (fused chain sliced over the last input mode)"},
+    };
+    constexpr int kCount = sizeof(kCand) / sizeof(kCand[0]);
     ttl_cuda_conv_plan_t *cand[kCount] = {};
     ttl_status_t first_error = TTL_STATUS_SUCCESS;
     size_t ws_bytes = 0;
     for (int i = 0; i < kCount; ++i) {
-        const ttl_status_t st = create_fixed(&cand[i], l, shape, g, algos[i], o, base[i] >= 0);
+        const ttl_status_t st = create_fixed(&cand[i], l, shape, g, kCand[i].algo, o, kCand[i].form);
         if (st != TTL_STATUS_SUCCESS) {
             cand[i] = nullptr;
-            if (first_error == TTL_STATUS_SUCCESS) first_error = st;
+            /* the other fused forms are extras: a shape without them is no error */
+            if (first_error == TTL_STATUS_SUCCESS && kCand[i].form == TTL_CONV_FUSED_DEFAULT) first_error = st;
             continue;
         }
-        const ttl_cuda_conv_plan_t *dflt = base[i] >= 0 ? cand[base[i]] : nullptr;
-        if (base[i] >= 0 && (dflt == nullptr || !cand[i]->fused || cand[i]->tile_px == dflt->tile_px)) {
+        const ttl_cuda_conv_plan_t *dflt = kCand[i].base >= 0 ? cand[kCand[i].base] : nullptr;
+        if (kCand[i].base >= 0 && (dflt == nullptr || !cand[i]->fused || cand[i]->tile_px == dflt->tile_px)) {
             destroy_plan(cand[i]); /* the same plan as the default one (or its default failed): not timed twice */
             cand[i] = nullptr;
             continue;
@@ -177,8 +193,7 @@ ttl_status_t autotune(ttl_cuda_conv_plan_t **out, ttl_cuda_conv_layer_t *l, cons
     for (int i = 0; i < kCount; ++i)
         if (i != best || st != TTL_STATUS_SUCCESS) destroy_plan(cand[i]);
     TTL_TRY(st);
-    cand[best]->info.reason = base[best] >= 0 ? "autotune: the fastest measured at plan time (largest fused tile)"
-                                              : "autotune: the fastest algorithm measured at plan time";
+    cand[best]->info.reason = kCand[best].reason;
     *out = cand[best];
     return TTL_STATUS_SUCCESS;
 }

@@ -15,6 +15,8 @@
  *  - fused (tt_fused_kernel): a persistent block takes tiles of P pixels and runs producer, every TT step and
  *    sink in shared memory, with the step matrices and the spatial core staged in shared memory once per block.
  *    Only x is read and only y (SF) or U (CF) is written: the r_0-times-larger Z never reaches device memory.
+ *    Spatial first, first to last, may run the chain once per value of the last input mode (sliced, see
+ *    conv_internal.h): the default where the whole state fits no block, and one of autotune's candidates.
  *  - CHANNELS_FIRST then runs cf_conv_kernel over U, in chunks of images / output rows so that U stays within
  *    the workspace bound.
  * Every step is out[l][o][rp] = sum_i At[i][o] in[l][i][rp] with rp = (r, pixel); a thread computes a TO x 4
@@ -157,8 +159,30 @@ int32_t order_index(ttl_order_t order) {
 
 size_t fused_smem_bytes(const ttl_conv_tt_chain_t &chain, const ttl_conv_geom_t &g, int32_t variant, int64_t P) {
     const int64_t g0 = variant == TTL_CONV_VARIANT_SF ? (int64_t)g.kh * g.kw * g.r0pad : 0;
-    const int64_t floats = chain.at_floats + g0 + 2 * (int64_t)chain.max_state * fused_row_stride((int)P);
+    const int64_t rows = 2 * (int64_t)chain.max_state + (chain.slices > 1 ? chain.out_size : 0);
+    const int64_t floats = chain.at_floats + g0 + rows * fused_row_stride((int)P);
     return (size_t)floats * sizeof(float) + (size_t)P * sizeof(pixel_pos);
+}
+
+// The sliced form of a first-to-last spatial-first chain (conv_internal.h): every step but the last on R / n_d
+// columns, the last on the r_{d-1} rows of one slice. False when the chain has one step or n_d is 1.
+bool slice_chain(ttl_conv_tt_chain_t *chain, int64_t n_last) {
+    const int32_t d = chain->num_steps;
+    if (d < 2 || n_last < 2) return false;
+    ttl_conv_tt_chain_t c = *chain;
+    c.slices = (int32_t)n_last;
+    int64_t max_state = c.in_size / n_last;
+    for (int32_t k = 0; k + 1 < d; ++k) {
+        ttl_conv_tt_step_t &st = c.steps[k];
+        st.R = (int32_t)(st.R / n_last); /* n_d is the fastest factor of every earlier step's columns */
+        max_state = ttl_max_i64(max_state, (int64_t)st.L * st.O * st.R);
+    }
+    ttl_conv_tt_step_t &lst = c.steps[d - 1];
+    lst.I = (int32_t)(lst.I / n_last); /* i = (r_{d-1}, n_d): rows j, j + n_d, ... of At_d */
+    lst.a_rows = (int32_t)n_last;
+    c.max_state = (int32_t)max_state;
+    *chain = c;
+    return true;
 }
 
 // Register tile height of each step: fewest (rounds of the thread pool) x (tile height), ties to the taller tile
@@ -179,22 +203,23 @@ void choose_tiles(ttl_conv_tt_chain_t *chain, int64_t P, int64_t threads) {
 }
 
 // Thread rounds of one fused tile of P pixels (state rows ld = fused_row_stride(P)), weighted by what an item of
-// each phase does: the producer's C P items (SF: kh kw r0pad multiply-adds each; CF: one copy), every step's items
-// with the register tiles choose_tiles gives this P (TO x I multiply-adds each), the sink's copies. Rounds, not
-// items, because the CTA's 256 threads wait for each other at the barrier that ends every phase.
+// each phase does, over every slice: the producer's C P items (SF: kh kw r0pad multiply-adds each; CF: one copy),
+// every step's items with the register tiles choose_tiles gives this P (TO x I multiply-adds each), the sink's
+// copies. Rounds, not items, because the CTA's 256 threads wait for each other at the barrier that ends every
+// phase.
 double fused_tile_slots(const ttl_conv_tt_chain_t &chain, const ttl_conv_geom_t &g, int32_t variant, int64_t P) {
     const int64_t ld = fused_row_stride((int)P), threads = TTL_CONV_THREADS;
     auto rounds = [&](int64_t items) { return (double)((items + threads - 1) / threads); };
     const double produce_item = variant == TTL_CONV_VARIANT_SF ? (double)g.kh * g.kw * g.r0pad : 1.0;
-    double slots = rounds(g.C * P) * produce_item + rounds(chain.out_size * P);
+    double per_slice = rounds(g.C / chain.slices * P) * produce_item;
     ttl_conv_tt_chain_t c = chain;
     choose_tiles(&c, ld, threads);
     for (int32_t k = 0; k < c.num_steps; ++k) {
         const ttl_conv_tt_step_t &st = c.steps[k];
         const int64_t items = (st.O + st.to - 1) / st.to * (int64_t)st.L * (st.R * ld / TTL_CONV_TN);
-        slots += rounds(items) * st.to * st.I;
+        per_slice += rounds(items) * st.to * st.I;
     }
-    return slots;
+    return chain.slices * per_slice + rounds(chain.out_size * P);
 }
 
 /* A smaller fused tile is taken for a second resident block per multiprocessor when its work per pixel is within
@@ -280,7 +305,7 @@ ttl_status_t device_fused_occupancy(const ttl_cuda_handle_t *h, int32_t variant,
 // internal entry points
 // ---------------------------------------------------------------------------------------------------------------
 
-ttl_conv_tt_overrides_t ttl_conv_tt_test_overrides = {0, 0};
+ttl_conv_tt_overrides_t ttl_conv_tt_test_overrides = {0, 0, 0};
 
 extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t algo, ttl_order_t order,
                                          ttl_conv_fused_occupancy_fn occupancy) {
@@ -292,11 +317,17 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
         order = l->chain[variant][TTL_CONV_ORDER_F2L].macs <= l->chain[variant][TTL_CONV_ORDER_L2F].macs
                     ? TTL_ORDER_FIRST_TO_LAST
                     : TTL_ORDER_LAST_TO_FIRST;
+    if (p->fused_form == TTL_CONV_FUSED_DEFAULT) p->fused_form = ttl_conv_tt_test_overrides.fused_form;
+    bool sliced = p->fused_form == TTL_CONV_FUSED_SLICED;
+    if (sliced && (variant != TTL_CONV_VARIANT_SF || order != TTL_ORDER_FIRST_TO_LAST))
+        return TTL_STATUS_UNSUPPORTED; /* the form exists for spatial first, first to last */
     p->variant = variant;
     p->order_idx = order_index(order);
     p->chain = l->chain[variant][p->order_idx];
     p->d_at = l->d_at[variant][p->order_idx];
     const ttl_conv_geom_t &g = p->geom;
+    const int64_t n_last = l->desc.in_modes[l->desc.num_cores - 1];
+    if (sliced && !slice_chain(&p->chain, n_last)) return TTL_STATUS_UNSUPPORTED;
 
     /* Workspace bound for the non-dense algorithms: the caller's limit, or twice the larger activation. A
      * generous limit is cut to a size the chunk arithmetic (int64) handles and no chunking can use up. */
@@ -308,7 +339,19 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
 
     /* fused is decided first since it changes the share of U; try it with the smallest tile */
     const size_t smem_min = fused_smem_bytes(p->chain, g, variant, TTL_CONV_TN);
-    const bool can_fuse = smem_min <= h->smem_per_block_optin && !ttl_conv_tt_test_overrides.force_unfused;
+    bool can_fuse = smem_min <= h->smem_per_block_optin && !ttl_conv_tt_test_overrides.force_unfused;
+    if (sliced && !can_fuse) return TTL_STATUS_UNSUPPORTED; /* a form of the fused kernel only */
+    /* A state too large for one fused block may fit when sliced, which beats the chunked kernels' round trips of
+     * the whole state through device memory at every step. */
+    const ttl_conv_tt_chain_t whole = p->chain;
+    if (!can_fuse && p->fused_form == TTL_CONV_FUSED_DEFAULT && variant == TTL_CONV_VARIANT_SF &&
+        order == TTL_ORDER_FIRST_TO_LAST && !ttl_conv_tt_test_overrides.force_unfused) {
+        ttl_conv_tt_chain_t c = whole;
+        if (slice_chain(&c, n_last) && fused_smem_bytes(c, g, variant, TTL_CONV_TN) <= h->smem_per_block_optin) {
+            p->chain = c;
+            sliced = can_fuse = true;
+        }
+    }
     int64_t pix_max = g.B * g.OH * g.OW; /* most pixels one run of the chain covers */
     if (variant == TTL_CONV_VARIANT_CF) TTL_TRY(plan_cf_chunks(p, can_fuse ? budget : budget / 2, &pix_max));
     if (pix_max < 1) pix_max = 1;
@@ -326,7 +369,7 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
         int blocks_per_sm = 0;
         TTL_TRY(occupancy(h, variant, fused_smem_bytes(p->chain, g, variant, P), &blocks_per_sm));
         /* a smaller tile that lets two blocks share an SM, at no more work per pixel (kTileCostSlack) */
-        if (blocks_per_sm == 1 && !p->largest_tile) {
+        if (blocks_per_sm == 1 && p->fused_form != TTL_CONV_FUSED_LARGEST_TILE) {
             const double per_px = fused_tile_slots(p->chain, g, variant, P) / (double)P;
             for (int64_t t = P - TTL_CONV_TN; t >= TTL_CONV_TN; t -= TTL_CONV_TN) {
                 int blocks = 0;
@@ -355,6 +398,10 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
         } else if (variant == TTL_CONV_VARIANT_CF) {
             TTL_TRY(plan_cf_chunks(p, budget / 2, &pix_max)); /* the state buffers take the other half */
         }
+    }
+    if (sliced && !p->fused) {
+        if (p->fused_form == TTL_CONV_FUSED_SLICED) return TTL_STATUS_UNSUPPORTED;
+        p->chain = whole; /* sliced by default, but the device cannot run the fused kernel: chunked, whole */
     }
     if (!p->fused) {
         /* Two state buffers of chunk_px pixels within the (remaining) budget; at least one float4 group. Sizes

@@ -163,33 +163,35 @@ TTL_CONV_HD void store_filters(float *buf, const float (&acc)[W], int32_t a0, in
         if (a0 + t < r0) buf[((Idx)(a0 + t) * C + c) * ld + q] = acc[t];
 }
 
-// SF: buf[(a C + c) ld + q] = Z of pixel q < P (ld >= P: the row stride). g0 is [kh kw][r0pad] (zero beyond
-// r_0; r0pad a multiple of 4): the filters go 8 at a time, then 4 where r0pad leaves 4 (r_0 = 4 does no wasted
-// multiply-adds). Invalid pixels get zeros. Items are (c, q) pairs, q fastest for NCHW (neighbouring ow read
-// neighbouring x), c fastest for NHWC.
+// SF: buf[(a C' + c') ld + q] = Z of pixel q < P at channel c = c' slices + slice (ld >= P: the row stride;
+// unsliced, C' = C and c = c'; sliced, the channels whose last mode index is `slice`). g0 is [kh kw][r0pad] (zero
+// beyond r_0; r0pad a multiple of 4): the filters go 8 at a time, then 4 where r0pad leaves 4 (r_0 = 4 does no
+// wasted multiply-adds). Invalid pixels get zeros. Items are (c', q) pairs, q fastest for NCHW (neighbouring ow
+// read neighbouring x), c' fastest for NHWC.
 template <class Idx, class Pixels>
 TTL_CONV_HD void produce_sf(float *buf, Idx P, Idx ld, Pixels pixels, const float *__restrict__ x, const float *g0,
-                            const ttl_conv_geom_t &g, Idx tid, Idx nthr) {
-    const Idx C = (Idx)g.C;
+                            const ttl_conv_geom_t &g, Idx tid, Idx nthr, int32_t slices = 1, int32_t slice = 0) {
+    const Idx C = (Idx)g.C / slices; /* rows of one filter a in the state: C' */
     const Idx items = C * P;
     for (Idx w = tid; w < items; w += nthr) {
-        Idx c, q;
-        split_item<Idx>(w, C, P, g.nhwc, &c, &q);
+        Idx cs, q;
+        split_item<Idx>(w, C, P, g.nhwc, &cs, &q);
+        const Idx c = cs * slices + slice; /* the channel of x */
         const pixel_pos pp = pixels(q);
         if (!pp.valid) {
-            for (int32_t a = 0; a < g.r0; ++a) buf[((Idx)a * C + c) * ld + q] = 0.0f;
+            for (int32_t a = 0; a < g.r0; ++a) buf[((Idx)a * C + cs) * ld + q] = 0.0f;
             continue;
         }
         for (int32_t a0 = 0; a0 < g.r0;) {
             if (g.r0pad - a0 >= 8) {
                 float acc[8];
                 spatial_filters<8>(acc, pp, c, x, g0 + a0, g);
-                store_filters<8, Idx>(buf, acc, a0, g.r0, C, c, ld, q);
+                store_filters<8, Idx>(buf, acc, a0, g.r0, C, cs, ld, q);
                 a0 += 8;
             } else {
                 float acc[4];
                 spatial_filters<4>(acc, pp, c, x, g0 + a0, g);
-                store_filters<4, Idx>(buf, acc, a0, g.r0, C, c, ld, q);
+                store_filters<4, Idx>(buf, acc, a0, g.r0, C, cs, ld, q);
                 a0 += 4;
             }
         }
@@ -241,16 +243,19 @@ template <> struct vec_of<2> {
 // of TO: the TO-float load is aligned to TO floats. in/out offsets l I RP + i RP + rp0 and l O RP + o RP + rp0
 // are multiples of 4 floats because P (hence RP) and rp0 are: every float4 is aligned on a 16-byte base.
 // Bounds: og < ceil(O / TO) so og TO + TO <= roundup(O, TO) <= Opad; l < L, rp0 + 4 <= RP, i < I, and only
-// o < O is stored: every access is inside At_k [I][Opad], in [L][I][RP], out [L][O][RP].
+// o < O is loaded or stored in out: every access is inside At_k (row j + i a_rows < a_rows I, with j < a_rows),
+// in [L][I][RP], out [L][O][RP].
+// `at` points at the first At row the step reads (At_k, or row j of a sliced last step), rows a_rows Opad apart;
+// accumulate adds into out instead of overwriting it (a sliced chain's last step after the first slice).
 template <int TO, class Idx>
 TTL_CONV_HD void tt_step(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P, Idx tid,
-                         Idx nthr) {
+                         Idx nthr, bool accumulate) {
     constexpr int TN = TTL_CONV_TN;
     const Idx RP = (Idx)st.R * P;
     const Idx n_groups = RP / TN; /* per l */
     const Idx o_groups = ((Idx)st.O + TO - 1) / TO;
     const Idx items = o_groups * (Idx)st.L * n_groups;
-    const Idx I = st.I, Opad = st.Opad;
+    const Idx I = st.I, a_step = (Idx)st.Opad * st.a_rows;
     for (Idx w = tid; w < items; w += nthr) {
         const Idx og = w % o_groups; /* o fastest: neighbouring threads share the in[] vector (broadcast) */
         const Idx ng = w / o_groups;
@@ -258,11 +263,14 @@ TTL_CONV_HD void tt_step(const float *at, const ttl_conv_tt_step_t &st, const fl
         const Idx rp0 = (ng - l * n_groups) * TN;
         const float *bp = in + l * I * RP + rp0;
         const float *ap = at + og * TO;
+        float *op = out + l * (Idx)st.O * RP + rp0;
         float acc[TO][TN];
         CTA_UNROLL
         for (int t = 0; t < TO; ++t) {
-            CTA_UNROLL
-            for (int j = 0; j < TN; ++j) acc[t][j] = 0.0f;
+            const Idx o = og * TO + t;
+            float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (accumulate && o < (Idx)st.O) v = *reinterpret_cast<const float4 *>(op + o * RP);
+            acc[t][0] = v.x, acc[t][1] = v.y, acc[t][2] = v.z, acc[t][3] = v.w;
         }
         CTA_UNROLL_BY_4
         for (Idx i = 0; i < I; ++i) {
@@ -277,10 +285,9 @@ TTL_CONV_HD void tt_step(const float *at, const ttl_conv_tt_step_t &st, const fl
                 acc[t][2] = fmaf(a[t], b.z, acc[t][2]);
                 acc[t][3] = fmaf(a[t], b.w, acc[t][3]);
             }
-            ap += Opad;
+            ap += a_step;
             bp += RP;
         }
-        float *op = out + l * (Idx)st.O * RP + rp0;
         CTA_UNROLL
         for (int t = 0; t < TO; ++t) {
             const Idx o = og * TO + t;
@@ -293,13 +300,13 @@ TTL_CONV_HD void tt_step(const float *at, const ttl_conv_tt_step_t &st, const fl
 
 template <class Idx>
 TTL_CONV_HD void tt_step_any(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
-                             Idx tid, Idx nthr) {
+                             Idx tid, Idx nthr, bool accumulate = false) {
     if (st.to == 8)
-        tt_step<8>(at, st, in, out, P, tid, nthr);
+        tt_step<8>(at, st, in, out, P, tid, nthr, accumulate);
     else if (st.to == 4)
-        tt_step<4>(at, st, in, out, P, tid, nthr);
+        tt_step<4>(at, st, in, out, P, tid, nthr, accumulate);
     else
-        tt_step<2>(at, st, in, out, P, tid, nthr);
+        tt_step<2>(at, st, in, out, P, tid, nthr, accumulate);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -348,9 +355,9 @@ TTL_CONV_HD void sink_cf(const float *buf, Idx P, Idx ld, int64_t first, int64_t
 TTL_CONV_HD int fused_row_stride(int P) { return P % 16 == 0 ? P + 4 : P; }
 
 // Shared memory of a fused block: At (chain.at_floats), the padded spatial core (SF: kh kw r0pad), two state
-// buffers of max_state fused_row_stride(P) floats, and P decoded pixel positions (fused_smem_bytes in
-// conv_tt.cu sums the same). Block `block` of `grid` loops over tiles block, block + grid, ... of P pixels; out
-// is y (SF) or U (CF).
+// buffers of max_state fused_row_stride(P) floats, a sliced chain's accumulator of out_size such rows, and P
+// decoded pixel positions (fused_smem_bytes in conv_tt.cu sums the same). Block `block` of `grid` loops over tiles
+// block, block + grid, ... of P pixels; out is y (SF) or U (CF).
 template <int kVariant>
 TTL_CONV_HD void tt_fused_cta(float *__restrict__ out, const float *__restrict__ x, const float *__restrict__ at_g,
                               const float *__restrict__ g0_g, const float *__restrict__ bias,
@@ -363,7 +370,9 @@ TTL_CONV_HD void tt_fused_cta(float *__restrict__ out, const float *__restrict__
     float *s_buf0 = s_g0 + g0_floats;
     const int ld = fused_row_stride(P);
     float *s_buf1 = s_buf0 + chain.max_state * ld;
-    pixel_pos *s_pos = reinterpret_cast<pixel_pos *>(s_buf1 + chain.max_state * ld);
+    const int slices = kVariant == TTL_CONV_VARIANT_SF ? chain.slices : 1;
+    float *s_acc = s_buf1 + chain.max_state * ld; /* sliced only */
+    pixel_pos *s_pos = reinterpret_cast<pixel_pos *>(s_acc + (slices > 1 ? chain.out_size * ld : 0));
     const int tid = CTA_TID(), nthr = TTL_CONV_THREADS;
 
     /* at_floats (a multiple of 8) and g0_floats (of 4): whole float4 copies */
@@ -372,30 +381,37 @@ TTL_CONV_HD void tt_fused_cta(float *__restrict__ out, const float *__restrict__
     for (int i = tid; i < g0_floats / 4; i += nthr)
         reinterpret_cast<float4 *>(s_g0)[i] = load_ro(reinterpret_cast<const float4 *>(g0_g) + i);
 
+    const int last = chain.num_steps - 1;
     for (int64_t tile = block; tile < num_tiles; tile += grid) {
         const int64_t first = tile * P;
         if (tid < P)
             s_pos[tid] = kVariant == TTL_CONV_VARIANT_SF ? sf_pixel(g, first + tid) : cf_pixel(ch, first + tid);
         CTA_SYNC(); /* pixels decoded; on the first tile also the cores staged */
         const smem_pixels pixels{s_pos};
-        if (kVariant == TTL_CONV_VARIANT_SF)
-            produce_sf<int>(s_buf0, P, ld, pixels, x, s_g0, g, tid, nthr);
-        else
-            produce_cf<int>(s_buf0, P, ld, pixels, x, g, tid, nthr);
-        CTA_SYNC();
-        float *cur = s_buf0, *nxt = s_buf1;
-        for (int k = 0; k < chain.num_steps; ++k) {
-            const ttl_conv_tt_step_t st = chain.steps[k];
-            tt_step_any<int>(s_at + st.at_offset, st, cur, nxt, ld, tid, nthr); /* all ld columns of a row */
+        float *result = s_acc;
+        for (int j = 0; j < slices; ++j) {
+            if (kVariant == TTL_CONV_VARIANT_SF)
+                produce_sf<int>(s_buf0, P, ld, pixels, x, s_g0, g, tid, nthr, slices, j);
+            else
+                produce_cf<int>(s_buf0, P, ld, pixels, x, g, tid, nthr);
             CTA_SYNC();
-            float *t = cur;
-            cur = nxt;
-            nxt = t;
+            float *cur = s_buf0, *nxt = s_buf1;
+            for (int k = 0; k < chain.num_steps; ++k) {
+                const ttl_conv_tt_step_t st = chain.steps[k];
+                const bool into_acc = slices > 1 && k == last; /* row j of At_d, summed over the slices */
+                tt_step_any<int>(s_at + st.at_offset + (into_acc ? j * st.Opad : 0), st, cur,
+                                 into_acc ? s_acc : nxt, ld, tid, nthr, into_acc && j > 0); /* all ld columns */
+                CTA_SYNC();
+                float *t = cur;
+                cur = nxt;
+                nxt = t;
+            }
+            if (slices == 1) result = cur;
         }
         if (kVariant == TTL_CONV_VARIANT_SF)
-            sink_sf<int>(cur, P, ld, pixels, out, bias, g, tid, nthr);
+            sink_sf<int>(result, P, ld, pixels, out, bias, g, tid, nthr);
         else
-            sink_cf<int>(cur, P, ld, first, ch.npix, chain.out_size, out, tid, nthr);
+            sink_cf<int>(result, P, ld, first, ch.npix, chain.out_size, out, tid, nthr);
         CTA_SYNC(); /* the next tile overwrites s_pos and s_buf0 */
     }
 }

@@ -150,6 +150,7 @@ struct Mode {
     int force_unfused;
     size_t budget; // the plan's workspace limit; 0: the normal bound; 1: a quarter of one image; else these bytes
     int tile_px;   // > 0: the fused tile forced to this many pixels where it fits
+    int fused_form = TTL_CONV_FUSED_DEFAULT; // the planner input ttl_cuda_conv_plan_t.fused_form
 };
 
 const Mode kModes[] = {
@@ -171,6 +172,10 @@ const Mode kModes[] = {
     {"cf_unfused_unlimited", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 1, SIZE_MAX, 0},
     {"sf_tile16", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 16}, // padded state rows (fused_row_stride)
     {"cf_tile32", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, 32},
+    {"sf_largest_tile", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 0, TTL_CONV_FUSED_LARGEST_TILE},
+    // the chain once per value of the last input mode, the last step summing the slices (layers with d >= 2)
+    {"sf_sliced", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0, TTL_CONV_FUSED_SLICED},
+    {"sf_sliced_tile16", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 16, TTL_CONV_FUSED_SLICED},
 };
 
 struct Param {
@@ -187,7 +192,7 @@ std::string param_name(const ::testing::TestParamInfo<Param> &info) {
 
 class ConvEmulation : public ::testing::TestWithParam<Param> {
   protected:
-    void TearDown() override { ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0, 0}; }
+    void TearDown() override { ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0, 0, 0}; }
 };
 
 TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
@@ -212,7 +217,18 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
         p.shape = shape;
         p.ws_limit = m.budget == 1 ? std::max<size_t>(x_bytes / c.batch / 4, 64) : m.budget;
         ASSERT_EQ(ttl_conv_make_geom(&p.geom, &h.layer, &shape, &stats), TTL_STATUS_SUCCESS);
-        ASSERT_EQ(ttl_conv_tt_plan(&p, m.algo, m.order, h.occupancy), TTL_STATUS_SUCCESS);
+        p.fused_form = m.fused_form;
+        const ttl_status_t planned = ttl_conv_tt_plan(&p, m.algo, m.order, h.occupancy);
+        const int32_t d_cores = d.desc.num_cores;
+        if (m.fused_form == TTL_CONV_FUSED_SLICED && (d_cores < 2 || d.desc.in_modes[d_cores - 1] < 2)) {
+            EXPECT_EQ(planned, TTL_STATUS_UNSUPPORTED) << "no last input mode to slice over";
+            return;
+        }
+        ASSERT_EQ(planned, TTL_STATUS_SUCCESS);
+        if (m.fused_form == TTL_CONV_FUSED_SLICED) {
+            EXPECT_EQ(p.fused, 1);
+            EXPECT_EQ(p.chain.slices, d.desc.in_modes[d_cores - 1]);
+        }
         if (m.force_unfused) EXPECT_EQ(p.fused, 0);
         if (m.tile_px > 0 && p.fused && 2 * size_t(p.chain.max_state) * (m.tile_px + 4) * sizeof(float) < 64 * 1024)
             EXPECT_EQ(p.tile_px, m.tile_px) << "a small state should take the forced tile";
@@ -268,10 +284,10 @@ INSTANTIATE_TEST_SUITE_P(Cases, ConvEmulation, ::testing::ValuesIn(all_params())
 // ---- the fused tile's size, planned for the VGG 512 -> 512 layer at 14 x 14, batch 128 (no run) ----------------
 
 struct TilePlan {
-    int32_t fused, tile_px, max_blocks;
+    int32_t fused, tile_px, max_blocks, slices;
 };
 
-TilePlan plan_vgg_512(int64_t rank, ttl_algo_t algo) {
+TilePlan plan_vgg_512(int64_t rank, ttl_algo_t algo, int32_t form = TTL_CONV_FUSED_DEFAULT) {
     CaseData d;
     d.desc = conv_desc({8, 8, 8}, {8, 8, 8}, {rank, rank, rank, 1}, 3, 3, 1, 1, 1, 1, 1, 1);
     d.cores = random_vector(conv_param_count(d.desc), 7);
@@ -283,9 +299,11 @@ TilePlan plan_vgg_512(int64_t rank, ttl_algo_t algo) {
     ttl_cuda_conv_plan_t p{};
     p.layer = &h.layer;
     p.shape = shape;
+    p.fused_form = form;
     EXPECT_EQ(ttl_conv_make_geom(&p.geom, &h.layer, &shape, &stats), TTL_STATUS_SUCCESS);
-    EXPECT_EQ(ttl_conv_tt_plan(&p, algo, TTL_ORDER_AUTO, h.occupancy), TTL_STATUS_SUCCESS);
-    return {p.fused, p.tile_px, p.max_blocks};
+    const ttl_order_t order = form == TTL_CONV_FUSED_SLICED ? TTL_ORDER_FIRST_TO_LAST : TTL_ORDER_AUTO;
+    EXPECT_EQ(ttl_conv_tt_plan(&p, algo, order, h.occupancy), TTL_STATUS_SUCCESS);
+    return {p.fused, p.tile_px, p.max_blocks, p.chain.slices};
 }
 
 // Rank 4: 12-pixel tiles fit one block per SM, 4-pixel tiles two, and every step's items fill the block's threads
@@ -300,7 +318,25 @@ TEST(ConvTilePlan, SmallerTileForASecondBlockAtTheSameWork) {
         EXPECT_EQ(r8.fused, 1);
         EXPECT_EQ(r8.tile_px, 4);
         EXPECT_EQ(r8.max_blocks, 132);
+        EXPECT_EQ(r8.slices, 1);
     }
+}
+
+// Sliced over its last input mode (8), the rank-8 chain's working state is 3 x 512 floats per pixel instead of
+// 2 x 4,096: 12-pixel tiles with two blocks per SM. Rank 16 (8,192 floats per pixel) fits no fused block whole,
+// so spatial first slices it by default rather than run the chunked kernels; channels first cannot slice.
+TEST(ConvTilePlan, SlicedChainFitsLargerTilesAndRank16) {
+    const TilePlan r8 = plan_vgg_512(8, TTL_ALGO_SPATIAL_FIRST, TTL_CONV_FUSED_SLICED);
+    EXPECT_EQ(r8.fused, 1);
+    EXPECT_EQ(r8.slices, 8);
+    EXPECT_EQ(r8.tile_px, 12);
+    EXPECT_EQ(r8.max_blocks, 2 * 132);
+    const TilePlan r16 = plan_vgg_512(16, TTL_ALGO_SPATIAL_FIRST);
+    EXPECT_EQ(r16.fused, 1);
+    EXPECT_EQ(r16.slices, 8);
+    const TilePlan r16_cf = plan_vgg_512(16, TTL_ALGO_CHANNELS_FIRST);
+    EXPECT_EQ(r16_cf.fused, 0);
+    EXPECT_EQ(r16_cf.slices, 1);
 }
 
 } // namespace

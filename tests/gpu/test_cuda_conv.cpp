@@ -62,11 +62,12 @@ bool have_device() {
 
 // Sets the planning test hook for one scope.
 struct Overrides {
-    explicit Overrides(int force_unfused, int tile_px = 0) {
+    explicit Overrides(int force_unfused, int tile_px = 0, int fused_form = TTL_CONV_FUSED_DEFAULT) {
         ttl_conv_tt_test_overrides.force_unfused = force_unfused;
         ttl_conv_tt_test_overrides.tile_px = tile_px;
+        ttl_conv_tt_test_overrides.fused_form = fused_form;
     }
-    ~Overrides() { ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0, 0}; }
+    ~Overrides() { ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0, 0, 0}; }
 };
 
 class CudaConv : public ::testing::Test {
@@ -100,6 +101,7 @@ struct Variant {
     int force_unfused;
     size_t limit; /* ttl_cuda_plan_opts_t.workspace_limit; 1 byte: the smallest chunks */
     int tile_px;  /* > 0: fused tiles forced to this many pixels where they fit (padded state rows) */
+    int fused_form = TTL_CONV_FUSED_DEFAULT; /* TTL_CONV_FUSED_SLICED: the chain once per last input mode value */
 };
 
 const Variant kVariants[] = {
@@ -116,6 +118,8 @@ const Variant kVariants[] = {
     {"cf_unlimited", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, SIZE_MAX, 0},
     {"sf_tile16", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 0, 16},
     {"cf_tile32", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, 0, 32},
+    {"sf_sliced", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0, 0, TTL_CONV_FUSED_SLICED},
+    {"sf_sliced_tile16", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0, 16, TTL_CONV_FUSED_SLICED},
     {"dense", TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 0, 0},
     {"dense_no_scratch", TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 1, 0},
     {"auto", TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0, 0},
@@ -136,8 +140,14 @@ void CudaConvForward::check(size_t ci, int layout, const Variant &v) {
     const ttl_cuda_plan_opts_t opts{v.algo, v.order, v.autotune, 0, v.limit};
     ttl_cuda_conv_plan_t *plan = nullptr;
     {
-        Overrides o(v.force_unfused, v.tile_px);
-        ASSERT_EQ(ttl_cuda_conv_plan_create(&plan, layer, &shape, &opts), TTL_STATUS_SUCCESS);
+        Overrides o(v.force_unfused, v.tile_px, v.fused_form);
+        const ttl_status_t st = ttl_cuda_conv_plan_create(&plan, layer, &shape, &opts);
+        const int32_t nc = d.desc.num_cores;
+        if (v.fused_form == TTL_CONV_FUSED_SLICED && (nc < 2 || d.desc.in_modes[nc - 1] < 2)) {
+            EXPECT_EQ(st, TTL_STATUS_UNSUPPORTED) << "no last input mode to slice over";
+            return;
+        }
+        ASSERT_EQ(st, TTL_STATUS_SUCCESS);
     }
     ttl_plan_info_t info;
     ASSERT_EQ(ttl_cuda_conv_plan_info(plan, &info), TTL_STATUS_SUCCESS);
