@@ -285,7 +285,15 @@ INSTANTIATE_TEST_SUITE_P(Cases, ConvEmulation, ::testing::ValuesIn(all_params())
 
 struct TilePlan {
     int32_t fused, tile_px, max_blocks, slices;
+    bool operator==(const TilePlan &o) const {
+        return fused == o.fused && tile_px == o.tile_px && max_blocks == o.max_blocks && slices == o.slices;
+    }
 };
+
+std::ostream &operator<<(std::ostream &os, const TilePlan &t) {
+    return os << "{fused " << t.fused << ", tile_px " << t.tile_px << ", max_blocks " << t.max_blocks << ", slices "
+              << t.slices << "}";
+}
 
 TilePlan plan_vgg_512(int64_t rank, ttl_algo_t algo, int32_t form = TTL_CONV_FUSED_DEFAULT) {
     CaseData d;
@@ -310,15 +318,8 @@ TilePlan plan_vgg_512(int64_t rank, ttl_algo_t algo, int32_t form = TTL_CONV_FUS
 // either way: the planner takes the 4-pixel tile and two blocks. Rank 8: only 4-pixel tiles fit, one block.
 TEST(ConvTilePlan, SmallerTileForASecondBlockAtTheSameWork) {
     for (ttl_algo_t algo : {TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST}) {
-        const TilePlan r4 = plan_vgg_512(4, algo);
-        EXPECT_EQ(r4.fused, 1);
-        EXPECT_EQ(r4.tile_px, 4);
-        EXPECT_EQ(r4.max_blocks, 2 * 132);
-        const TilePlan r8 = plan_vgg_512(8, algo);
-        EXPECT_EQ(r8.fused, 1);
-        EXPECT_EQ(r8.tile_px, 4);
-        EXPECT_EQ(r8.max_blocks, 132);
-        EXPECT_EQ(r8.slices, 1);
+        EXPECT_EQ(plan_vgg_512(4, algo), (TilePlan{1, 4, 2 * 132, 1}));
+        EXPECT_EQ(plan_vgg_512(8, algo), (TilePlan{1, 4, 132, 1}));
     }
 }
 
@@ -326,11 +327,7 @@ TEST(ConvTilePlan, SmallerTileForASecondBlockAtTheSameWork) {
 // 2 x 4,096: 12-pixel tiles with two blocks per SM. Rank 16 (8,192 floats per pixel) fits no fused block whole,
 // so spatial first slices it by default rather than run the chunked kernels; channels first cannot slice.
 TEST(ConvTilePlan, SlicedChainFitsLargerTilesAndRank16) {
-    const TilePlan r8 = plan_vgg_512(8, TTL_ALGO_SPATIAL_FIRST, TTL_CONV_FUSED_SLICED);
-    EXPECT_EQ(r8.fused, 1);
-    EXPECT_EQ(r8.slices, 8);
-    EXPECT_EQ(r8.tile_px, 12);
-    EXPECT_EQ(r8.max_blocks, 2 * 132);
+    EXPECT_EQ(plan_vgg_512(8, TTL_ALGO_SPATIAL_FIRST, TTL_CONV_FUSED_SLICED), (TilePlan{1, 12, 2 * 132, 8}));
     const TilePlan r16 = plan_vgg_512(16, TTL_ALGO_SPATIAL_FIRST);
     EXPECT_EQ(r16.fused, 1);
     EXPECT_EQ(r16.slices, 8);
