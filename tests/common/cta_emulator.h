@@ -4,12 +4,18 @@
 // barrier and the alignment check of its vector accesses through the hooks this header defines. Include it
 // before the kernel headers. Fibers rather than threads: a barrier of 256 fibers costs 256 context switches in
 // one process, not 256 kernel wake-ups.
+//
+// A fiber runs from one barrier to the next without interruption, in the order the scheduler resumes them
+// (ScopedOrder): a kernel that reads in one barrier interval what another thread writes in the same interval (a
+// missing __syncthreads) sees the write or not depending on that order. The kernels use no atomics, so a kernel
+// free of such races gives bit-identical results in every order; a test runs it in several and compares.
 #pragma once
 
 #define CTA_HOST_EMULATION 1
 
 #include <ucontext.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -21,6 +27,66 @@
 #include <vector_types.h>
 
 namespace cta_emu {
+
+// The order in which the fibers (or the threads of a grid-stride loop, grid_thread) run between two barriers.
+// Shuffled draws a new permutation for every barrier interval.
+enum class Order { kAscending, kDescending, kShuffled };
+
+class ThreadOrder {
+  public:
+    void set(Order order, uint64_t seed) {
+        order_ = order;
+        state_ = seed * 0x9E3779B97F4A7C15ull + 1;
+    }
+    Order order() const { return order_; }
+    // The n thread indices of the next interval, in this order.
+    const std::vector<int> &next(int n) {
+        perm_.resize(size_t(n));
+        for (int i = 0; i < n; ++i) perm_[size_t(i)] = order_ == Order::kDescending ? n - 1 - i : i;
+        if (order_ == Order::kShuffled)
+            for (int i = n - 1; i > 0; --i) std::swap(perm_[size_t(i)], perm_[size_t(draw() % uint64_t(i + 1))]);
+        return perm_;
+    }
+
+  private:
+    uint64_t draw() { /* xorshift64* */
+        state_ ^= state_ >> 12;
+        state_ ^= state_ << 25;
+        state_ ^= state_ >> 27;
+        return state_ * 0x2545F4914F6CDD1Dull;
+    }
+    Order order_ = Order::kAscending;
+    uint64_t state_ = 1;
+    std::vector<int> perm_;
+};
+
+inline ThreadOrder &thread_order() {
+    static ThreadOrder instance;
+    return instance;
+}
+
+// Runs the emulator in `order` for the lifetime of the object (seed: the shuffled permutations').
+class ScopedOrder {
+  public:
+    explicit ScopedOrder(Order order, uint64_t seed = 1) : saved_(thread_order().order()) {
+        thread_order().set(order, seed);
+    }
+    ~ScopedOrder() { thread_order().set(saved_, 1); }
+    ScopedOrder(const ScopedOrder &) = delete;
+    ScopedOrder &operator=(const ScopedOrder &) = delete;
+
+  private:
+    Order saved_;
+};
+
+// Index of the i-th of n threads of a grid-stride loop run one thread after another (a kernel without barriers),
+// in the current order: for (i = 0; i < n; ++i) kernel(grid_thread(i, n), n). Shuffled draws one permutation per
+// loop (at i = 0).
+inline int64_t grid_thread(int64_t i, int64_t n) {
+    static std::vector<int> perm;
+    if (i == 0) perm = thread_order().next(int(n));
+    return perm[size_t(i)];
+}
 
 class FiberCta {
   public:
@@ -36,7 +102,8 @@ class FiberCta {
         bool consistent = true;
         for (;;) {
             int waiting = 0, done = 0;
-            for (int t = 0; t < threads; ++t) {
+            order_ = thread_order().next(threads);
+            for (int t : order_) {
                 if (state_[t] == kDone) continue;
                 if (state_[t] == kReady) start(t);
                 current_ = t;
@@ -74,6 +141,7 @@ class FiberCta {
     std::vector<std::unique_ptr<char[]>> stacks_;
     std::vector<ucontext_t> fibers_;
     std::vector<State> state_;
+    std::vector<int> order_; // of this barrier interval
     ucontext_t scheduler_{};
     const std::function<void()> *job_ = nullptr;
     int current_ = 0;

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -112,31 +113,39 @@ struct HostExec {
         return TTL_STATUS_SUCCESS;
     }
     ttl_status_t produce(float *buf, const float *x, const ttl_conv_cf_chunk_t &ch, int64_t first, int64_t P) {
-        for (int64_t t = 0; t < kGridThreads; ++t)
+        for (int64_t i = 0; i < kGridThreads; ++i) {
+            const int64_t t = cta_emu::grid_thread(i, kGridThreads);
             if (p->variant == TTL_CONV_VARIANT_SF)
                 produce_sf<int64_t>(buf, P, P, sf_pixels{p->geom, first}, x, p->layer->d_g0, p->geom, t,
                                     kGridThreads);
             else
                 produce_cf<int64_t>(buf, P, P, cf_pixels{ch, first}, x, p->geom, t, kGridThreads);
+        }
         return TTL_STATUS_SUCCESS;
     }
     ttl_status_t step(const ttl_conv_tt_step_t &st, const float *in, float *out, int64_t P) {
-        for (int64_t t = 0; t < kGridThreads; ++t)
+        for (int64_t i = 0; i < kGridThreads; ++i) {
+            const int64_t t = cta_emu::grid_thread(i, kGridThreads);
             tt_step_any<int64_t>(p->d_at + st.at_offset, st, in, out, P, t, kGridThreads);
+        }
         return TTL_STATUS_SUCCESS;
     }
     ttl_status_t sink(float *out, const float *buf, const ttl_conv_cf_chunk_t &ch, int64_t first, int64_t P) {
-        for (int64_t t = 0; t < kGridThreads; ++t)
+        for (int64_t i = 0; i < kGridThreads; ++i) {
+            const int64_t t = cta_emu::grid_thread(i, kGridThreads);
             if (p->variant == TTL_CONV_VARIANT_SF)
                 sink_sf<int64_t>(buf, P, P, sf_pixels{p->geom, first}, out, p->layer->d_bias, p->geom, t,
                                  kGridThreads);
             else
                 sink_cf<int64_t>(buf, P, P, first, ch.npix, p->chain.out_size, out, t, kGridThreads);
+        }
         return TTL_STATUS_SUCCESS;
     }
     ttl_status_t cf_conv(float *y, const float *U, const ttl_conv_cf_chunk_t &ch) {
-        for (int64_t t = 0; t < kGridThreads; ++t)
+        for (int64_t i = 0; i < kGridThreads; ++i) {
+            const int64_t t = cta_emu::grid_thread(i, kGridThreads);
             ::cf_conv(y, U, p->layer->d_cores, p->layer->d_bias, p->geom, ch, t, kGridThreads);
+        }
         return TTL_STATUS_SUCCESS;
     }
 };
@@ -178,6 +187,36 @@ const Mode kModes[] = {
     {"sf_sliced_tile16", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 16, TTL_CONV_FUSED_SLICED},
 };
 
+// Plans mode m for case c over layer h (the test overrides set for it; ConvEmulation's TearDown resets them).
+ttl_status_t plan_mode(ttl_cuda_conv_plan_t *p, HostConvLayer &h, const Mode &m, const ConvCase &c,
+                       const ttl_conv_shape_t &shape, const ttl_conv_stats_t &stats) {
+    ttl_conv_tt_test_overrides.force_unfused = m.force_unfused;
+    ttl_conv_tt_test_overrides.tile_px = m.tile_px;
+    p->layer = &h.layer;
+    p->shape = shape;
+    // a quarter of one image makes channels first take bands of output rows or columns; 64 bytes makes it take
+    // one output pixel per chunk
+    const size_t image_bytes = size_t(h.layer.desc.in_channels * c.height * c.width) * sizeof(float);
+    p->ws_limit = m.budget == 1 ? std::max<size_t>(image_bytes / 4, 64) : m.budget;
+    const ttl_status_t geom = ttl_conv_make_geom(&p->geom, &h.layer, &shape, &stats);
+    if (geom != TTL_STATUS_SUCCESS) return geom;
+    p->fused_form = m.fused_form;
+    return ttl_conv_tt_plan(p, m.algo, m.order, h.occupancy);
+}
+
+// Runs plan p on the emulated device over input x: y (NaN at the start), with the run's own checks.
+std::vector<float> run_plan(const ttl_cuda_conv_plan_t &p, const float *x, size_t y_size) {
+    cta_emu::GuardedBuffer ws(p.info.workspace_bytes);
+    std::vector<float> y(y_size, std::numeric_limits<float>::quiet_NaN());
+    HostExec exec{&p};
+    cta_emu::misaligned_accesses() = 0;
+    EXPECT_EQ(conv_tt_schedule(&p, exec, y.data(), x, ws.data()), TTL_STATUS_SUCCESS);
+    EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << "vector accesses off their alignment";
+    EXPECT_TRUE(exec.fused_ok) << "a fused block wrote past its shared memory or diverged at a barrier";
+    EXPECT_TRUE(ws.guard_intact()) << "workspace written past workspace_bytes";
+    return y;
+}
+
 struct Param {
     size_t case_index;
     int layout;
@@ -208,17 +247,8 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
 
     auto run_mode = [&](HostConvLayer &h, const Mode &m) {
         SCOPED_TRACE(m.name);
-        // a quarter of one image makes channels first take bands of output rows or columns; 64 bytes makes it
-        // take one output pixel per chunk
-        ttl_conv_tt_test_overrides.force_unfused = m.force_unfused;
-        ttl_conv_tt_test_overrides.tile_px = m.tile_px;
         ttl_cuda_conv_plan_t p{};
-        p.layer = &h.layer;
-        p.shape = shape;
-        p.ws_limit = m.budget == 1 ? std::max<size_t>(x_bytes / c.batch / 4, 64) : m.budget;
-        ASSERT_EQ(ttl_conv_make_geom(&p.geom, &h.layer, &shape, &stats), TTL_STATUS_SUCCESS);
-        p.fused_form = m.fused_form;
-        const ttl_status_t planned = ttl_conv_tt_plan(&p, m.algo, m.order, h.occupancy);
+        const ttl_status_t planned = plan_mode(&p, h, m, c, shape, stats);
         const int32_t d_cores = d.desc.num_cores;
         if (m.fused_form == TTL_CONV_FUSED_SLICED && (d_cores < 2 || d.desc.in_modes[d_cores - 1] < 2)) {
             EXPECT_EQ(planned, TTL_STATUS_UNSUPPORTED) << "no last input mode to slice over";
@@ -247,14 +277,7 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
             EXPECT_GE(p.chunk_px, c.batch * d.oh * d.ow) << "an unlimited workspace still cut into chunks";
 
         if (p.info.macs > kMaxEmulatedMacs) return; // a forced bad order or halo-heavy chunking of a big layer
-        cta_emu::GuardedBuffer ws(p.info.workspace_bytes);
-        std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
-        HostExec exec{&p};
-        cta_emu::misaligned_accesses() = 0;
-        ASSERT_EQ(conv_tt_schedule(&p, exec, y.data(), x, ws.data()), TTL_STATUS_SUCCESS);
-        EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << "vector accesses off their alignment";
-        EXPECT_TRUE(exec.fused_ok) << "a fused block wrote past its shared memory or diverged at a barrier";
-        EXPECT_TRUE(ws.guard_intact()) << "workspace written past workspace_bytes";
+        const std::vector<float> y = run_plan(p, x, ref.size());
         EXPECT_LE(rel_err(y, ref), 1e-5)
             << "fused " << p.fused << " tile_px " << p.tile_px << " chunk_px " << p.chunk_px << " cf_bc " << p.cf_bc
             << " cf_rb " << p.cf_rb << " cf_cw " << p.cf_cw;
@@ -270,6 +293,50 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
     h100.occupancy = h100_occupancy;
     for (const Mode &m : kModes)
         if (m.order == TTL_ORDER_AUTO && m.budget == 0 && !m.force_unfused && m.tile_px == 0) run_mode(h100, m);
+}
+
+// A missing barrier in a fused block (or a grid-stride kernel reading what another of its threads writes) makes
+// the result depend on the order the threads run in; the kernels use no atomics, so a race-free kernel gives the
+// same bits in every order. Every fused form and tile, and the chunked kernels of both variants, in descending and
+// in shuffled order against the ascending run (on the 3-multiprocessor device: blocks loop over tiles, so one
+// tile's barriers meet the next's).
+bool order_mode(const Mode &m) {
+    if (m.budget == 1) return m.force_unfused; // sf_ and cf_unfused_small_chunks
+    return m.budget == 0 && (m.order == TTL_ORDER_AUTO || m.fused_form == TTL_CONV_FUSED_SLICED);
+}
+constexpr int64_t kMaxOrderMacs = 60'000'000;
+
+TEST_P(ConvEmulation, SameBitsInEveryThreadOrder) {
+    const ConvCase &c = cases()[GetParam().case_index];
+    const int layout = GetParam().layout;
+    const ttl_conv_shape_t shape{c.batch, c.height, c.width, ttl_layout_t(layout)};
+    const ttl_conv_desc_t desc = make_desc(c);
+    ttl_conv_stats_t stats;
+    ASSERT_EQ(ttl_conv_stats(&stats, &desc, &shape), TTL_STATUS_SUCCESS);
+    if (std::min(stats.macs_spatial_first, stats.macs_channels_first) > kMaxOrderMacs) // before the oracle runs
+        GTEST_SKIP() << "both variants above " << kMaxOrderMacs << " multiply-adds";
+    const CaseData &d = case_data(GetParam().case_index);
+    const float *x = layout == TTL_LAYOUT_NCHW ? d.x_nchw.data() : d.x_nhwc.data();
+    const size_t y_size = d.y_ref.at(layout).size();
+    HostConvLayer h(d, c.bias, 3, 227 * 1024);
+    ASSERT_TRUE(h.layer.tt_ok);
+    int runs = 0;
+    for (const Mode &m : kModes) {
+        if (!order_mode(m)) continue;
+        SCOPED_TRACE(m.name);
+        ttl_cuda_conv_plan_t p{};
+        if (plan_mode(&p, h, m, c, shape, stats) != TTL_STATUS_SUCCESS || p.info.macs > kMaxOrderMacs) continue;
+        const std::vector<float> ascending = run_plan(p, x, y_size);
+        for (cta_emu::Order order : {cta_emu::Order::kDescending, cta_emu::Order::kShuffled}) {
+            cta_emu::ScopedOrder scoped(order, 7 + runs);
+            const std::vector<float> y = run_plan(p, x, y_size);
+            EXPECT_EQ(std::memcmp(y.data(), ascending.data(), y_size * sizeof(float)), 0)
+                << (order == cta_emu::Order::kDescending ? "descending" : "shuffled") << " order, fused " << p.fused
+                << " tile_px " << p.tile_px << " slices " << p.chain.slices;
+        }
+        ++runs;
+    }
+    if (runs == 0) GTEST_SKIP() << "every mode above " << kMaxOrderMacs << " multiply-adds";
 }
 
 std::vector<Param> all_params() {

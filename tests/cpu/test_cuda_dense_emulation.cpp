@@ -15,28 +15,32 @@
 #include <vector>
 
 #include "common/conv_cases.h"
+#include "common/cta_emulator.h" // cta_emu::grid_thread
 #include "common/test_util.h"
 #include "cuda/dense_reconstruct.cuh"
 
 namespace {
 
 // A grid-stride kernel's threads, one after the other: every element must be written exactly once whatever the
-// split, so the outputs start as NaN and an odd thread count leaves uneven shares.
+// split, so the outputs start as NaN and an odd thread count leaves uneven shares. The threads run in shuffled
+// order (cta_emu::grid_thread): no element may depend on another thread having run first.
 constexpr int64_t kThreads = 7;
 
 struct HostExec {
     ttl_status_t merge(float *out, const float *h, const float *g, int64_t rows, int64_t ra, int64_t cols) {
-        for (int64_t t = 0; t < kThreads; ++t) fc_merge_core(out, h, g, rows, ra, cols, t, kThreads);
+        for (int64_t i = 0; i < kThreads; ++i)
+            fc_merge_core(out, h, g, rows, ra, cols, cta_emu::grid_thread(i, kThreads), kThreads);
         return TTL_STATUS_SUCCESS;
     }
     ttl_status_t permute(float *wt, const float *h, const fc_permute_shape &s) {
-        for (int64_t t = 0; t < kThreads; ++t) fc_permute(wt, h, s, t, kThreads);
+        for (int64_t i = 0; i < kThreads; ++i) fc_permute(wt, h, s, cta_emu::grid_thread(i, kThreads), kThreads);
         return TTL_STATUS_SUCCESS;
     }
     ttl_status_t step(float *out, const float *prev, const float *core, int64_t s_prev, int64_t c_prev, int64_t sk,
                       int64_t ck, int64_t khkw, int64_t ra, int64_t rb, int krsc) {
-        for (int64_t t = 0; t < kThreads; ++t)
-            conv_reconstruct_step(out, prev, core, s_prev, c_prev, sk, ck, khkw, ra, rb, krsc, t, kThreads);
+        for (int64_t i = 0; i < kThreads; ++i)
+            conv_reconstruct_step(out, prev, core, s_prev, c_prev, sk, ck, khkw, ra, rb, krsc,
+                                  cta_emu::grid_thread(i, kThreads), kThreads);
         return TTL_STATUS_SUCCESS;
     }
 };
@@ -61,6 +65,7 @@ const std::vector<FcShape> kFcShapes = {
 };
 
 TEST(DenseEmulation, FcReconstructionIsWTransposed) {
+    const cta_emu::ScopedOrder shuffled(cta_emu::Order::kShuffled);
     for (const FcShape &f : kFcShapes) {
         const ttl_fc_desc_t d = ttl_test::fc_desc(f.out_modes, f.in_modes, f.ranks);
         SCOPED_TRACE(::testing::Message()
@@ -86,6 +91,7 @@ TEST(DenseEmulation, FcReconstructionIsWTransposed) {
 }
 
 TEST(DenseEmulation, ConvReconstructionIsKInBothFilterLayouts) {
+    const cta_emu::ScopedOrder shuffled(cta_emu::Order::kShuffled);
     const auto &cases = ttl_test::cases();
     for (size_t ci = 0; ci < cases.size(); ++ci) {
         const ttl_conv_desc_t d = ttl_test::make_desc(cases[ci]);

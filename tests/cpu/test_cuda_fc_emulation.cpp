@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <limits>
 #include <utility>
 #include <ostream>
@@ -340,6 +342,43 @@ TEST_P(FcEmulation, FusedEveryOrderAndMerge) {
     }
 }
 
+// A missing barrier (a thread reading in one barrier interval what another writes in it) makes the result depend
+// on the order the threads run in; the kernels use no atomics, so a race-free kernel gives the same bits in every
+// order. The fused kernel (every merge, a 60 KB budget: several tiles per step) and the sequential schedule of
+// both core orders, in descending and in shuffled order against the ascending run.
+TEST_P(FcEmulation, SameBitsInEveryThreadOrder) {
+    const Shape &s = GetParam();
+    const ttl_fc_desc_t d = ttl_test::fc_desc(s.out_modes, s.in_modes, s.ranks);
+    HostLayer h(d, 71, s.bias, 3, 60 * 1024);
+    const auto x = ttl_test::random_vector(s.batch * d.in_features, 72);
+    const size_t n = size_t(s.batch * d.out_features);
+    auto same_bits_in_every_order = [&](const std::function<bool(float *)> &run, const char *what, int detail) {
+        std::vector<float> ascending(n, std::numeric_limits<float>::quiet_NaN());
+        ASSERT_TRUE(run(ascending.data())) << what << " " << detail;
+        for (cta_emu::Order order : {cta_emu::Order::kDescending, cta_emu::Order::kShuffled}) {
+            cta_emu::ScopedOrder scoped(order, uint64_t(detail) + 3);
+            std::vector<float> y(n, std::numeric_limits<float>::quiet_NaN());
+            ASSERT_TRUE(run(y.data())) << what << " " << detail;
+            EXPECT_EQ(std::memcmp(y.data(), ascending.data(), n * sizeof(float)), 0)
+                << what << " " << detail << (order == cta_emu::Order::kDescending ? " descending" : " shuffled");
+        }
+    };
+    for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST}) {
+        for (int32_t merged = 0; merged <= d.num_cores; ++merged) {
+            fc_fused_config_t cfg;
+            const ttl_status_t st = fc_fused_plan(&cfg, &h.layer, s.batch, order, merged);
+            if (st == TTL_STATUS_UNSUPPORTED) continue;
+            ASSERT_EQ(st, TTL_STATUS_SUCCESS);
+            same_bits_in_every_order([&](float *y) { return run_fused(cfg, y, x.data()); }, "fused order/merged",
+                                     int(order) * 100 + merged);
+        }
+        ttl_cuda_fc_plan_t plan = host_plan(h, s.batch);
+        ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, s.batch, order, 0, 0), TTL_STATUS_SUCCESS);
+        same_bits_in_every_order([&](float *y) { return run_sequential(plan, y, x.data()); }, "sequential order",
+                                 int(order));
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, FcEmulation, ::testing::ValuesIn(kShapes));
 
 // The fused kernel's intermediates have padded rows read by direct tiles: here the second step reads [L, Q, R] =
@@ -396,6 +435,15 @@ TEST(FcEmulationStream, EveryShortReduction) {
                 }
             EXPECT_EQ(pad_written, 0) << "Q " << Q << " P " << P;
             EXPECT_LE(ttl_test::rel_err(got, ref), 1e-6) << "Q " << Q << " P " << P;
+            { // the same bits with the threads in reverse order (a race would change them)
+                const cta_emu::ScopedOrder descending(cta_emu::Order::kDescending);
+                std::vector<float> again(out.size(), std::numeric_limits<float>::quiet_NaN());
+                k.out = again.data();
+                smem.poison();
+                ASSERT_TRUE(cta_emu::run_cta(FC_THREADS, [&] { fc_fused_stream(k, smem.data()); }));
+                EXPECT_EQ(std::memcmp(again.data(), out.data(), out.size() * sizeof(float)), 0)
+                    << "Q " << Q << " P " << P << ": descending thread order";
+            }
             EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << "Q " << Q << " P " << P;
             cta_emu::misaligned_accesses() = 0;
         }
