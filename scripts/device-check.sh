@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Device check for a GPU machine (H100/H200, sm_90): records the card and toolchain, builds libttl (Release,
 # CUDA), runs the CUDA benchmark suite (its JSON, chart and the cost model's check), then the whole CTest suite,
-# compute-sanitizer memcheck and racecheck on the GPU test binaries, and the safetensors round trip. The
-# benchmark comes right after the build: it is what a short device session most needs to bring back.
+# compute-sanitizer memcheck and racecheck on the GPU test binaries, the safetensors round trip, and Nsight
+# Compute counters of the fused kernels. The benchmark comes right after the build: it is what a short device
+# session most needs to bring back.
 #
 # Every stage has its own time limit, clamped to what is left of a global budget (BUDGET_S, default 500 s, so
 # that one device command of at most 600 s finishes with its outputs); a stage that no longer fits is skipped.
@@ -16,7 +17,7 @@
 # $OUT holds at most 8 files, none in subfolders: env.txt, build.log, ctest.log, sanitizer.log, bench.log,
 # bench-cuda.json, bench-cuda.png, summary.txt.
 # Knobs: BUILD_DIR (default build-device), JOBS (default 16), CUDA_ARCHS (default 90), BUDGET_S (default 500),
-#        SAN_FILTER (gtest filter for the sanitizer runs; default: the small shapes only).
+#        SAN_FILTER (gtest filter for the sanitizer runs; default: the small shapes only), PROFILE (0: no ncu).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -126,6 +127,7 @@ else
 fi
 
 # ---- summary (also when the script is cut short) ------------------------------------------------------------
+# shellcheck disable=SC2317  # called by the EXIT trap
 write_summary() {
     local summary="$OUT/summary.txt"
     {
@@ -135,6 +137,7 @@ write_summary() {
         grep -hE '^(The following tests FAILED|[0-9]+% tests passed)' "$OUT/ctest.log" 2>/dev/null
         grep -hE '^[[:space:]]+[0-9]+ - .*(Failed|Timeout|Exception)' "$OUT/ctest.log" 2>/dev/null | head -n 20
         grep -hE 'ERROR SUMMARY: [1-9]|RACECHECK SUMMARY: [1-9]' "$OUT/sanitizer.log" 2>/dev/null | head -n 10
+        grep -hE '^ncu: ' "$OUT/bench.log" 2>/dev/null
         if [ "$failed" -ne 0 ]; then
             echo "device check: FAIL"
         elif [ "$incomplete" -ne 0 ]; then
@@ -223,6 +226,43 @@ if [ -f scripts/check_safetensors.py ] && [ -x "$ttl_tool" ] &&
     rm -rf "$work"
 else
     skip_stage safetensors "no script, ttl tool, or python3 safetensors+torch"
+fi
+
+# ---- hardware counters of the kernels the speed targets rest on (Nsight Compute; optional, last) ---------------
+# The first launch of: the fused TT-conv kernel, each variant (<0> spatial first, <1> channels first), on the
+# 512 -> 512 layers at 14x14, ranks 8 and 4, batch 128; the fused TT-FC kernel on VGG FC6 TT4 at batch 1.
+# Throughput against the SM's ceilings, FMA pipe use, shared-memory wavefronts and bank conflicts, occupancy, warp
+# stall reasons: what a later change to these kernels can be reasoned against without a GPU. Clocks left as they
+# are (--clock-control none). Appended to bench.log; informative only, so a failed profile fails nothing and a
+# stage left without budget leaves the check complete.
+ncu_bin=$(command -v ncu || find /opt/nvidia/nsight-compute -maxdepth 2 -name ncu -type f 2>/dev/null | sort | tail -n1)
+if [ "${PROFILE:-1}" = 0 ]; then
+    skip_stage profile "PROFILE=0"
+elif [ -z "$ncu_bin" ] || [ ! -x "$bench" ]; then
+    skip_stage profile "no ncu or no ttl-bench binary"
+elif [ $((DEADLINE - $(date +%s) - 15)) -lt 60 ]; then
+    skip_stage profile "out of budget (optional)"
+else
+    # shellcheck disable=SC2317  # called through bash -c below
+    profile_all() {
+        local failures=0 spec case batch kernel
+        for spec in 'vgg_conv5_512_r8:128:tt_fused_kernel<0>' 'vgg_conv5_512_r8:128:tt_fused_kernel<1>' \
+            'vgg_conv5_512_r4:128:tt_fused_kernel<0>' 'vgg_conv5_512_r4:128:tt_fused_kernel<1>' \
+            'vgg_fc6_tt4:1:fc_fused_kernel'; do
+            IFS=: read -r case batch kernel <<<"$spec"
+            echo "--- ncu $case batch $batch: the first launch of $kernel"
+            "$ncu_bin" --clock-control none --kernel-name-base demangled --kernel-name "regex:$kernel" \
+                --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
+                --section InstructionStats --section MemoryWorkloadAnalysis \
+                --section MemoryWorkloadAnalysis_Tables --section Occupancy --section LaunchStats \
+                --section SchedulerStats --section WarpStateStats \
+                "$bench" --device cuda --case "$case" --batch "$batch" --repeats 1 || failures=$((failures + 1))
+        done
+        echo "ncu: $failures of 5 profiles failed"
+    }
+    export -f profile_all
+    export ncu_bin bench
+    run_stage profile 120 "$bench_log" bash -c profile_all
 fi
 
 if [ "$failed" -eq 0 ] && [ "$incomplete" -eq 0 ]; then exit 0; fi
