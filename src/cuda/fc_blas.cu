@@ -8,8 +8,8 @@
  * stored At[q * lda + p] is A itself (P x Q, leading dimension lda). Hence per step:
  *   R == 1: one SGEMM, Out^T (P x L) = A (P x Q) * In^T (Q x L)                 (N, N)
  *   R > 1:  strided-batched over l, Out[l]^T (R x P) = In[l]^T (R x Q) * A^T    (N, T), stride 0 for A.
- * The bias is written into y first and the last call accumulates onto it (beta = 1). Strict fp32: the handle's
- * math mode is set to CUBLAS_PEDANTIC_MATH before the calls. No permute or helper kernel is needed.
+ * The bias is written into y first and the last call accumulates onto it (beta = 1). fp32: the handle's math
+ * mode is set to CUBLAS_DEFAULT_MATH (no TF32 for SGEMM) before the calls. No permute or helper kernel is needed.
  */
 #include <limits.h>
 
@@ -51,7 +51,7 @@ ttl_status_t fc_blas_check(const fc_seq_schedule_t *s, int64_t M) {
 ttl_status_t fc_blas_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *x, unsigned char *ws) {
     const ttl_cuda_fc_layer_t *layer = plan->layer;
     const ttl_cuda_handle_t *handle = layer->handle;
-    TTL_CUBLAS_TRY(cublasSetMathMode(handle->cublas, CUBLAS_PEDANTIC_MATH));
+    TTL_CUBLAS_TRY(cublasSetMathMode(handle->cublas, CUBLAS_DEFAULT_MATH));
     const bool bias = layer->bias != NULL;
     if (bias) TTL_TRY(fc_bias_fill(y, layer->bias, plan->batch, layer->desc.out_features, handle->stream));
     const fc_seq_schedule_t *s = &plan->seq;

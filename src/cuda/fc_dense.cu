@@ -7,7 +7,8 @@
  * i.e. y = x W^T. Plan-time kernels are plain grid-stride loops (one output per thread).
  *
  * Forward: the bias is written into every row of y, then the GEMM (SGEMV for one sample) accumulates (beta = 1);
- * without a bias beta is 0. fp32 (CUBLAS_PEDANTIC_MATH) unless the plan allows TF32 (CUBLAS_TF32_TENSOR_OP_MATH).
+ * without a bias beta is 0. fp32 (CUBLAS_DEFAULT_MATH, as the bench's cuBLAS row: no TF32 for SGEMM) unless the
+ * plan allows TF32 (CUBLAS_TF32_TENSOR_OP_MATH).
  *
  * Also here: the bias broadcast and a pattern fill (non-zero values for autotune inputs).
  */
@@ -130,7 +131,7 @@ ttl_status_t fc_dense_run(const ttl_cuda_fc_plan_t *plan, float *y, const float 
     const ttl_cuda_handle_t *handle = layer->handle;
     const int M = (int)layer->desc.out_features, N = (int)layer->desc.in_features, B = (int)plan->batch;
     TTL_CUBLAS_TRY(
-        cublasSetMathMode(handle->cublas, plan->allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+        cublasSetMathMode(handle->cublas, plan->allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
     const float one = 1.0f;
     float beta = 0.0f;
     if (layer->bias != NULL) {

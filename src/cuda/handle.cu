@@ -77,8 +77,9 @@ extern "C" ttl_status_t ttl_cuda_create(ttl_cuda_handle_t **handle, int device) 
         }
     }
     if (st == TTL_STATUS_SUCCESS && cublasCreate(&h->cublas) != CUBLAS_STATUS_SUCCESS) st = TTL_STATUS_CUBLAS_ERROR;
-    /* Strict fp32 unless a plan asks otherwise; plans set the math mode they need before each call. */
-    if (st == TTL_STATUS_SUCCESS && cublasSetMathMode(h->cublas, CUBLAS_PEDANTIC_MATH) != CUBLAS_STATUS_SUCCESS)
+    /* fp32 unless a plan asks otherwise (CUBLAS_DEFAULT_MATH runs SGEMM without TF32; PEDANTIC may pick slower
+     * kernels); plans set the math mode they need before each call. */
+    if (st == TTL_STATUS_SUCCESS && cublasSetMathMode(h->cublas, CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS)
         st = TTL_STATUS_CUBLAS_ERROR;
     if (st == TTL_STATUS_SUCCESS && cudnnCreate(&h->cudnn) != CUDNN_STATUS_SUCCESS) st = TTL_STATUS_CUDNN_ERROR;
     if (st == TTL_STATUS_SUCCESS) st = bind_stream(h, h->stream);
