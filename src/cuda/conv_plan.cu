@@ -321,6 +321,7 @@ extern "C" ttl_status_t ttl_cuda_conv_forward(const ttl_cuda_conv_plan_t *plan, 
                                     (size_t)(g.B * g.C * g.H * g.W) * sizeof(float), ws, need))
         return TTL_STATUS_BAD_ARGUMENT;
     if (g.B == 0) return TTL_STATUS_SUCCESS;
+    TTL_CUDA_REFUSE_PENDING_ERROR();
     ttl_cuda_device_scope guard(plan->layer->handle);
     TTL_TRY(guard.status);
     return run(plan, y, x, ws);

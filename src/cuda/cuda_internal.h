@@ -49,6 +49,15 @@ struct ttl_cuda_handle {
 /* After every kernel launch: a launch error (bad configuration, too much shared memory) becomes a status. */
 #define TTL_CUDA_CHECK_LAUNCH() TTL_CUDA_TRY(cudaGetLastError())
 
+/* At a forward's entry, before anything is queued. An error the runtime still holds from a call outside this
+ * library (its own failed calls clear theirs) would otherwise surface at the forward's first launch check, after
+ * part of the work was queued, and be cleared there. Instead the forward returns TTL_STATUS_CUDA_ERROR with
+ * nothing queued and its output untouched, and the error stays for its owner to read. */
+#define TTL_CUDA_REFUSE_PENDING_ERROR()                                                                            \
+    do {                                                                                                           \
+        if (cudaPeekAtLastError() != cudaSuccess) return TTL_STATUS_CUDA_ERROR;                                    \
+    } while (0)
+
 /* Makes `handle->device` current for the duration of a call (the caller's device is restored by the entry
  * point's scope guard in C++ sources, or explicitly). */
 ttl_status_t ttl_cuda_activate(const ttl_cuda_handle_t *handle, int *previous_device);

@@ -367,6 +367,7 @@ extern "C" ttl_status_t ttl_cuda_fc_forward(const ttl_cuda_fc_plan_t *plan, floa
                                     plan->info.workspace_bytes))
         return TTL_STATUS_BAD_ARGUMENT;
     if (plan->batch == 0) return TTL_STATUS_SUCCESS;
+    TTL_CUDA_REFUSE_PENDING_ERROR();
     ttl_cuda_device_scope scope(plan->layer->handle);
     TTL_TRY(scope.status);
     return dispatch(plan, y, x, ws);

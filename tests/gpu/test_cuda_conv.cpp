@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <string>
@@ -181,6 +182,19 @@ void CudaConvForward::check(size_t ci, int layout, const Variant &v) {
     ASSERT_EQ(ttl_cuda_conv_forward(plan, y.f(), x.f(), ws.ptr, info.workspace_bytes), TTL_STATUS_SUCCESS);
     const std::vector<float> second = download(y, y_ref.size());
     EXPECT_EQ(std::memcmp(first.data(), second.data(), first.size() * sizeof(float)), 0);
+
+    // Activations need only float alignment (ttl_cuda.h): x and y one float past cudaMalloc's 256-byte boundary,
+    // and the float before y stays untouched.
+    DeviceBuffer x_shifted((x_host.size() + 1) * sizeof(float)), y_shifted((y_ref.size() + 1) * sizeof(float));
+    ASSERT_EQ(cudaMemcpy(x_shifted.f() + 1, x_host.data(), x_host.size() * sizeof(float), cudaMemcpyHostToDevice),
+              cudaSuccess);
+    poison(y_shifted);
+    ASSERT_EQ(ttl_cuda_conv_forward(plan, y_shifted.f() + 1, x_shifted.f() + 1, ws.ptr, info.workspace_bytes),
+              TTL_STATUS_SUCCESS);
+    const std::vector<float> shifted = download(y_shifted, y_ref.size() + 1);
+    EXPECT_TRUE(std::isnan(shifted[0])) << "wrote before y";
+    EXPECT_LE(rel_err(std::vector<float>(shifted.begin() + 1, shifted.end()), y_ref), 1e-5)
+        << "x and y 4 bytes off a 16-byte boundary";
     EXPECT_EQ(cudaGetLastError(), cudaSuccess);
     ttl_cuda_conv_plan_destroy(plan);
 }
@@ -341,8 +355,16 @@ TEST_F(CudaConv, ForwardRejectsBadCallsWithoutTouchingOutput) {
         if (info.workspace_bytes > 0)
             EXPECT_EQ(ttl_cuda_conv_forward(plan, y.f(), x.f(), y.f(), info.workspace_bytes),
                       TTL_STATUS_BAD_ARGUMENT);
+        // An error the runtime still holds from the caller's own failed call: refused before any work, and the
+        // error left for the caller to read.
+        void *huge = nullptr;
+        ASSERT_NE(cudaMalloc(&huge, size_t(1) << 62), cudaSuccess);
+        EXPECT_EQ(ttl_cuda_conv_forward(plan, y.f(), x.f(), ws.ptr, ws.bytes), TTL_STATUS_CUDA_ERROR);
+        EXPECT_EQ(cudaGetLastError(), cudaErrorMemoryAllocation) << "the caller's error, still there";
         const std::vector<float> after = download(y, ny);
         EXPECT_EQ(std::memcmp(after.data(), marker.data(), ny * sizeof(float)), 0) << ttl_algo_name(algo);
+        EXPECT_EQ(ttl_cuda_conv_forward(plan, y.f(), x.f(), ws.ptr, ws.bytes), TTL_STATUS_SUCCESS)
+            << "runs once the error is read";
         ttl_cuda_conv_plan_destroy(plan);
     }
 }

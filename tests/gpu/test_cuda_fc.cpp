@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -222,6 +223,20 @@ TEST_P(CudaFc, EveryAlgorithmMatchesReference) {
         CUDA_OK(cudaDeviceSynchronize());
         const auto y2 = download(dy.f(), ref.size());
         EXPECT_EQ(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)), 0) << "runs differ";
+
+        // Activations need only float alignment (ttl_cuda.h): x and y one float past cudaMalloc's 256-byte
+        // boundary, and the float before y stays untouched.
+        DeviceBuffer x_shifted((x.size() + 1) * sizeof(float)), y_shifted((ref.size() + 1) * sizeof(float));
+        ASSERT_TRUE(x_shifted.ptr != nullptr && y_shifted.ptr != nullptr);
+        upload(x_shifted.f() + 1, x);
+        poison(y_shifted.f(), ref.size() + 1);
+        ASSERT_EQ(ttl_cuda_fc_forward(plan.p, y_shifted.f() + 1, x_shifted.f() + 1, ws.ptr, info.workspace_bytes),
+                  TTL_STATUS_SUCCESS);
+        CUDA_OK(cudaDeviceSynchronize());
+        const auto shifted = download(y_shifted.f(), ref.size() + 1);
+        EXPECT_TRUE(std::isnan(shifted[0])) << "wrote before y";
+        EXPECT_LE(ttl_test::rel_err(std::vector<float>(shifted.begin() + 1, shifted.end()), ref), 1e-5)
+            << "x and y 4 bytes off a 16-byte boundary";
     }
 }
 
@@ -370,9 +385,17 @@ TEST_F(CudaFcErrors, ForwardStatusesLeaveOutputUntouched) {
         ttl_cuda_fc_forward(plan.p, y_and_ws.f(), dx.f(), y_and_ws.f() + (ny - 4) / 4 * 4, info.workspace_bytes),
         TTL_STATUS_BAD_ARGUMENT);
     EXPECT_EQ(std::memcmp(download(y_and_ws.f(), ny).data(), marker.data(), ny * sizeof(float)), 0);
+    // An error the runtime still holds from the caller's own failed call: refused before any work, and the error
+    // left for the caller to read.
+    void *huge = nullptr;
+    ASSERT_NE(cudaMalloc(&huge, size_t(1) << 62), cudaSuccess);
+    EXPECT_EQ(ttl_cuda_fc_forward(plan.p, dy.f(), dx.f(), ws.ptr, info.workspace_bytes), TTL_STATUS_CUDA_ERROR);
+    EXPECT_EQ(cudaGetLastError(), cudaErrorMemoryAllocation) << "the caller's error, still there";
     CUDA_OK(cudaDeviceSynchronize());
     const auto after = download(dy.f(), ny);
     EXPECT_EQ(std::memcmp(after.data(), marker.data(), ny * sizeof(float)), 0) << "output touched";
+    EXPECT_EQ(ttl_cuda_fc_forward(plan.p, dy.f(), dx.f(), ws.ptr, info.workspace_bytes), TTL_STATUS_SUCCESS)
+        << "runs once the error is read";
 }
 
 TEST_F(CudaFcErrors, AutoHonoursANamedOrder) {
