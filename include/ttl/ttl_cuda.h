@@ -19,13 +19,14 @@
  * All activations and workspaces are device pointers; shapes and layouts are those of ttl.h. Activations need
  * only float (4-byte) alignment; a workspace must be 16-byte aligned (cudaMalloc's always is), else the forward
  * call returns TTL_STATUS_BAD_ARGUMENT. Forward calls are asynchronous on the handle's stream, allocate nothing and
- * never synchronise the host, so they can be captured in a CUDA graph. A forward called while the CUDA runtime
- * still holds an unread error from an earlier call (cudaPeekAtLastError) returns TTL_STATUS_CUDA_ERROR without
- * queuing anything and leaves that error in place. A plan is bound to the layer and handle it was created with;
- * destroy plans before their layer, and layers before their handle. Calls on one handle must not run concurrently
- * from several host threads, and forwards of one handle (direct, or replayed from captured graphs) must not run
- * concurrently on several streams: they share the handle's cuBLAS workspace. fp32 storage and accumulation
- * throughout; TF32 is used only where ttl_cuda_plan_opts_t allows it.
+ * never synchronise the host, so they can be captured in a CUDA graph (with lazy module loading on a driver older
+ * than CUDA 12.3, run a plan once before capturing it, as for cuBLAS and cuDNN: kernels load at first launch). A
+ * forward called while the CUDA runtime still holds an unread error from an earlier call (cudaPeekAtLastError)
+ * returns TTL_STATUS_CUDA_ERROR without queuing anything and leaves that error in place. A plan is bound to the
+ * layer and handle it was created with; destroy plans before their layer, and layers before their handle. Calls on
+ * one handle must not run concurrently from several host threads, and forwards of one handle (direct, or replayed
+ * from captured graphs) must not run concurrently on several streams: they share the handle's cuBLAS workspace.
+ * fp32 storage and accumulation throughout; TF32 is used only where ttl_cuda_plan_opts_t allows it.
  */
 #ifndef TTL_TTL_CUDA_H
 #define TTL_TTL_CUDA_H
