@@ -235,7 +235,8 @@ fi
 # stall reasons: what a later change to these kernels can be reasoned against without a GPU. Clocks left as they
 # are (--clock-control none). Appended to bench.log; informative only, so a failed profile fails nothing and a
 # stage left without budget leaves the check complete.
-ncu_bin=$(command -v ncu || find /opt/nvidia/nsight-compute -maxdepth 2 -name ncu -type f 2>/dev/null | sort | tail -n1)
+ncu_bin=$(command -v ncu || find /opt/nvidia/nsight-compute -maxdepth 2 -name ncu -type f 2>/dev/null | sort |
+    tail -n1)
 if [ "${PROFILE:-1}" = 0 ]; then
     skip_stage profile "PROFILE=0"
 elif [ -z "$ncu_bin" ] || [ ! -x "$bench" ]; then
