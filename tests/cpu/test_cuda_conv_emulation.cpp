@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -24,6 +23,7 @@
 #include "common/cta_emulator.h" // before the kernel code: it defines CTA_HOST_EMULATION and the hooks
 #include "common/conv_cases.h"
 #include "common/test_util.h"
+#include "common/thread_order_check.h"
 #include "cuda/conv_tt.cuh"
 
 using namespace ttl_test;
@@ -326,14 +326,10 @@ TEST_P(ConvEmulation, SameBitsInEveryThreadOrder) {
         SCOPED_TRACE(m.name);
         ttl_cuda_conv_plan_t p{};
         if (plan_mode(&p, h, m, c, shape, stats) != TTL_STATUS_SUCCESS || p.info.macs > kMaxOrderMacs) continue;
-        const std::vector<float> ascending = run_plan(p, x, y_size);
-        for (cta_emu::Order order : {cta_emu::Order::kDescending, cta_emu::Order::kShuffled}) {
-            cta_emu::ScopedOrder scoped(order, 7 + runs);
-            const std::vector<float> y = run_plan(p, x, y_size);
-            EXPECT_EQ(std::memcmp(y.data(), ascending.data(), y_size * sizeof(float)), 0)
-                << (order == cta_emu::Order::kDescending ? "descending" : "shuffled") << " order, fused " << p.fused
-                << " tile_px " << p.tile_px << " slices " << p.chain.slices;
-        }
+        expect_same_bits_in_every_order([&] { return run_plan(p, x, y_size); }, 7 + runs,
+                                        "fused " + std::to_string(p.fused) + " tile_px " +
+                                            std::to_string(p.tile_px) + " slices " +
+                                            std::to_string(p.chain.slices));
         ++runs;
     }
     if (runs == 0) GTEST_SKIP() << "every mode above " << kMaxOrderMacs << " multiply-adds";

@@ -21,6 +21,7 @@
 
 #include "common/cta_emulator.h" // before the kernel code: it defines CTA_HOST_EMULATION and the hooks
 #include "common/test_util.h"
+#include "common/thread_order_check.h"
 #include "cuda/fc_fused.cuh"
 
 namespace {
@@ -352,16 +353,11 @@ TEST_P(FcEmulation, SameBitsInEveryThreadOrder) {
     HostLayer h(d, 71, s.bias, 3, 60 * 1024);
     const auto x = ttl_test::random_vector(s.batch * d.in_features, 72);
     const size_t n = size_t(s.batch * d.out_features);
-    auto same_bits_in_every_order = [&](const std::function<bool(float *)> &run, const char *what, int detail) {
-        std::vector<float> ascending(n, std::numeric_limits<float>::quiet_NaN());
-        ASSERT_TRUE(run(ascending.data())) << what << " " << detail;
-        for (cta_emu::Order order : {cta_emu::Order::kDescending, cta_emu::Order::kShuffled}) {
-            cta_emu::ScopedOrder scoped(order, uint64_t(detail) + 3);
-            std::vector<float> y(n, std::numeric_limits<float>::quiet_NaN());
-            ASSERT_TRUE(run(y.data())) << what << " " << detail;
-            EXPECT_EQ(std::memcmp(y.data(), ascending.data(), n * sizeof(float)), 0)
-                << what << " " << detail << (order == cta_emu::Order::kDescending ? " descending" : " shuffled");
-        }
+    // One emulated run's output; a run that wrote past its shared memory or diverged at a barrier fails the test.
+    auto output_of = [&](const std::function<bool(float *)> &run, const std::string &what) {
+        std::vector<float> y(n, std::numeric_limits<float>::quiet_NaN());
+        EXPECT_TRUE(run(y.data())) << what;
+        return y;
     };
     for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST}) {
         for (int32_t merged = 0; merged <= d.num_cores; ++merged) {
@@ -369,13 +365,16 @@ TEST_P(FcEmulation, SameBitsInEveryThreadOrder) {
             const ttl_status_t st = fc_fused_plan(&cfg, &h.layer, s.batch, order, merged);
             if (st == TTL_STATUS_UNSUPPORTED) continue;
             ASSERT_EQ(st, TTL_STATUS_SUCCESS);
-            same_bits_in_every_order([&](float *y) { return run_fused(cfg, y, x.data()); }, "fused order/merged",
-                                     int(order) * 100 + merged);
+            const std::string what = "fused order/merged " + std::to_string(int(order) * 100 + merged);
+            ttl_test::expect_same_bits_in_every_order(
+                [&] { return output_of([&](float *y) { return run_fused(cfg, y, x.data()); }, what); },
+                uint64_t(merged) + 3, what);
         }
         ttl_cuda_fc_plan_t plan = host_plan(h, s.batch);
         ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, s.batch, order, 0, 0), TTL_STATUS_SUCCESS);
-        same_bits_in_every_order([&](float *y) { return run_sequential(plan, y, x.data()); }, "sequential order",
-                                 int(order));
+        const std::string what = "sequential order " + std::to_string(int(order));
+        ttl_test::expect_same_bits_in_every_order(
+            [&] { return output_of([&](float *y) { return run_sequential(plan, y, x.data()); }, what); }, 3, what);
     }
 }
 
