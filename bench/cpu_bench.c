@@ -248,6 +248,7 @@ static int run_batch(cpu_problem_t *p, const bench_options_t *opt, bench_report_
     const int num_algos = p->is_fc ? (int)(sizeof k_fc_algos / sizeof k_fc_algos[0])
                                    : (int)(sizeof k_conv_algos / sizeof k_conv_algos[0]);
     for (int a = 0; a < num_algos; ++a) {
+        if (opt->algo != NULL && strcmp(algos[a].name, opt->algo) != 0) continue;
         bench_row_t row;
         row_common(&row, p, params, compression);
         snprintf(row.algo, sizeof row.algo, "%s", algos[a].name);
@@ -379,4 +380,12 @@ int bench_cpu_run(const bench_options_t *opt, bench_report_t *report) {
         if (bench_case_selected(&cases[i], opt->suite_flag, opt->patterns, opt->num_patterns))
             failures += run_case(&cases[i], opt, report);
     return failures;
+}
+
+int bench_cpu_algo_known(const char *name) {
+    for (size_t i = 0; i < sizeof k_fc_algos / sizeof k_fc_algos[0]; ++i)
+        if (strcmp(k_fc_algos[i].name, name) == 0) return 1;
+    for (size_t i = 0; i < sizeof k_conv_algos / sizeof k_conv_algos[0]; ++i)
+        if (strcmp(k_conv_algos[i].name, name) == 0) return 1;
+    return 0;
 }

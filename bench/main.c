@@ -3,12 +3,13 @@
  * shapes, after checking every path against the CPU reference.
  *
  *   ttl-bench [--device cpu|cuda|auto] [--suite quick|paper] [--case NAME]... [--batch N] [--repeats N]
- *             [--json FILE] [--md FILE] [--commit STR] [--list]
+ *             [--algo NAME] [--json FILE] [--md FILE] [--commit STR] [--list]
  *
  * --case takes a name or a prefix and may repeat (then the suite does not filter); --batch replaces the
- * suite's batches; auto picks cuda when this build has it and a device is usable. The commit recorded in the
- * header comes from --commit, else the TTL_COMMIT environment variable. Exit status: 0, 1 on a usage or
- * runtime error, 2 when a correctness check failed.
+ * suite's batches; --algo keeps one libttl row name (e.g. spatial_first_3xtf32; the dense baseline always runs,
+ * a profiler's first launch of a kernel is then that row's); auto picks cuda when this build has it and a device is
+ * usable. The commit recorded in the header comes from --commit, else the TTL_COMMIT environment variable. Exit
+ * status: 0, 1 on a usage or runtime error, 2 when a correctness check failed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: ttl-bench [--device cpu|cuda|auto] [--suite quick|paper] [--case NAME]... [--batch N]\n"
-               "                 [--repeats N] [--json FILE] [--md FILE] [--commit STR] [--list]\n");
+               "                 [--repeats N] [--algo NAME] [--json FILE] [--md FILE] [--commit STR] [--list]\n");
 }
 
 static void list_cases(void) {
@@ -82,6 +83,8 @@ int main(int argc, char **argv) {
             opt.batch = positive_value(option_value(argc, argv, &i), a);
         else if (strcmp(a, "--repeats") == 0)
             opt.max_repeats = (int)positive_value(option_value(argc, argv, &i), a);
+        else if (strcmp(a, "--algo") == 0)
+            opt.algo = option_value(argc, argv, &i);
         else if (strcmp(a, "--json") == 0)
             json_path = option_value(argc, argv, &i);
         else if (strcmp(a, "--md") == 0)
@@ -127,6 +130,16 @@ int main(int argc, char **argv) {
 #endif
     } else if (strcmp(device, "cpu") != 0) {
         fprintf(stderr, "ttl-bench: unknown device '%s' (cpu, cuda, auto)\n", device);
+        return 1;
+    }
+
+    int algo_known = opt.algo == NULL;
+#ifdef TTL_WITH_CUDA
+    if (use_gpu && !algo_known) algo_known = bench_gpu_algo_known(opt.algo);
+#endif
+    if (!use_gpu && !algo_known) algo_known = bench_cpu_algo_known(opt.algo);
+    if (!algo_known) {
+        fprintf(stderr, "ttl-bench: no %s row is named '%s'\n", use_gpu ? "cuda" : "cpu", opt.algo);
         return 1;
     }
 

@@ -230,11 +230,12 @@ fi
 
 # ---- hardware counters of the kernels the speed targets rest on (Nsight Compute; optional, last) ---------------
 # The first launch of: the fused TT-conv kernel, each variant (<0> spatial first, <1> channels first), on the
-# 512 -> 512 layers at 14x14, ranks 8 and 4, batch 128; the fused TT-FC kernel on VGG FC6 TT4 at batch 1.
-# Throughput against the SM's ceilings, FMA pipe use, shared-memory wavefronts and bank conflicts, occupancy, warp
-# stall reasons: what a later change to these kernels can be reasoned against without a GPU. Clocks left as they
-# are (--clock-control none). Appended to bench.log; informative only, so a failed profile fails nothing and a
-# stage left without budget leaves the check complete.
+# 512 -> 512 layers at 14x14, ranks 8 and 4, batch 128, with FFMA steps and (rank 8) with 3xTF32 tensor-core
+# steps; the fused TT-FC kernel on VGG FC6 TT4 at batch 1. Each run keeps one libttl row (--algo), so the first
+# launch is that row's check. Throughput against the SM's ceilings, FMA and tensor pipe use, shared-memory
+# wavefronts and bank conflicts, occupancy, warp stall reasons: what a later change to these kernels can be
+# reasoned against without a GPU. Clocks left as they are (--clock-control none). Appended to bench.log;
+# informative only, so a failed profile fails nothing and a stage left without budget leaves the check complete.
 ncu_bin=$(command -v ncu || find /opt/nvidia/nsight-compute -maxdepth 2 -name ncu -type f 2>/dev/null | sort |
     tail -n1)
 if [ "${PROFILE:-1}" = 0 ]; then
@@ -246,24 +247,29 @@ elif [ $((DEADLINE - $(date +%s) - 15)) -lt 60 ]; then
 else
     # shellcheck disable=SC2317  # called through bash -c below
     profile_all() {
-        local failures=0 spec case batch kernel
-        for spec in 'vgg_conv5_512_r8:128:tt_fused_kernel<0>' 'vgg_conv5_512_r8:128:tt_fused_kernel<1>' \
-            'vgg_conv5_512_r4:128:tt_fused_kernel<0>' 'vgg_conv5_512_r4:128:tt_fused_kernel<1>' \
-            'vgg_fc6_tt4:1:fc_fused_kernel'; do
-            IFS=: read -r case batch kernel <<<"$spec"
-            echo "--- ncu $case batch $batch: the first launch of $kernel"
+        local failures=0 count=0 spec case batch algo kernel
+        for spec in 'vgg_conv5_512_r8:128:spatial_first:tt_fused_kernel<0>' \
+            'vgg_conv5_512_r8:128:channels_first:tt_fused_kernel<1>' \
+            'vgg_conv5_512_r8:128:spatial_first_3xtf32:tt_fused_kernel<0>' \
+            'vgg_conv5_512_r8:128:channels_first_3xtf32:tt_fused_kernel<1>' \
+            'vgg_conv5_512_r4:128:spatial_first:tt_fused_kernel<0>' \
+            'vgg_conv5_512_r4:128:channels_first:tt_fused_kernel<1>' 'vgg_fc6_tt4:1:fused:fc_fused_kernel'; do
+            IFS=: read -r case batch algo kernel <<<"$spec"
+            count=$((count + 1))
+            echo "--- ncu $case batch $batch $algo: the first launch of $kernel"
             "$ncu_bin" --clock-control none --kernel-name-base demangled --kernel-name "regex:$kernel" \
                 --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
                 --section InstructionStats --section MemoryWorkloadAnalysis \
                 --section MemoryWorkloadAnalysis_Tables --section Occupancy --section LaunchStats \
                 --section SchedulerStats --section WarpStateStats \
-                "$bench" --device cuda --case "$case" --batch "$batch" --repeats 1 || failures=$((failures + 1))
+                "$bench" --device cuda --case "$case" --batch "$batch" --algo "$algo" --repeats 3 ||
+                failures=$((failures + 1))
         done
-        echo "ncu: $failures of 5 profiles failed"
+        echo "ncu: $failures of $count profiles failed"
     }
     export -f profile_all
     export ncu_bin bench
-    run_stage profile 120 "$bench_log" bash -c profile_all
+    run_stage profile 150 "$bench_log" bash -c profile_all
 fi
 
 if [ "$failed" -eq 0 ] && [ "$incomplete" -eq 0 ]; then exit 0; fi

@@ -17,7 +17,10 @@ import sys
 from collections import defaultdict
 
 # AUTO rows are the model's choice itself; the named algorithms are what it chooses between.
-SKIP_ALGOS = {"auto", "auto_tuned", "cublas", "cudnn", "cublas_tf32", "cudnn_tf32"}
+SKIP_ALGOS = {"auto", "auto_tuned", "auto_3xtf32", "auto_tuned_3xtf32", "cublas", "cudnn", "cublas_tf32", "cudnn_tf32"}
+# The tensor-core (3xTF32) forms get their measured / model spread (the model prices them as FFMA, until a
+# measured rate says otherwise) but stay out of the ranking: plain AUTO does not choose between them.
+MMA_SUFFIX = "_3xtf32"
 
 
 def usable(row):
@@ -34,7 +37,8 @@ def main(path):
         if not usable(r) or r["algo"] in SKIP_ALGOS:
             continue
         ratios[r["algo"]].append(r["ms"] / r["model_ms"])
-        by_problem[(r["case"], r["batch"])].append(r)
+        if not r["algo"].endswith(MMA_SUFFIX):
+            by_problem[(r["case"], r["batch"])].append(r)
     if not ratios:
         print("no rows with both a measured time and a model estimate", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@
  *     or cuDNN's best forward algorithm for the reconstructed K (cudnnFindConvolutionForwardAlgorithmEx with
  *     CUDNN_FMA_MATH: no tensor cores), plus the same with TF32 tensor cores as an extra column;
  *   - every libttl CUDA algorithm (a plan that answers UNSUPPORTED is an n/a row), then AUTO, then AUTO with
- *     autotuning;
+ *     autotuning; for convs the same again with the TT steps on tensor cores in 3xTF32;
  * each checked before timing against the dense output (whole batch) and the CPU reference (first samples),
  * then timed with CUDA events after warm-up, median of repeats, inputs and outputs rotating through pools
  * larger than twice the L2 cache. Ceilings measured at start: a device-to-device copy (bytes read + written)
@@ -78,6 +78,7 @@ typedef struct gpu {
 typedef struct gpu_problem {
     gpu_t *g;
     const bench_case_t *c;
+    const char *only_algo; // --algo: the one libttl row to run, or NULL
     int is_fc;
     ttl_fc_desc_t fc;
     ttl_conv_desc_t conv;
@@ -286,21 +287,27 @@ typedef struct gpu_algo {
     ttl_cuda_plan_opts_t opts;
 } gpu_algo_t;
 
-// Named algorithms first, AUTO last: AUTO's rows are judged against the fastest of them.
+// Named algorithms first, AUTO last: AUTO's rows are judged against the fastest of the named rows above them.
+// The conv rows with TF32 tensor cores in 3xTF32 (ttl_cuda_plan_opts_t.allow_3xtf32) come after the fp32 AUTO
+// rows, so that those are judged against FFMA algorithms only and auto_3xtf32 against every algorithm.
 static const gpu_algo_t k_fc_algos[] = {
-    {"fused", {TTL_ALGO_FUSED, TTL_ORDER_AUTO, 0, 0, 0}},
-    {"sequential", {TTL_ALGO_SEQUENTIAL, TTL_ORDER_AUTO, 0, 0, 0}},
-    {"sequential_blas", {TTL_ALGO_SEQUENTIAL_BLAS, TTL_ORDER_AUTO, 0, 0, 0}},
-    {"dense", {TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 0}},
-    {"auto", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0}},
-    {"auto_tuned", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 0}},
+    {"fused", {TTL_ALGO_FUSED, TTL_ORDER_AUTO, 0, 0, 0, 0}},
+    {"sequential", {TTL_ALGO_SEQUENTIAL, TTL_ORDER_AUTO, 0, 0, 0, 0}},
+    {"sequential_blas", {TTL_ALGO_SEQUENTIAL_BLAS, TTL_ORDER_AUTO, 0, 0, 0, 0}},
+    {"dense", {TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 0, 0}},
+    {"auto", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0, 0}},
+    {"auto_tuned", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 0, 0}},
 };
 static const gpu_algo_t k_conv_algos[] = {
-    {"spatial_first", {TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 0}},
-    {"channels_first", {TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, 0}},
-    {"dense", {TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 0}},
-    {"auto", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0}},
-    {"auto_tuned", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 0}},
+    {"spatial_first", {TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 0, 0}},
+    {"channels_first", {TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, 0, 0}},
+    {"dense", {TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 0, 0}},
+    {"auto", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0, 0}},
+    {"auto_tuned", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 0, 0}},
+    {"spatial_first_3xtf32", {TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 0, 1}},
+    {"channels_first_3xtf32", {TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 0, 0, 1}},
+    {"auto_3xtf32", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0, 1}},
+    {"auto_tuned_3xtf32", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 0, 1}},
 };
 
 // ---- checks and rows --------------------------------------------------------------------------------------------
@@ -501,6 +508,7 @@ static int run_batch(gpu_problem_t *p, void *layer, const gpu_case_data_t *d, co
     const size_t act_bytes = p->x_bytes > p->y_bytes ? p->x_bytes : p->y_bytes;
     double best_ms = INFINITY;
     for (int a = 0; a < num_algos; ++a) {
+        if (p->only_algo != NULL && strcmp(algos[a].name, p->only_algo) != 0) continue;
         bench_row_t row;
         row_common(&row, p, fs, cs);
         snprintf(row.algo, sizeof row.algo, "%s", algos[a].name);
@@ -567,6 +575,7 @@ static int run_case(gpu_t *g, const bench_case_t *c, const bench_options_t *opt,
     p.g = g;
     p.c = c;
     p.is_fc = c->op == BENCH_OP_FC;
+    p.only_algo = opt->algo;
     const uint64_t seed = bench_seed_of(c->name);
     ttl_fc_stats_t fs;
     ttl_conv_stats_t cs;
@@ -700,4 +709,12 @@ int bench_gpu_run(const bench_options_t *opt, bench_report_t *report) {
     BENCH_CUBLAS(cublasDestroy(g.blas));
     BENCH_CUDA(cudaStreamDestroy(g.stream));
     return failures;
+}
+
+int bench_gpu_algo_known(const char *name) {
+    for (size_t i = 0; i < sizeof k_fc_algos / sizeof k_fc_algos[0]; ++i)
+        if (strcmp(k_fc_algos[i].name, name) == 0) return 1;
+    for (size_t i = 0; i < sizeof k_conv_algos / sizeof k_conv_algos[0]; ++i)
+        if (strcmp(k_conv_algos[i].name, name) == 0) return 1;
+    return 0;
 }

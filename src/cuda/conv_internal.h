@@ -12,8 +12,9 @@
  *     first to last: l = (m_1..m_{k-1}), i = (r_{k-1}, n_k), o = (m_k, r_k), r = (n_{k+1}..n_d)
  *     last to first: l = (n_1..n_{k-1}), i = (n_k, r_k),     o = (r_{k-1}, m_k), r = (m_{k+1}..m_d)
  * so that the state starts as the input vector and ends as the output vector, both row-major. A_k is stored
- * transposed and zero-padded, At_k[i][o] with o < Opad (a multiple of TTL_CONV_OPAD), so that a thread loads
- * TO consecutive o with vector loads. Pixels are the fastest index of every state: [l][i][r][pixel].
+ * transposed and zero-padded, At_k[i][o] with o < Opad (a multiple of TTL_CONV_OPAD, and 8 mod 16 so that the
+ * tensor-core step's lanes read its rows on distinct banks), so that a thread loads TO consecutive o with vector
+ * loads. Pixels are the fastest index of every state: [l][i][r][pixel].
  */
 #ifndef TTL_CUDA_CONV_INTERNAL_H
 #define TTL_CUDA_CONV_INTERNAL_H
@@ -51,7 +52,7 @@ typedef struct ttl_conv_tt_step {
     int32_t to;               /* register tile height (8, 4 or 2), chosen by the plan */
     int64_t at_offset;        /* floats from the start of the chain's At buffer to At_k [I][Opad] */
     int32_t a_rows;           /* rows of At_k from one i to the next: 1, or n_d in a sliced chain's last step */
-    int32_t pad_;
+    int16_t mma_mt, mma_nt;   /* 3xTF32 tensor-core step: 16-row by 8-column tiles per warp; 0: the FFMA step */
 } ttl_conv_tt_step_t;
 
 /* A sliced chain (spatial first, first to last, d >= 2) runs once per value j of the last input mode n_d: n_d is
@@ -129,6 +130,7 @@ struct ttl_cuda_conv_plan {
     ttl_conv_tt_chain_t chain; /* the layer's chain with the register tiles chosen for this plan */
     const float *d_at;
     int32_t fused_form;          /* planner input, TTL_CONV_FUSED_*: the default, or one of autotune's others */
+    int32_t mma;                 /* planner input: 1 runs the TT steps in 3xTF32 on the tensor cores */
     int32_t fused;               /* 1: one kernel per pixel tile; 0: produce / steps / sink kernels over chunks */
     int32_t tile_px;             /* fused: pixels per block tile (multiple of TTL_CONV_TN) */
     int32_t max_blocks;          /* fused: resident blocks on the device (persistent grid size cap) */

@@ -95,7 +95,10 @@ bool plan_chain(ttl_conv_tt_chain_t *ch, const merged_tt &t, int32_t order_idx) 
         if (ttl_mul_i64(&s_in, L * R, I) != TTL_STATUS_SUCCESS) return false;
         if (ttl_mul_i64(&s_out, L * R, O) != TTL_STATUS_SUCCESS) return false;
         if (ttl_mul_i64(&step_macs, s_out, I) != TTL_STATUS_SUCCESS) return false;
-        const int64_t opad = ttl_round_up_i64(O, TTL_CONV_OPAD);
+        /* 8 mod 16: a multiple of 16 would put the tensor-core step's lanes t = 0..3 (rows t Opad apart) on
+         * the same banks */
+        int64_t opad = ttl_round_up_i64(O, TTL_CONV_OPAD);
+        if (opad % 16 == 0) opad += TTL_CONV_OPAD;
         if (!ttl_fits_i32(s_in) || !ttl_fits_i32(s_out) || !ttl_fits_i32(opad) || !ttl_fits_i32(I)) return false;
         ttl_conv_tt_step_t *st = &ch->steps[e];
         st->L = (int32_t)L;

@@ -26,7 +26,8 @@ constexpr double kBandwidth = 3.0e12;      /* device copy, bytes read + written 
 constexpr double kLaunchSeconds = 4e-6;    /* per kernel launch in a stream */
 constexpr double kDenseEfficiency = 0.9;   /* cuDNN's best fp32 algorithm, of the SGEMM ceiling */
 constexpr double kWinogradGain = 2.25;     /* 3x3 stride-1 convs: cuDNN's Winograd/FFT algorithms multiply less */
-constexpr double kFusedEfficiency = 0.55;  /* fused TT kernel: register-tiled products from shared memory */
+constexpr double kFusedEfficiency = 0.55;  /* fused TT kernel: register-tiled products from shared memory (3xTF32
+                                            * steps priced the same until a measured rate says otherwise) */
 constexpr double kUnfusedEfficiency = 0.4; /* the chunked TT kernels */
 constexpr double kTtMargin = 0.95;         /* a TT order is chosen only when estimated this much faster */
 constexpr int kTuneRuns = 5;               /* timed runs per candidate in autotune, after one warm-up */
@@ -67,7 +68,8 @@ double estimate_tt(const ttl_cuda_conv_plan_t &p) {
 // ---------------------------------------------------------------------------------------------------------------
 
 ttl_status_t check_opts(const ttl_cuda_plan_opts_t &o) {
-    if ((o.autotune != 0 && o.autotune != 1) || (o.allow_tf32 != 0 && o.allow_tf32 != 1))
+    if ((o.autotune != 0 && o.autotune != 1) || (o.allow_tf32 != 0 && o.allow_tf32 != 1) ||
+        (o.allow_3xtf32 != 0 && o.allow_3xtf32 != 1))
         return TTL_STATUS_BAD_ARGUMENT;
     /* REFERENCE is CPU only; SEQUENTIAL, SEQUENTIAL_BLAS and FUSED are TT-FC algorithms */
     const unsigned supported = TTL_ALGO_BIT(TTL_ALGO_AUTO) | TTL_ALGO_BIT(TTL_ALGO_SPATIAL_FIRST) |
@@ -81,10 +83,11 @@ void destroy_plan(ttl_cuda_conv_plan_t *p) {
     free(p);
 }
 
-// A plan for one named algorithm (SF, CF or DENSE); fused_form: TTL_CONV_FUSED_* (ttl_cuda_conv_plan_t).
+// A plan for one named algorithm (SF, CF or DENSE); fused_form: TTL_CONV_FUSED_* (ttl_cuda_conv_plan_t); mma:
+// the TT steps in 3xTF32 (-1: as the options allow).
 ttl_status_t create_fixed(ttl_cuda_conv_plan_t **out, ttl_cuda_conv_layer_t *l, const ttl_conv_shape_t &shape,
                           const ttl_conv_geom_t &g, ttl_algo_t algo, const ttl_cuda_plan_opts_t &o,
-                          int32_t fused_form = TTL_CONV_FUSED_DEFAULT) {
+                          int32_t fused_form = TTL_CONV_FUSED_DEFAULT, int32_t mma = -1) {
     ttl_cuda_conv_plan_t *p = (ttl_cuda_conv_plan_t *)calloc(1, sizeof(*p));
     if (p == nullptr) return TTL_STATUS_OUT_OF_MEMORY;
     p->layer = l;
@@ -92,15 +95,21 @@ ttl_status_t create_fixed(ttl_cuda_conv_plan_t **out, ttl_cuda_conv_layer_t *l, 
     p->geom = g;
     p->ws_limit = o.workspace_limit;
     p->fused_form = fused_form;
+    p->mma = mma >= 0 ? mma : o.allow_3xtf32;
     ttl_status_t st;
     if (algo == TTL_ALGO_DENSE) {
         st = ttl_conv_dense_setup(p, o.allow_tf32);
         p->info.reason = "requested: reconstruct K once, then cuDNN's fastest deterministic algorithm";
     } else {
-        st = ttl_conv_tt_setup(p, algo, o.order);
-        p->info.reason = algo == TTL_ALGO_SPATIAL_FIRST
-                             ? "requested: r_0 spatial filters per input channel, then the channel TT"
-                             : "requested: channel TT per input pixel, then a kh x kw conv over r_0";
+        st = ttl_conv_tt_setup(p, algo, o.order); /* clears p->mma where the device has no TF32 tensor cores */
+        if (algo == TTL_ALGO_SPATIAL_FIRST)
+            p->info.reason = p->mma ? "requested: r_0 spatial filters per input channel, then the channel TT "
+                                      "(3xTF32 tensor cores)"
+                                    : "requested: r_0 spatial filters per input channel, then the channel TT";
+        else
+            p->info.reason = p->mma ? "requested: channel TT per input pixel, then a kh x kw conv over r_0 "
+                                      "(3xTF32 tensor cores)"
+                                    : "requested: channel TT per input pixel, then a kh x kw conv over r_0";
     }
     if (st != TTL_STATUS_SUCCESS) {
         destroy_plan(p);
@@ -124,26 +133,32 @@ ttl_status_t autotune(ttl_cuda_conv_plan_t **out, ttl_cuda_conv_layer_t *l, cons
     struct candidate {
         ttl_algo_t algo;
         int32_t form;
-        int base; /* >= 0: the default-form candidate this one would repeat when the planner makes the same tile */
+        int base;    /* >= 0: the default-form candidate this one may repeat (the same tile, or no tensor cores) */
+        int32_t mma; /* -1: as the options allow; 0: FFMA (timed beside the 3xTF32 forms when those are allowed) */
         const char *reason;
     };
     static const candidate kCand[] = {
-        {TTL_ALGO_SPATIAL_FIRST, TTL_CONV_FUSED_DEFAULT, -1, "autotune: the fastest measured at plan time"},
-        {TTL_ALGO_CHANNELS_FIRST, TTL_CONV_FUSED_DEFAULT, -1, "autotune: the fastest measured at plan time"},
-        {TTL_ALGO_DENSE, TTL_CONV_FUSED_DEFAULT, -1, "autotune: the fastest measured at plan time"},
-        {TTL_ALGO_SPATIAL_FIRST, TTL_CONV_FUSED_LARGEST_TILE, 0,
+        {TTL_ALGO_SPATIAL_FIRST, TTL_CONV_FUSED_DEFAULT, -1, -1, "autotune: the fastest measured at plan time"},
+        {TTL_ALGO_CHANNELS_FIRST, TTL_CONV_FUSED_DEFAULT, -1, -1, "autotune: the fastest measured at plan time"},
+        {TTL_ALGO_DENSE, TTL_CONV_FUSED_DEFAULT, -1, -1, "autotune: the fastest measured at plan time"},
+        {TTL_ALGO_SPATIAL_FIRST, TTL_CONV_FUSED_LARGEST_TILE, 0, -1,
          "autotune: the fastest measured at plan time (largest fused tile)"},
-        {TTL_ALGO_CHANNELS_FIRST, TTL_CONV_FUSED_LARGEST_TILE, 1,
+        {TTL_ALGO_CHANNELS_FIRST, TTL_CONV_FUSED_LARGEST_TILE, 1, -1,
          "autotune: the fastest measured at plan time (largest fused tile)"},
-        {TTL_ALGO_SPATIAL_FIRST, TTL_CONV_FUSED_SLICED, -1,
+        {TTL_ALGO_SPATIAL_FIRST, TTL_CONV_FUSED_SLICED, -1, -1,
          "autotune: the fastest measured at plan time (fused chain sliced over the last input mode)"},
+        {TTL_ALGO_SPATIAL_FIRST, TTL_CONV_FUSED_DEFAULT, 0, 0,
+         "autotune: the fastest measured at plan time (FFMA)"},
+        {TTL_ALGO_CHANNELS_FIRST, TTL_CONV_FUSED_DEFAULT, 1, 0,
+         "autotune: the fastest measured at plan time (FFMA)"},
     };
     constexpr int kCount = sizeof(kCand) / sizeof(kCand[0]);
     ttl_cuda_conv_plan_t *cand[kCount] = {};
     ttl_status_t first_error = TTL_STATUS_SUCCESS;
     size_t ws_bytes = 0;
     for (int i = 0; i < kCount; ++i) {
-        const ttl_status_t st = create_fixed(&cand[i], l, shape, g, kCand[i].algo, o, kCand[i].form);
+        if (kCand[i].mma == 0 && !o.allow_3xtf32) continue; /* the first candidates are these already */
+        const ttl_status_t st = create_fixed(&cand[i], l, shape, g, kCand[i].algo, o, kCand[i].form, kCand[i].mma);
         if (st != TTL_STATUS_SUCCESS) {
             cand[i] = nullptr;
             /* the other fused forms are extras: a shape without them is no error */
@@ -151,7 +166,11 @@ ttl_status_t autotune(ttl_cuda_conv_plan_t **out, ttl_cuda_conv_layer_t *l, cons
             continue;
         }
         const ttl_cuda_conv_plan_t *dflt = kCand[i].base >= 0 ? cand[kCand[i].base] : nullptr;
-        if (kCand[i].base >= 0 && (dflt == nullptr || !cand[i]->fused || cand[i]->tile_px == dflt->tile_px)) {
+        /* an FFMA form repeats its default where that has no tensor cores either (a device before sm_80) */
+        const bool repeat = kCand[i].mma == 0
+                                ? dflt != nullptr && !dflt->mma
+                                : dflt == nullptr || !cand[i]->fused || cand[i]->tile_px == dflt->tile_px;
+        if (kCand[i].base >= 0 && repeat) {
             destroy_plan(cand[i]); /* the same plan as the default one (or its default failed): not timed twice */
             cand[i] = nullptr;
             continue;
@@ -276,7 +295,7 @@ extern "C" ttl_status_t ttl_conv_make_geom(ttl_conv_geom_t *g, const ttl_cuda_co
 extern "C" ttl_status_t ttl_cuda_conv_plan_create(ttl_cuda_conv_plan_t **plan, ttl_cuda_conv_layer_t *layer,
                                                   const ttl_conv_shape_t *shape, const ttl_cuda_plan_opts_t *opts) {
     if (plan == nullptr || layer == nullptr || shape == nullptr) return TTL_STATUS_NULL_POINTER;
-    ttl_cuda_plan_opts_t o = {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0};
+    ttl_cuda_plan_opts_t o = {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0, 0};
     if (opts != nullptr) o = *opts;
     TTL_TRY(check_opts(o));
     ttl_conv_stats_t stats;

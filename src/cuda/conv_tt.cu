@@ -20,8 +20,10 @@
  *  - CHANNELS_FIRST then runs cf_conv_kernel over U, in chunks of images / output rows so that U stays within
  *    the workspace bound.
  * Every step is out[l][o][rp] = sum_i At[i][o] in[l][i][rp] with rp = (r, pixel); a thread computes a TO x 4
- * register tile (TO consecutive o, 4 consecutive rp), reading TO/4 + 1 vectors per i. Sums run in a fixed order
- * and no two threads write one element: results are bit-for-bit repeatable.
+ * register tile (TO consecutive o, 4 consecutive rp), reading TO/4 + 1 vectors per i. With allow_3xtf32 (sm_80
+ * and later) a warp instead computes 16-row by 8-column tiles on the tensor cores in 3xTF32 (tt_step_mma,
+ * mma_tf32.cuh), in both the fused and the chunked kernels; producers and sinks stay FFMA. Sums run in a fixed
+ * order and no two threads write one element: results are bit-for-bit repeatable.
  */
 #include <stdint.h>
 
@@ -122,8 +124,8 @@ struct stream_exec {
         return TTL_STATUS_SUCCESS;
     }
     ttl_status_t step(const ttl_conv_tt_step_t &st, const float *in, float *out, int64_t P) {
-        const int64_t items = (st.O + st.to - 1) / st.to * (int64_t)st.L * (st.R * P / TTL_CONV_TN);
-        tt_step_kernel<<<grid_for(items, p->layer->handle->sm_count), TTL_CONV_THREADS, 0, stream>>>(
+        const int64_t threads = tt_step_threads<int64_t>(st, P);
+        tt_step_kernel<<<grid_for(threads, p->layer->handle->sm_count), TTL_CONV_THREADS, 0, stream>>>(
             p->d_at + st.at_offset, st, in, out, P);
         TTL_CUDA_CHECK_LAUNCH();
         return TTL_STATUS_SUCCESS;
@@ -186,10 +188,14 @@ bool slice_chain(ttl_conv_tt_chain_t *chain, int64_t n_last) {
 }
 
 // Register tile height of each step: fewest (rounds of the thread pool) x (tile height), ties to the taller tile
-// (fewer shared-memory loads per multiply-add).
-void choose_tiles(ttl_conv_tt_chain_t *chain, int64_t P, int64_t threads) {
+// (fewer shared-memory loads per multiply-add). With mma, the tensor-core tiles instead (choose_mma_tiles).
+void choose_tiles(ttl_conv_tt_chain_t *chain, int64_t P, int64_t threads, bool mma) {
     for (int32_t k = 0; k < chain->num_steps; ++k) {
         ttl_conv_tt_step_t &st = chain->steps[k];
+        if (mma) {
+            choose_mma_tiles(&st, P);
+            continue;
+        }
         const int64_t n_items = (int64_t)st.L * (st.R * P / TTL_CONV_TN);
         int best = 8;
         int64_t best_cost = INT64_MAX;
@@ -202,22 +208,28 @@ void choose_tiles(ttl_conv_tt_chain_t *chain, int64_t P, int64_t threads) {
     }
 }
 
+/* One 3xTF32 m16n8k8 product holds its warp about as long as 8 FFMA, i.e. two of the FFMA step's units (a row
+ * of its TO x 4 tile) in fused_tile_slots (a rough figure, for comparing tiles of one plan only). */
+constexpr double kMmaSlots = 2.0;
+
 // Thread rounds of one fused tile of P pixels (state rows ld = fused_row_stride(P)), weighted by what an item of
 // each phase does, over every slice: the producer's C P items (SF: kh kw r0pad multiply-adds each; CF: one copy),
-// every step's items with the register tiles choose_tiles gives this P (TO x I multiply-adds each), the sink's
-// copies. Rounds, not items, because the CTA's 256 threads wait for each other at the barrier that ends every
-// phase.
-double fused_tile_slots(const ttl_conv_tt_chain_t &chain, const ttl_conv_geom_t &g, int32_t variant, int64_t P) {
+// every step's items with the tiles choose_tiles gives this P (FFMA: TO x I multiply-adds per thread; MMA: a warp's
+// ceil(I / 8) x 3 MT NT products), the sink's copies. Rounds, not items, because the CTA's 256 threads wait for
+// each other at the barrier that ends every phase.
+double fused_tile_slots(const ttl_conv_tt_chain_t &chain, const ttl_conv_geom_t &g, int32_t variant, int64_t P,
+                        bool mma) {
     const int64_t ld = fused_row_stride((int)P), threads = TTL_CONV_THREADS;
     auto rounds = [&](int64_t items) { return (double)((items + threads - 1) / threads); };
     const double produce_item = variant == TTL_CONV_VARIANT_SF ? (double)g.kh * g.kw * g.r0pad : 1.0;
     double per_slice = rounds(g.C / chain.slices * P) * produce_item;
     ttl_conv_tt_chain_t c = chain;
-    choose_tiles(&c, ld, threads);
+    choose_tiles(&c, ld, threads, mma);
     for (int32_t k = 0; k < c.num_steps; ++k) {
         const ttl_conv_tt_step_t &st = c.steps[k];
-        const int64_t items = (st.O + st.to - 1) / st.to * (int64_t)st.L * (st.R * ld / TTL_CONV_TN);
-        per_slice += rounds(items) * st.to * st.I;
+        const double item =
+            st.mma_mt > 0 ? (double)(st.I + 7) / 8 * 3 * st.mma_mt * st.mma_nt * kMmaSlots : (double)st.to * st.I;
+        per_slice += rounds(tt_step_threads<int64_t>(st, ld)) * item;
     }
     return chain.slices * per_slice + rounds(chain.out_size * P);
 }
@@ -370,12 +382,12 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
         TTL_TRY(occupancy(h, variant, fused_smem_bytes(p->chain, g, variant, P), &blocks_per_sm));
         /* a smaller tile that lets two blocks share an SM, at no more work per pixel (kTileCostSlack) */
         if (blocks_per_sm == 1 && p->fused_form != TTL_CONV_FUSED_LARGEST_TILE) {
-            const double per_px = fused_tile_slots(p->chain, g, variant, P) / (double)P;
+            const double per_px = fused_tile_slots(p->chain, g, variant, P, p->mma) / (double)P;
             for (int64_t t = P - TTL_CONV_TN; t >= TTL_CONV_TN; t -= TTL_CONV_TN) {
                 int blocks = 0;
                 TTL_TRY(occupancy(h, variant, fused_smem_bytes(p->chain, g, variant, t), &blocks));
                 if (blocks >= 2 &&
-                    fused_tile_slots(p->chain, g, variant, t) / (double)t <= kTileCostSlack * per_px) {
+                    fused_tile_slots(p->chain, g, variant, t, p->mma) / (double)t <= kTileCostSlack * per_px) {
                     P = t, blocks_per_sm = blocks;
                     break;
                 }
@@ -393,8 +405,8 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
             p->tile_px = (int32_t)P;
             p->fused_smem = smem;
             p->max_blocks = blocks_per_sm * h->sm_count;
-            choose_tiles(&p->chain, fused_row_stride((int)P),
-                         TTL_CONV_THREADS); /* steps run over the padded rows */
+            choose_tiles(&p->chain, fused_row_stride((int)P), TTL_CONV_THREADS,
+                         p->mma); /* steps run over the padded rows */
         } else if (variant == TTL_CONV_VARIANT_CF) {
             TTL_TRY(plan_cf_chunks(p, budget / 2, &pix_max)); /* the state buffers take the other half */
         }
@@ -414,7 +426,7 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
         p->chunk_px = P;
         p->buf_bytes = state_bytes(p->chain.max_state, P);
         ws += 2 * ttl_align_up(p->buf_bytes);
-        choose_tiles(&p->chain, P, (int64_t)h->sm_count * 16 * TTL_CONV_THREADS);
+        choose_tiles(&p->chain, P, (int64_t)h->sm_count * 16 * TTL_CONV_THREADS, p->mma);
     }
     if (variant == TTL_CONV_VARIANT_CF) ws += ttl_align_up(p->u_bytes);
     p->info.workspace_bytes = ws;
@@ -442,6 +454,15 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
 }
 
 extern "C" ttl_status_t ttl_conv_tt_setup(ttl_cuda_conv_plan_t *p, ttl_algo_t algo, ttl_order_t order) {
+    if (p->mma) {
+        /* TF32 tensor cores need sm_80, in the device and in the code built for it (an older target's build
+         * holds a trap there) */
+        int major = 0;
+        cudaFuncAttributes attr;
+        TTL_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, p->layer->handle->device));
+        TTL_CUDA_TRY(cudaFuncGetAttributes(&attr, tt_step_kernel));
+        if (major < 8 || attr.ptxVersion < 80 || attr.binaryVersion < 80) p->mma = 0;
+    }
     return ttl_conv_tt_plan(p, algo, order, device_fused_occupancy);
 }
 

@@ -13,6 +13,7 @@
 
 #include "cuda/conv_internal.h"
 #include "cuda/cta.cuh"
+#include "cuda/mma_tf32.cuh"
 #include "cuda/plan_common.h"
 
 static_assert(TTL_CONV_TN == 4, "tt_step loads and stores one float4 of consecutive pixel-minor outputs");
@@ -298,10 +299,124 @@ TTL_CONV_HD void tt_step(const float *at, const ttl_conv_tt_step_t &st, const fl
     }
 }
 
+// The same step on the tensor cores in 3xTF32 (mma_tf32.cuh), with the columns n = (l, rp) flattened (N = L RP:
+// a step with few columns per l still fills the 8-wide tiles). A warp computes MT 16-row tiles of o by NT 8-column
+// tiles of n, 8 values of i at a time; rows o >= O, columns n >= N and i >= I are taken as zero (not loaded) and
+// not stored. Every lane of a warp runs the same items (the warp index, not the thread, strides the loop).
+// Alignment: RP is even (P is a multiple of 4), so a lane's two columns 2t, 2t + 1 share l and start 8 bytes
+// aligned: their float2 of out is aligned. Bank conflicts: lanes (g, t) read At at t a_step + g, on 32 distinct
+// banks when Opad is 8 mod 16 (conv_layer.cu pads it so); the state rows (RP apart, mostly a multiple of 32)
+// put the 4 lanes of one column on one bank.
+template <int MT, int NT, class Idx>
+TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
+                             Idx tid, Idx nthr, bool accumulate) {
+    const Idx RP = (Idx)st.R * P, N = (Idx)st.L * RP;
+    const Idx I = st.I, O = st.O, a_step = (Idx)st.Opad * st.a_rows;
+    const Idx m_blocks = (O + 16 * MT - 1) / (16 * MT), n_blocks = (N + 8 * NT - 1) / (8 * NT);
+    const Idx items = m_blocks * n_blocks;
+    const int lane = (int)(tid % 32), g = lane >> 2, t = lane & 3;
+    for (Idx w = tid / 32; w < items; w += nthr / 32) {
+        const Idx mb = w % m_blocks; /* o fastest: neighbouring warps read the same columns of in */
+        const Idx o0 = mb * 16 * MT, n0 = (w / m_blocks) * 8 * NT;
+        /* this lane's B column of each n tile (n0 + 8 j + g): where in[l][0][rp] starts, and whether it exists */
+        Idx b_off[NT];
+        bool b_ok[NT];
+        CTA_UNROLL
+        for (int j = 0; j < NT; ++j) {
+            const Idx n = n0 + 8 * j + g, l = n / RP;
+            b_ok[j] = n < N;
+            b_off[j] = l * I * RP + (n - l * RP);
+        }
+        /* this lane's D elements: rows o0 + 16 i + g (+ 8), columns n0 + 8 j + 2t (+ 1), at out + d_off + o RP */
+        Idx d_off[NT];
+        bool d_ok[NT];
+        float acc[MT][NT][4];
+        CTA_UNROLL
+        for (int j = 0; j < NT; ++j) {
+            const Idx n = n0 + 8 * j + 2 * t, l = n / RP;
+            d_ok[j] = n < N;
+            d_off[j] = l * O * RP + (n - l * RP);
+            CTA_UNROLL
+            for (int i = 0; i < MT; ++i) CTA_UNROLL
+            for (int h = 0; h < 2; ++h) {
+                const Idx o = o0 + 16 * i + 8 * h + g;
+                float2 v = make_float2(0.0f, 0.0f);
+                if (accumulate && d_ok[j] && o < O) {
+                    CTA_ASSERT_ALIGNED(out + d_off[j] + o * RP, 8);
+                    v = *reinterpret_cast<const float2 *>(out + d_off[j] + o * RP);
+                }
+                acc[i][j][2 * h] = v.x, acc[i][j][2 * h + 1] = v.y;
+            }
+        }
+        for (Idx k0 = 0; k0 < I; k0 += 8) {
+            const Idx k[2] = {k0 + t, k0 + t + 4};
+            const bool k_ok[2] = {k[0] < I, k[1] < I};
+            uint32_t a_hi[MT][4], a_lo[MT][4], b_hi[NT][2], b_lo[NT][2];
+            CTA_UNROLL
+            for (int i = 0; i < MT; ++i) CTA_UNROLL
+            for (int r = 0; r < 4; ++r) { /* a[r] = A[g + 8 (r & 1)][t + 4 (r >> 1)] = At[k][o] */
+                const Idx o = o0 + 16 * i + 8 * (r & 1) + g, kk = k[r >> 1];
+                const float v = o < O && k_ok[r >> 1] ? at[kk * a_step + o] : 0.0f;
+                tf32_split(v, &a_hi[i][r], &a_lo[i][r]);
+            }
+            CTA_UNROLL
+            for (int j = 0; j < NT; ++j) CTA_UNROLL
+            for (int r = 0; r < 2; ++r) { /* b[r] = B[t + 4 r][g] = in[l][k][rp] */
+                const float v = b_ok[j] && k_ok[r] ? in[b_off[j] + k[r] * RP] : 0.0f;
+                tf32_split(v, &b_hi[j][r], &b_lo[j][r]);
+            }
+            mma_tiles_3xtf32<MT, NT>(acc, a_hi, a_lo, b_hi, b_lo);
+        }
+        CTA_UNROLL
+        for (int j = 0; j < NT; ++j) CTA_UNROLL
+        for (int i = 0; i < MT; ++i) CTA_UNROLL
+        for (int h = 0; h < 2; ++h) {
+            const Idx o = o0 + 16 * i + 8 * h + g;
+            if (d_ok[j] && o < O) {
+                CTA_ASSERT_ALIGNED(out + d_off[j] + o * RP, 8);
+                *reinterpret_cast<float2 *>(out + d_off[j] + o * RP) =
+                    make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+            }
+        }
+    }
+}
+
+// The MMA tiles a step takes (ttl_conv_tt_step_t.mma_mt, mma_nt): two 16-row tiles where O exceeds 16, four
+// 8-column tiles where the columns fill them.
+inline void choose_mma_tiles(ttl_conv_tt_step_t *st, int64_t P) {
+    const int64_t N = (int64_t)st->L * st->R * P;
+    st->mma_mt = (int16_t)(st->O > 16 ? 2 : 1);
+    st->mma_nt = (int16_t)(N > 16 ? 4 : N > 8 ? 2 : 1);
+}
+
+// Threads that one step's items occupy: one per TO x 4 register tile, or a warp per MMA tile.
+template <class Idx> TTL_CONV_HD Idx tt_step_threads(const ttl_conv_tt_step_t &st, Idx P) {
+    if (st.mma_mt > 0) {
+        const Idx N = (Idx)st.L * st.R * P;
+        return ((Idx)st.O + 16 * st.mma_mt - 1) / (16 * st.mma_mt) * ((N + 8 * st.mma_nt - 1) / (8 * st.mma_nt)) *
+               32;
+    }
+    return ((Idx)st.O + st.to - 1) / st.to * (Idx)st.L * ((Idx)st.R * P / TTL_CONV_TN);
+}
+
 template <class Idx>
 TTL_CONV_HD void tt_step_any(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
                              Idx tid, Idx nthr, bool accumulate = false) {
-    if (st.to == 8)
+    if (st.mma_mt == 2) {
+        if (st.mma_nt == 4)
+            tt_step_mma<2, 4>(at, st, in, out, P, tid, nthr, accumulate);
+        else if (st.mma_nt == 2)
+            tt_step_mma<2, 2>(at, st, in, out, P, tid, nthr, accumulate);
+        else
+            tt_step_mma<2, 1>(at, st, in, out, P, tid, nthr, accumulate);
+    } else if (st.mma_mt == 1) {
+        if (st.mma_nt == 4)
+            tt_step_mma<1, 4>(at, st, in, out, P, tid, nthr, accumulate);
+        else if (st.mma_nt == 2)
+            tt_step_mma<1, 2>(at, st, in, out, P, tid, nthr, accumulate);
+        else
+            tt_step_mma<1, 1>(at, st, in, out, P, tid, nthr, accumulate);
+    } else if (st.to == 8)
         tt_step<8>(at, st, in, out, P, tid, nthr, accumulate);
     else if (st.to == 4)
         tt_step<4>(at, st, in, out, P, tid, nthr, accumulate);

@@ -301,10 +301,11 @@ static ttl_status_t choose_by_timing(ttl_cuda_fc_plan_t *p, ttl_order_t want) {
 extern "C" ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_cuda_fc_layer_t *layer,
                                                 int64_t batch, const ttl_cuda_plan_opts_t *opts) {
     if (plan == NULL || layer == NULL) return TTL_STATUS_NULL_POINTER;
-    ttl_cuda_plan_opts_t o = {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0};
+    ttl_cuda_plan_opts_t o = {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0, 0};
     if (opts != NULL) o = *opts;
     if (batch < 0) return TTL_STATUS_BAD_ARGUMENT;
-    if ((o.autotune != 0 && o.autotune != 1) || (o.allow_tf32 != 0 && o.allow_tf32 != 1))
+    if ((o.autotune != 0 && o.autotune != 1) || (o.allow_tf32 != 0 && o.allow_tf32 != 1) ||
+        (o.allow_3xtf32 != 0 && o.allow_3xtf32 != 1)) /* the TT-FC kernels are FFMA only: 1 changes nothing */
         return TTL_STATUS_BAD_ARGUMENT;
     const unsigned supported = TTL_ALGO_BIT(TTL_ALGO_AUTO) | TTL_ALGO_BIT(TTL_ALGO_SEQUENTIAL) |
                                TTL_ALGO_BIT(TTL_ALGO_SEQUENTIAL_BLAS) | TTL_ALGO_BIT(TTL_ALGO_FUSED) |

@@ -1,9 +1,9 @@
 // Runs a CUDA kernel's CTA body on the CPU: one fiber (ucontext) per CUDA thread on the calling thread, switched
-// at every __syncthreads, and a host buffer for shared memory (poisoned with NaN, with a guard zone after it). The
-// kernel code is included with CTA_HOST_EMULATION defined (src/cuda/cta.cuh) and reaches the thread index, the
-// barrier and the alignment check of its vector accesses through the hooks this header defines. Include it
-// before the kernel headers. Fibers rather than threads: a barrier of 256 fibers costs 256 context switches in
-// one process, not 256 kernel wake-ups.
+// at every __syncthreads and warp-wide tensor-core product (mma.sync), and a host buffer for shared memory
+// (poisoned with NaN, with a guard zone after it). The kernel code is included with CTA_HOST_EMULATION defined
+// (src/cuda/cta.cuh) and reaches the thread index, the barrier and the alignment check of its vector accesses
+// through the hooks this header defines. Include it before the kernel headers. Fibers rather than threads: a
+// barrier of 256 fibers costs 256 context switches in one process, not 256 kernel wake-ups.
 //
 // A fiber runs from one barrier to the next without interruption, in the order the scheduler resumes them
 // (ScopedOrder): a kernel that reads in one barrier interval what another thread writes in the same interval (a
@@ -93,29 +93,49 @@ class FiberCta {
     static constexpr size_t kStackBytes = 256 * 1024;
 
     // Runs fn as one CTA of `threads` threads; false when the threads did not all pass the same barriers
-    // (a divergent __syncthreads, undefined on the device).
+    // (a divergent __syncthreads, or a warp whose lanes did not all reach the same warp-wide operation: undefined
+    // on the device). A round resumes, in the current order, every fiber whose barrier has been reached by all it
+    // waits for: the whole CTA for __syncthreads, its 32 lanes for a warp-wide operation (warp_barrier).
     bool run(int threads, const std::function<void()> &fn) {
         if (int(stacks_.size()) < threads) stacks_.resize(size_t(threads));
         fibers_.assign(size_t(threads), ucontext_t{});
         state_.assign(size_t(threads), kReady);
+        mma_calls_.assign(size_t(threads), 0);
+        mma_.assign(size_t((threads + 31) / 32), WarpMma{});
         job_ = &fn;
         bool consistent = true;
+        std::vector<char> runnable(static_cast<size_t>(threads));
         for (;;) {
-            int waiting = 0, done = 0;
+            int live = 0, at_cta = 0;
+            for (int t = 0; t < threads; ++t) {
+                live += state_[t] != kDone;
+                at_cta += state_[t] == kWaiting;
+            }
+            if (live == 0) break;
+            if (at_cta == live && live < threads) consistent = false; // some returned, others wait at a barrier
+            bool any = false;
+            for (int t = 0; t < threads; ++t) {
+                bool r = state_[t] == kReady || (state_[t] == kWaiting && at_cta == live);
+                if (state_[t] == kWarpWaiting) {
+                    r = true;
+                    for (int u = t / 32 * 32; u < std::min(threads, t / 32 * 32 + 32); ++u)
+                        r &= state_[u] == kWarpWaiting;
+                }
+                runnable[size_t(t)] = r;
+                any |= r;
+            }
+            if (!any) { // a barrier no one else will reach: the fibers are abandoned mid-kernel
+                consistent = false;
+                break;
+            }
             order_ = thread_order().next(threads);
             for (int t : order_) {
-                if (state_[t] == kDone) continue;
+                if (!runnable[size_t(t)]) continue;
                 if (state_[t] == kReady) start(t);
                 current_ = t;
                 state_[t] = kRunning;
                 swapcontext(&scheduler_, &fibers_[t]);
             }
-            for (int t = 0; t < threads; ++t) {
-                if (state_[t] == kWaiting) ++waiting;
-                if (state_[t] == kDone) ++done;
-            }
-            if (waiting == 0) break;
-            if (done > 0) consistent = false; // some returned while others wait at a barrier
         }
         job_ = nullptr;
         return consistent;
@@ -126,9 +146,78 @@ class FiberCta {
         state_[current_] = kWaiting;
         swapcontext(&fibers_[current_], &scheduler_);
     }
+    // The same for the 32 lanes of the running fiber's warp (the rendezvous of a warp-wide instruction).
+    void warp_barrier() {
+        state_[current_] = kWarpWaiting;
+        swapcontext(&fibers_[current_], &scheduler_);
+    }
+
+    // mma.sync.m16n8k8 (tf32 in, f32 accumulate) over the running fiber's warp: each lane posts its fragments, the
+    // lanes meet, and each computes its four elements of D from everyone's posts. Posts alternate between two
+    // slots, so a lane that runs ahead to its next product cannot overwrite what a slower one still reads.
+    // Operands are truncated to TF32 (the hardware ignores the 13 low bits); their products are exact in fp32
+    // and summed in fp32 over k in order (the hardware's summation order and rounding may differ in the last bit).
+    void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+        mma_tiles(1, 1, false, d, a, nullptr, b, nullptr);
+    }
+    // mt x nt tiles of mma_tiles_3xtf32 (src/cuda/mma_tf32.cuh) in one rendezvous: acc [mt][nt][4], a_hi and
+    // a_lo [mt][4], b_hi and b_lo [nt][2]; per tile lo hi, hi lo, then hi hi, as the device runs them.
+    void mma_tiles_3xtf32(int mt, int nt, float *acc, const uint32_t *a_hi, const uint32_t *a_lo,
+                          const uint32_t *b_hi, const uint32_t *b_lo) {
+        mma_tiles(mt, nt, true, acc, a_hi, a_lo, b_hi, b_lo);
+    }
 
   private:
-    enum State { kReady, kRunning, kWaiting, kDone };
+    static constexpr int kMaxMt = 2, kMaxNt = 4;
+    struct Post {
+        uint32_t a[2][kMaxMt][4], b[2][kMaxNt][2]; // [hi, lo][tile][register]
+    };
+    struct WarpMma {
+        Post slot[2][32];
+    };
+    void mma_tiles(int mt, int nt, bool split, float *acc, const uint32_t *a_hi, const uint32_t *a_lo,
+                   const uint32_t *b_hi, const uint32_t *b_lo) {
+        const int t = current_, lane = t % 32;
+        Post &post = mma_[size_t(t / 32)].slot[mma_calls_[size_t(t)]++ % 2][lane];
+        std::memcpy(post.a[0], a_hi, sizeof(uint32_t) * 4 * size_t(mt));
+        std::memcpy(post.b[0], b_hi, sizeof(uint32_t) * 2 * size_t(nt));
+        if (split) {
+            std::memcpy(post.a[1], a_lo, sizeof(uint32_t) * 4 * size_t(mt));
+            std::memcpy(post.b[1], b_lo, sizeof(uint32_t) * 2 * size_t(nt));
+        }
+        warp_barrier();
+        const Post *posts = mma_[size_t(t / 32)].slot[(mma_calls_[size_t(t)] - 1) % 2];
+        for (int i = 0; i < mt; ++i)
+            for (int j = 0; j < nt; ++j) {
+                float *d = acc + (i * nt + j) * 4;
+                if (split) {
+                    product(posts, lane, 1, i, 0, j, d);
+                    product(posts, lane, 0, i, 1, j, d);
+                }
+                product(posts, lane, 0, i, 0, j, d);
+            }
+    }
+    // d += A B for lane's four elements, A from the posts' a[ha][i], B from b[hb][j] (layout: mma_tf32.cuh).
+    static void product(const Post *posts, int lane, int ha, int i, int hb, int j, float *d) {
+        const int g = lane / 4, q = lane % 4;
+        for (int r = 0; r < 4; ++r) {
+            const int m = g + 8 * (r / 2), n = 2 * q + r % 2;
+            float acc = d[r];
+            for (int k = 0; k < 8; ++k) {
+                const float av = tf32_value(posts[4 * (m % 8) + k % 4].a[ha][i][m / 8 + 2 * (k / 4)]);
+                const float bv = tf32_value(posts[4 * n + k % 4].b[hb][j][k / 4]);
+                acc += av * bv;
+            }
+            d[r] = acc;
+        }
+    }
+    enum State { kReady, kRunning, kWaiting, kWarpWaiting, kDone };
+    static float tf32_value(uint32_t bits) {
+        bits &= 0xffffe000u;
+        float v;
+        std::memcpy(&v, &bits, sizeof(v));
+        return v;
+    }
     void start(int t) {
         if (!stacks_[t]) stacks_[t].reset(new char[kStackBytes]);
         getcontext(&fibers_[t]);
@@ -141,7 +230,9 @@ class FiberCta {
     std::vector<std::unique_ptr<char[]>> stacks_;
     std::vector<ucontext_t> fibers_;
     std::vector<State> state_;
-    std::vector<int> order_; // of this barrier interval
+    std::vector<int> order_;          // of this barrier interval
+    std::vector<uint32_t> mma_calls_; // per fiber: products it has started, whose parity picks its post slot
+    std::vector<WarpMma> mma_;        // per warp
     ucontext_t scheduler_{};
     const std::function<void()> *job_ = nullptr;
     int current_ = 0;
@@ -200,6 +291,13 @@ class GuardedBuffer {
 
 static inline int cta_emu_thread_index() { return cta_emu::cta().thread_index(); }
 static inline void cta_emu_barrier() { cta_emu::cta().barrier(); }
+static inline void cta_emu_mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+    cta_emu::cta().mma_m16n8k8_tf32(d, a, b);
+}
+static inline void cta_emu_mma_tiles_3xtf32(int mt, int nt, float *acc, const uint32_t *a_hi, const uint32_t *a_lo,
+                                            const uint32_t *b_hi, const uint32_t *b_lo) {
+    cta_emu::cta().mma_tiles_3xtf32(mt, nt, acc, a_hi, a_lo, b_hi, b_lo);
+}
 static inline void cta_emu_check_aligned(const void *p, uintptr_t bytes) {
     if (reinterpret_cast<uintptr_t>(p) % bytes != 0) ++cta_emu::misaligned_accesses();
 }

@@ -81,13 +81,15 @@ ttl_status_t h100_occupancy(const ttl_cuda_handle_t *h, int32_t, size_t smem, in
 // ---- the executor of conv_tt_schedule on the host --------------------------------------------------------------
 
 constexpr int64_t kGridThreads = 37; // odd, so that grid-stride loops end mid-group
+// The chunked tensor-core step's grid: 3 blocks of 2 warps (6 warps, so that its warp-stride loop ends mid-way).
+constexpr int64_t kMmaGridBlocks = 3, kMmaBlockThreads = 64;
 // The host runs a few hundred million multiply-adds a second: the big cases (a CIFAR layer, VGG 512 -> 512) run
 // the modes below this many, the small cases every mode.
 constexpr int64_t kMaxEmulatedMacs = 600'000'000;
 
 struct HostExec {
     const ttl_cuda_conv_plan_t *p;
-    bool fused_ok = true; // every fused block kept to its shared memory and passed its barriers together
+    bool fused_ok = true; // every block kept to its shared memory and passed its barriers together
 
     template <int kVariant>
     void fused_variant(float *out, const float *x, const ttl_conv_cf_chunk_t &ch, int64_t npix) {
@@ -124,6 +126,15 @@ struct HostExec {
         return TTL_STATUS_SUCCESS;
     }
     ttl_status_t step(const ttl_conv_tt_step_t &st, const float *in, float *out, int64_t P) {
+        if (st.mma_mt > 0) { // warp-wide products: blocks of fibers, whole warps
+            for (int64_t block = 0; block < kMmaGridBlocks; ++block)
+                fused_ok &= cta_emu::run_cta(kMmaBlockThreads, [&] {
+                    tt_step_any<int64_t>(p->d_at + st.at_offset, st, in, out, P,
+                                         block * kMmaBlockThreads + cta_emu_thread_index(),
+                                         kMmaGridBlocks * kMmaBlockThreads);
+                });
+            return TTL_STATUS_SUCCESS;
+        }
         for (int64_t i = 0; i < kGridThreads; ++i) {
             const int64_t t = cta_emu::grid_thread(i, kGridThreads);
             tt_step_any<int64_t>(p->d_at + st.at_offset, st, in, out, P, t, kGridThreads);
@@ -160,6 +171,7 @@ struct Mode {
     size_t budget; // the plan's workspace limit; 0: the normal bound; 1: a quarter of one image; else these bytes
     int tile_px;   // > 0: the fused tile forced to this many pixels where it fits
     int fused_form = TTL_CONV_FUSED_DEFAULT; // the planner input ttl_cuda_conv_plan_t.fused_form
+    int mma = 0;                             // TT steps in 3xTF32 on (emulated) tensor cores
 };
 
 const Mode kModes[] = {
@@ -185,7 +197,19 @@ const Mode kModes[] = {
     // the chain once per value of the last input mode, the last step summing the slices (layers with d >= 2)
     {"sf_sliced", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0, TTL_CONV_FUSED_SLICED},
     {"sf_sliced_tile16", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 16, TTL_CONV_FUSED_SLICED},
+    // the tensor-core steps: both orders, fused (plain, padded rows, sliced) and chunked
+    {"sf_f2l_mma", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0, TTL_CONV_FUSED_DEFAULT, 1},
+    {"sf_l2f_mma", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_LAST_TO_FIRST, 0, 0, 0, TTL_CONV_FUSED_DEFAULT, 1},
+    {"cf_f2l_mma", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0, TTL_CONV_FUSED_DEFAULT, 1},
+    {"cf_l2f_mma", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_LAST_TO_FIRST, 0, 0, 0, TTL_CONV_FUSED_DEFAULT, 1},
+    {"sf_tile16_mma", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 16, TTL_CONV_FUSED_DEFAULT, 1},
+    {"sf_sliced_mma", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0, TTL_CONV_FUSED_SLICED, 1},
+    {"sf_unfused_mma", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 1, 0, 0, TTL_CONV_FUSED_DEFAULT, 1},
+    {"cf_unfused_small_chunks_mma", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 1, 1, 0, TTL_CONV_FUSED_DEFAULT, 1},
 };
+
+// The tensor-core steps switch fibers at every warp-wide product: those modes run on the smaller cases only.
+constexpr int64_t kMaxEmulatedMmaMacs = 60'000'000;
 
 // Plans mode m for case c over layer h (the test overrides set for it; ConvEmulation's TearDown resets them).
 ttl_status_t plan_mode(ttl_cuda_conv_plan_t *p, HostConvLayer &h, const Mode &m, const ConvCase &c,
@@ -201,6 +225,7 @@ ttl_status_t plan_mode(ttl_cuda_conv_plan_t *p, HostConvLayer &h, const Mode &m,
     const ttl_status_t geom = ttl_conv_make_geom(&p->geom, &h.layer, &shape, &stats);
     if (geom != TTL_STATUS_SUCCESS) return geom;
     p->fused_form = m.fused_form;
+    p->mma = m.mma;
     return ttl_conv_tt_plan(p, m.algo, m.order, h.occupancy);
 }
 
@@ -276,11 +301,14 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
         if (m.budget == SIZE_MAX && m.algo == TTL_ALGO_SPATIAL_FIRST)
             EXPECT_GE(p.chunk_px, c.batch * d.oh * d.ow) << "an unlimited workspace still cut into chunks";
 
-        if (p.info.macs > kMaxEmulatedMacs) return; // a forced bad order or halo-heavy chunking of a big layer
+        for (int k = 0; k < p.chain.num_steps; ++k)
+            EXPECT_EQ(p.chain.steps[k].mma_mt > 0, m.mma == 1) << "step " << k << ": the form asked for";
+        // a forced bad order or halo-heavy chunking of a big layer
+        if (p.info.macs > (m.mma ? kMaxEmulatedMmaMacs : kMaxEmulatedMacs)) return;
         const std::vector<float> y = run_plan(p, x, ref.size());
-        EXPECT_LE(rel_err(y, ref), 1e-5)
-            << "fused " << p.fused << " tile_px " << p.tile_px << " chunk_px " << p.chunk_px << " cf_bc " << p.cf_bc
-            << " cf_rb " << p.cf_rb << " cf_cw " << p.cf_cw;
+        EXPECT_LE(rel_err(y, ref), 1e-5) // 3xTF32 included: its products err by a few 2^-22
+            << "mma " << m.mma << "fused " << p.fused << " tile_px " << p.tile_px << " chunk_px " << p.chunk_px
+            << " cf_bc " << p.cf_bc << " cf_rb " << p.cf_rb << " cf_cw " << p.cf_cw;
     };
 
     // 3 multiprocessors: a persistent fused grid smaller than the tile count, so blocks loop over tiles

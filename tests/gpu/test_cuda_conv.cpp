@@ -103,6 +103,7 @@ struct Variant {
     size_t limit; /* ttl_cuda_plan_opts_t.workspace_limit; 1 byte: the smallest chunks */
     int tile_px;  /* > 0: fused tiles forced to this many pixels where they fit (padded state rows) */
     int fused_form = TTL_CONV_FUSED_DEFAULT; /* TTL_CONV_FUSED_SLICED: the chain once per last input mode value */
+    int allow_3xtf32 = 0;                    /* the TT steps on tensor cores where the device has them */
 };
 
 const Variant kVariants[] = {
@@ -125,6 +126,17 @@ const Variant kVariants[] = {
     {"dense_no_scratch", TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 1, 0},
     {"auto", TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0, 0},
     {"autotune", TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 0, 0},
+    {"sf_f2l_3xtf32", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0, 0, TTL_CONV_FUSED_DEFAULT, 1},
+    {"sf_l2f_3xtf32", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_LAST_TO_FIRST, 0, 0, 0, 0, TTL_CONV_FUSED_DEFAULT, 1},
+    {"cf_f2l_3xtf32", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0, 0, TTL_CONV_FUSED_DEFAULT, 1},
+    {"cf_l2f_3xtf32", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_LAST_TO_FIRST, 0, 0, 0, 0, TTL_CONV_FUSED_DEFAULT, 1},
+    {"sf_unfused_3xtf32", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 1, 0, 0, TTL_CONV_FUSED_DEFAULT, 1},
+    {"cf_unfused_small_chunks_3xtf32", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_AUTO, 0, 1, 1, 0, TTL_CONV_FUSED_DEFAULT,
+     1},
+    {"sf_tile16_3xtf32", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 0, 16, TTL_CONV_FUSED_DEFAULT, 1},
+    {"sf_sliced_3xtf32", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0, 0, TTL_CONV_FUSED_SLICED, 1},
+    {"auto_3xtf32", TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0, 0, TTL_CONV_FUSED_DEFAULT, 1},
+    {"autotune_3xtf32", TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 0, 0, TTL_CONV_FUSED_DEFAULT, 1},
 };
 
 // One process per shape (CTest runs each test in its own process, and CUDA/cuDNN start-up dominates a small
@@ -138,7 +150,7 @@ void CudaConvForward::check(size_t ci, int layout, const Variant &v) {
     const ConvCase &c = cases()[ci];
     CaseData &d = case_data(ci);
     const ttl_conv_shape_t shape{c.batch, c.height, c.width, ttl_layout_t(layout)};
-    const ttl_cuda_plan_opts_t opts{v.algo, v.order, v.autotune, 0, v.limit};
+    const ttl_cuda_plan_opts_t opts{v.algo, v.order, v.autotune, 0, v.limit, v.allow_3xtf32};
     ttl_cuda_conv_plan_t *plan = nullptr;
     {
         Overrides o(v.force_unfused, v.tile_px, v.fused_form);
@@ -159,6 +171,10 @@ void CudaConvForward::check(size_t ci, int layout, const Variant &v) {
     EXPECT_GT(info.estimated_us, 0.0) << "the cost model's estimate";
     ASSERT_NE(info.reason, nullptr);
     EXPECT_GT(std::strlen(info.reason), 0u);
+    int major = 0; // TF32 tensor cores from sm_80; before, allow_3xtf32 changes nothing
+    ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), cudaSuccess);
+    if (v.algo == TTL_ALGO_SPATIAL_FIRST || v.algo == TTL_ALGO_CHANNELS_FIRST)
+        EXPECT_EQ(std::strstr(info.reason, "3xTF32") != nullptr, v.allow_3xtf32 == 1 && major >= 8) << info.reason;
     const int64_t S = d.desc.out_channels, C = d.desc.in_channels;
     if (info.algo == TTL_ALGO_DENSE && v.limit > 0) EXPECT_LE(info.workspace_bytes, v.limit);
     if (info.algo == TTL_ALGO_DENSE)
@@ -282,6 +298,7 @@ TEST_F(CudaConv, BadPlansAreRejected) {
     EXPECT_EQ(create({TTL_ALGO_AUTO, ttl_order_t(7), 0, 0, 0}, shape), TTL_STATUS_BAD_ARGUMENT);
     EXPECT_EQ(create({TTL_ALGO_AUTO, TTL_ORDER_AUTO, 2, 0, 0}, shape), TTL_STATUS_BAD_ARGUMENT);
     EXPECT_EQ(create({TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, -1, 0}, shape), TTL_STATUS_BAD_ARGUMENT);
+    EXPECT_EQ(create({TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 0, 2}, shape), TTL_STATUS_BAD_ARGUMENT);
     EXPECT_EQ(create({TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0}, {-1, 7, 6, TTL_LAYOUT_NCHW}),
               TTL_STATUS_BAD_ARGUMENT);
     EXPECT_EQ(create({TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0}, {2, 7, 6, ttl_layout_t(5)}),

@@ -325,6 +325,9 @@ TEST_F(CudaFcErrors, PlanCreateStatuses) {
     EXPECT_EQ(ttl_cuda_fc_plan_create(&p, layer->l, 4, &o), TTL_STATUS_BAD_ARGUMENT);
     o = opts(TTL_ALGO_AUTO, TTL_ORDER_AUTO, 2);
     EXPECT_EQ(ttl_cuda_fc_plan_create(&p, layer->l, 4, &o), TTL_STATUS_BAD_ARGUMENT);
+    o = opts(TTL_ALGO_AUTO);
+    o.allow_3xtf32 = -1;
+    EXPECT_EQ(ttl_cuda_fc_plan_create(&p, layer->l, 4, &o), TTL_STATUS_BAD_ARGUMENT);
     EXPECT_EQ(ttl_cuda_fc_plan_create(&p, layer->l, -1, nullptr), TTL_STATUS_BAD_ARGUMENT);
     EXPECT_EQ(ttl_cuda_fc_plan_create(&p, nullptr, 4, nullptr), TTL_STATUS_NULL_POINTER);
     EXPECT_EQ(ttl_cuda_fc_plan_create(nullptr, layer->l, 4, nullptr), TTL_STATUS_NULL_POINTER);
