@@ -67,7 +67,8 @@ typedef enum ttl_status {
     TTL_STATUS_OVERFLOW = 5,               /* a size or product of sizes overflows int64_t or size_t */
     TTL_STATUS_BAD_ARGUMENT = 6,           /* unknown enum value, eps out of range, batch < 0, ... */
     TTL_STATUS_UNSUPPORTED = 7,            /* the requested algorithm cannot run this problem here */
-    TTL_STATUS_INSUFFICIENT_WORKSPACE = 8, /* ws_bytes is smaller than the plan's workspace_bytes */
+    TTL_STATUS_INSUFFICIENT_WORKSPACE = 8, /* ws_bytes is smaller than the plan's workspace_bytes (or, at plan
+                                            * time, a workspace_limit too small to run the shape in chunks) */
     TTL_STATUS_OUT_OF_MEMORY = 9,          /* an allocation the call documents failed */
     TTL_STATUS_NUMERICAL = 10,             /* LAPACK did not converge, or the input holds NaN/Inf */
     TTL_STATUS_IO_ERROR = 11,              /* a file could not be opened, read, written or renamed */

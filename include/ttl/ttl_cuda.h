@@ -124,7 +124,9 @@ TTL_API void ttl_cuda_conv_layer_destroy(ttl_cuda_conv_layer_t *layer);
  * the larger of x and y (or opts->workspace_limit): channels first works through the batch in chunks of images,
  * bands of output rows, or bands of output columns, whichever fits. The one exception is channels first where
  * the r_0 S values of the kh x kw input pixels one output pixel reads exceed that bound (tiny images, r_0 S much
- * larger than C); it then takes that least chunk. */
+ * larger than C); it then takes that least chunk. A workspace_limit so small that a forward would take more than
+ * 2^18 kernel launches (about a second of launch overhead) gives INSUFFICIENT_WORKSPACE for that algorithm (AUTO
+ * then runs another). */
 TTL_API ttl_status_t ttl_cuda_conv_plan_create(ttl_cuda_conv_plan_t **plan, ttl_cuda_conv_layer_t *layer,
                                                const ttl_conv_shape_t *shape, const ttl_cuda_plan_opts_t *opts);
 TTL_API ttl_status_t ttl_cuda_conv_plan_info(const ttl_cuda_conv_plan_t *plan, ttl_plan_info_t *info);

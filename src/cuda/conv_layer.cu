@@ -213,6 +213,7 @@ extern "C" ttl_status_t ttl_conv_host_g0(float **g0, int32_t *r0pad, const ttl_c
         return TTL_STATUS_SUCCESS;
     int64_t count;
     TTL_TRY(ttl_mul_i64(&count, khkw, pad));
+    if (!ttl_fits_i32(count)) return TTL_STATUS_SUCCESS; /* the kernels index [kh kw][r0pad] with int */
     float *out = (float *)calloc((size_t)count, sizeof(float));
     if (out == NULL) return TTL_STATUS_OUT_OF_MEMORY;
     for (int64_t pq = 0; pq < khkw; ++pq)

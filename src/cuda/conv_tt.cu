@@ -246,6 +246,20 @@ size_t align_down(size_t n) { return n & ~(TTL_WS_ALIGN - 1); }
 /* Largest workspace budget the planner works with (1 PiB): a caller's generous limit is cut to it. */
 constexpr size_t kBudgetCap = (size_t)1 << 50;
 
+/* Most kernel launches one forward may take (about a second of launch overhead alone): a workspace limit so tight
+ * that the chunks would need more is refused at plan time, not planned as a forward of millions of launches. */
+constexpr int64_t kMaxLaunches = (int64_t)1 << 18;
+
+// Kernel launches of one forward (conv_tt_schedule): a fused run of the chain is one, a chunked one steps + 2 per
+// chunk of chunk_px pixels; channels first adds its conv per chunk of U, whose cf_tt_px pixels (summed over its
+// cf_chunks chunks) take at most cf_chunks + cf_tt_px / chunk_px chain chunks.
+int64_t forward_launches(const ttl_cuda_conv_plan_t &p) {
+    const int64_t per_chunk = p.chain.num_steps + 2;
+    if (p.variant == TTL_CONV_VARIANT_SF)
+        return p.fused ? 1 : per_chunk * ((p.geom.B * p.geom.OH * p.geom.OW + p.chunk_px - 1) / p.chunk_px);
+    return p.cf_chunks + (p.fused ? p.cf_chunks : per_chunk * (p.cf_chunks + p.cf_tt_px / p.chunk_px));
+}
+
 // Channels first: the chunks of U within u_budget bytes: whole images if one fits, else bands of output rows,
 // else (an image narrow in rows but wide in r_0 S) bands of output columns of one output row. One output pixel's
 // U (kh x kw input pixels, r_0 S values each) is the least a chunk holds, even above the budget. Sets cf_bc,
@@ -429,6 +443,7 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
         choose_tiles(&p->chain, P, (int64_t)h->sm_count * 16 * TTL_CONV_THREADS, p->mma);
     }
     if (variant == TTL_CONV_VARIANT_CF) ws += ttl_align_up(p->u_bytes);
+    if (forward_launches(*p) > kMaxLaunches) return TTL_STATUS_INSUFFICIENT_WORKSPACE;
     p->info.workspace_bytes = ws;
     p->info.persistent_bytes = 0;
     p->info.algo = algo;

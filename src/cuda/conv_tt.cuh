@@ -337,15 +337,17 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
             d_ok[j] = n < N;
             d_off[j] = l * O * RP + (n - l * RP);
             CTA_UNROLL
-            for (int i = 0; i < MT; ++i) CTA_UNROLL
-            for (int h = 0; h < 2; ++h) {
-                const Idx o = o0 + 16 * i + 8 * h + g;
-                float2 v = make_float2(0.0f, 0.0f);
-                if (accumulate && d_ok[j] && o < O) {
-                    CTA_ASSERT_ALIGNED(out + d_off[j] + o * RP, 8);
-                    v = *reinterpret_cast<const float2 *>(out + d_off[j] + o * RP);
+            for (int i = 0; i < MT; ++i) {
+                CTA_UNROLL
+                for (int h = 0; h < 2; ++h) {
+                    const Idx o = o0 + 16 * i + 8 * h + g;
+                    float2 v = make_float2(0.0f, 0.0f);
+                    if (accumulate && d_ok[j] && o < O) {
+                        CTA_ASSERT_ALIGNED(out + d_off[j] + o * RP, 8);
+                        v = *reinterpret_cast<const float2 *>(out + d_off[j] + o * RP);
+                    }
+                    acc[i][j][2 * h] = v.x, acc[i][j][2 * h + 1] = v.y;
                 }
-                acc[i][j][2 * h] = v.x, acc[i][j][2 * h + 1] = v.y;
             }
         }
         for (Idx k0 = 0; k0 < I; k0 += 8) {
@@ -353,29 +355,37 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
             const bool k_ok[2] = {k[0] < I, k[1] < I};
             uint32_t a_hi[MT][4], a_lo[MT][4], b_hi[NT][2], b_lo[NT][2];
             CTA_UNROLL
-            for (int i = 0; i < MT; ++i) CTA_UNROLL
-            for (int r = 0; r < 4; ++r) { /* a[r] = A[g + 8 (r & 1)][t + 4 (r >> 1)] = At[k][o] */
-                const Idx o = o0 + 16 * i + 8 * (r & 1) + g, kk = k[r >> 1];
-                const float v = o < O && k_ok[r >> 1] ? at[kk * a_step + o] : 0.0f;
-                tf32_split(v, &a_hi[i][r], &a_lo[i][r]);
+            for (int i = 0; i < MT; ++i) {
+                CTA_UNROLL
+                for (int r = 0; r < 4; ++r) { /* a[r] = A[g + 8 (r & 1)][t + 4 (r >> 1)] = At[k][o] */
+                    const Idx o = o0 + 16 * i + 8 * (r & 1) + g, kk = k[r >> 1];
+                    const float v = o < O && k_ok[r >> 1] ? at[kk * a_step + o] : 0.0f;
+                    tf32_split(v, &a_hi[i][r], &a_lo[i][r]);
+                }
             }
             CTA_UNROLL
-            for (int j = 0; j < NT; ++j) CTA_UNROLL
-            for (int r = 0; r < 2; ++r) { /* b[r] = B[t + 4 r][g] = in[l][k][rp] */
-                const float v = b_ok[j] && k_ok[r] ? in[b_off[j] + k[r] * RP] : 0.0f;
-                tf32_split(v, &b_hi[j][r], &b_lo[j][r]);
+            for (int j = 0; j < NT; ++j) {
+                CTA_UNROLL
+                for (int r = 0; r < 2; ++r) { /* b[r] = B[t + 4 r][g] = in[l][k][rp] */
+                    const float v = b_ok[j] && k_ok[r] ? in[b_off[j] + k[r] * RP] : 0.0f;
+                    tf32_split(v, &b_hi[j][r], &b_lo[j][r]);
+                }
             }
             mma_tiles_3xtf32<MT, NT>(acc, a_hi, a_lo, b_hi, b_lo);
         }
         CTA_UNROLL
-        for (int j = 0; j < NT; ++j) CTA_UNROLL
-        for (int i = 0; i < MT; ++i) CTA_UNROLL
-        for (int h = 0; h < 2; ++h) {
-            const Idx o = o0 + 16 * i + 8 * h + g;
-            if (d_ok[j] && o < O) {
-                CTA_ASSERT_ALIGNED(out + d_off[j] + o * RP, 8);
-                *reinterpret_cast<float2 *>(out + d_off[j] + o * RP) =
-                    make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+        for (int j = 0; j < NT; ++j) {
+            CTA_UNROLL
+            for (int i = 0; i < MT; ++i) {
+                CTA_UNROLL
+                for (int h = 0; h < 2; ++h) {
+                    const Idx o = o0 + 16 * i + 8 * h + g;
+                    if (d_ok[j] && o < O) {
+                        CTA_ASSERT_ALIGNED(out + d_off[j] + o * RP, 8);
+                        *reinterpret_cast<float2 *>(out + d_off[j] + o * RP) =
+                            make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+                    }
+                }
             }
         }
     }

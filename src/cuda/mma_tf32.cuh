@@ -83,11 +83,13 @@ mma_tiles_3xtf32(float (&acc)[MT][NT][4], const uint32_t (&a_hi)[MT][4], const u
     cta_emu_mma_tiles_3xtf32(MT, NT, &acc[0][0][0], &a_hi[0][0], &a_lo[0][0], &b_hi[0][0], &b_lo[0][0]);
 #else
     CTA_UNROLL
-    for (int i = 0; i < MT; ++i) CTA_UNROLL
-    for (int j = 0; j < NT; ++j) {
-        mma_m16n8k8_tf32(acc[i][j], a_lo[i], b_hi[j]);
-        mma_m16n8k8_tf32(acc[i][j], a_hi[i], b_lo[j]);
-        mma_m16n8k8_tf32(acc[i][j], a_hi[i], b_hi[j]);
+    for (int i = 0; i < MT; ++i) {
+        CTA_UNROLL
+        for (int j = 0; j < NT; ++j) {
+            mma_m16n8k8_tf32(acc[i][j], a_lo[i], b_hi[j]);
+            mma_m16n8k8_tf32(acc[i][j], a_hi[i], b_lo[j]);
+            mma_m16n8k8_tf32(acc[i][j], a_hi[i], b_hi[j]);
+        }
     }
 #endif
 }

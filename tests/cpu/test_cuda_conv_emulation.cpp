@@ -386,7 +386,8 @@ std::ostream &operator<<(std::ostream &os, const TilePlan &t) {
               << t.slices << "}";
 }
 
-TilePlan plan_vgg_512(int64_t rank, ttl_algo_t algo, int32_t form = TTL_CONV_FUSED_DEFAULT) {
+TilePlan plan_vgg_512(int64_t rank, ttl_algo_t algo, int32_t form = TTL_CONV_FUSED_DEFAULT,
+                      ttl_conv_tt_chain_t *chain = nullptr, int32_t mma = 0) {
     CaseData d;
     d.desc = conv_desc({8, 8, 8}, {8, 8, 8}, {rank, rank, rank, 1}, 3, 3, 1, 1, 1, 1, 1, 1);
     d.cores = random_vector(conv_param_count(d.desc), 7);
@@ -399,9 +400,11 @@ TilePlan plan_vgg_512(int64_t rank, ttl_algo_t algo, int32_t form = TTL_CONV_FUS
     p.layer = &h.layer;
     p.shape = shape;
     p.fused_form = form;
+    p.mma = mma;
     EXPECT_EQ(ttl_conv_make_geom(&p.geom, &h.layer, &shape, &stats), TTL_STATUS_SUCCESS);
     const ttl_order_t order = form == TTL_CONV_FUSED_SLICED ? TTL_ORDER_FIRST_TO_LAST : TTL_ORDER_AUTO;
     EXPECT_EQ(ttl_conv_tt_plan(&p, algo, order, h.occupancy), TTL_STATUS_SUCCESS);
+    if (chain != nullptr) *chain = p.chain;
     return {p.fused, p.tile_px, p.max_blocks, p.chain.slices};
 }
 
@@ -425,6 +428,49 @@ TEST(ConvTilePlan, SlicedChainFitsLargerTilesAndRank16) {
     const TilePlan r16_cf = plan_vgg_512(16, TTL_ALGO_CHANNELS_FIRST);
     EXPECT_EQ(r16_cf.fused, 0);
     EXPECT_EQ(r16_cf.slices, 1);
+}
+
+// A workspace limit of 64 bytes on the 512 -> 512 rank-8 layer at batch 1024, 56 x 56 would chunk a forward into
+// millions of launches (4-pixel chunks spatial first, one output pixel per chunk channels first): refused with
+// INSUFFICIENT_WORKSPACE. The default bound (twice the activations) plans both.
+TEST(ConvTilePlan, ATinyWorkspaceLimitIsRefusedNotPlannedAsMillionsOfLaunches) {
+    CaseData d;
+    d.desc = conv_desc({8, 8, 8}, {8, 8, 8}, {8, 8, 8, 1}, 3, 3, 1, 1, 1, 1, 1, 1);
+    d.cores = random_vector(conv_param_count(d.desc), 7);
+    HostConvLayer h(d, false, 132, 227 * 1024);
+    const ttl_conv_shape_t shape{1024, 56, 56, TTL_LAYOUT_NCHW};
+    ttl_conv_stats_t stats;
+    ASSERT_EQ(ttl_conv_stats(&stats, &d.desc, &shape), TTL_STATUS_SUCCESS);
+    for (ttl_algo_t algo : {TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST})
+        for (size_t limit : {size_t(64), size_t(0)}) {
+            ttl_conv_tt_test_overrides.force_unfused = algo == TTL_ALGO_SPATIAL_FIRST; // SF fuses otherwise
+            ttl_cuda_conv_plan_t p{};
+            p.layer = &h.layer;
+            p.shape = shape;
+            p.ws_limit = limit;
+            ASSERT_EQ(ttl_conv_make_geom(&p.geom, &h.layer, &shape, &stats), TTL_STATUS_SUCCESS);
+            EXPECT_EQ(ttl_conv_tt_plan(&p, algo, TTL_ORDER_AUTO, h.occupancy),
+                      limit == 64 ? TTL_STATUS_INSUFFICIENT_WORKSPACE : TTL_STATUS_SUCCESS)
+                << ttl_algo_name(algo) << " limit " << limit;
+            ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0, 0, 0};
+        }
+}
+
+// The tensor-core steps need no more shared memory than the FFMA ones: the same tiles and blocks. Their warp
+// tiles: two 16-row tiles for the 64-row steps, one for the last step's 8 rows (spatial first, first to last:
+// O = s_3), four 8-column tiles everywhere (the columns n = (l, rp) of a 4-pixel tile number 256 in every step).
+TEST(ConvTilePlan, TensorCoreStepsTakeTheSameTiles) {
+    for (ttl_algo_t algo : {TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST})
+        for (int64_t rank : {4, 8}) {
+            ttl_conv_tt_chain_t chain{};
+            EXPECT_EQ(plan_vgg_512(rank, algo, TTL_CONV_FUSED_DEFAULT, &chain, 1), plan_vgg_512(rank, algo));
+            for (int k = 0; k < chain.num_steps; ++k) {
+                const ttl_conv_tt_step_t &st = chain.steps[k];
+                EXPECT_EQ(st.mma_mt, st.O > 16 ? 2 : 1) << "step " << k;
+                EXPECT_EQ(st.mma_nt, 4) << "step " << k;
+                EXPECT_EQ(st.Opad % 16, 8) << "step " << k << ": At rows on distinct banks for the fragments";
+            }
+        }
 }
 
 } // namespace
