@@ -158,9 +158,10 @@ ttl_status_t ttl_conv_make_geom(ttl_conv_geom_t *geom, const ttl_cuda_conv_layer
  * given core order (AUTO: fewer multiply-adds); fills plan->info. UNSUPPORTED when the chains do not exist. */
 ttl_status_t ttl_conv_tt_setup(ttl_cuda_conv_plan_t *plan, ttl_algo_t algo, ttl_order_t order);
 /* The same planning with the fused kernel's occupancy supplied by the caller: resident blocks per multiprocessor
- * for `smem` bytes of dynamic shared memory (0: the kernel cannot run with it). ttl_conv_tt_setup passes the
- * device's answer; the CPU emulation test (tests/cpu/test_cuda_conv_emulation.cpp) plans without a device. */
-typedef ttl_status_t (*ttl_conv_fused_occupancy_fn)(const ttl_cuda_handle_t *handle, int32_t variant, size_t smem,
+ * of the plan's fused kernel (its variant and step form) for `smem` bytes of dynamic shared memory (0: the kernel
+ * cannot run with it). ttl_conv_tt_setup passes the device's answer; the CPU emulation test
+ * (tests/cpu/test_cuda_conv_emulation.cpp) plans without a device. */
+typedef ttl_status_t (*ttl_conv_fused_occupancy_fn)(const ttl_cuda_conv_plan_t *plan, size_t smem,
                                                     int *blocks_per_sm);
 ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *plan, ttl_algo_t algo, ttl_order_t order,
                               ttl_conv_fused_occupancy_fn occupancy);

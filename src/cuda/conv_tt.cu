@@ -37,13 +37,14 @@ namespace {
 
 /* Registers are capped for two resident blocks per SM (128 per thread), which the planner may choose when the
  * shared memory allows it. */
-template <int kVariant>
+template <int kVariant, bool kMma>
 __global__ void __launch_bounds__(TTL_CONV_THREADS, 2)
     tt_fused_kernel(float *__restrict__ out, const float *__restrict__ x, const float *__restrict__ at_g,
                     const float *__restrict__ g0_g, const float *__restrict__ bias, const ttl_conv_tt_chain_t chain,
                     const ttl_conv_geom_t g, const ttl_conv_cf_chunk_t ch, int P, int64_t num_tiles) {
     extern __shared__ float4 smem_f4[];
-    tt_fused_cta<kVariant>(out, x, at_g, g0_g, bias, chain, g, ch, P, num_tiles, blockIdx.x, gridDim.x, smem_f4);
+    tt_fused_cta<kVariant, kMma>(out, x, at_g, g0_g, bias, chain, g, ch, P, num_tiles, blockIdx.x, gridDim.x,
+                                 smem_f4);
 }
 
 // Unfused pieces over a chunk of P pixels starting at `first`, grid-stride loops.
@@ -59,12 +60,13 @@ __global__ void __launch_bounds__(TTL_CONV_THREADS)
         produce_cf<int64_t>(buf, P, P, cf_pixels{ch, first}, x, g, tid, nthr);
 }
 
+template <bool kMma>
 __global__ void __launch_bounds__(TTL_CONV_THREADS)
     tt_step_kernel(const float *__restrict__ at, const ttl_conv_tt_step_t st, const float *__restrict__ in,
                    float *__restrict__ out, int64_t P) {
     const int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t nthr = (int64_t)gridDim.x * blockDim.x;
-    tt_step_any<int64_t>(at, st, in, out, P, tid, nthr);
+    tt_step_form<kMma, int64_t>(at, st, in, out, P, tid, nthr);
 }
 
 template <int kVariant>
@@ -102,15 +104,21 @@ struct stream_exec {
         const int64_t tiles = (npix + p->tile_px - 1) / p->tile_px;
         if (tiles == 0) return TTL_STATUS_SUCCESS;
         const int grid = (int)ttl_min_i64(tiles, p->max_blocks);
-        const ttl_cuda_conv_layer_t *l = p->layer;
         if (p->variant == TTL_CONV_VARIANT_SF)
-            tt_fused_kernel<TTL_CONV_VARIANT_SF><<<grid, TTL_CONV_THREADS, p->fused_smem, stream>>>(
-                out, x, p->d_at, l->d_g0, l->d_bias, p->chain, p->geom, ch, p->tile_px, tiles);
+            p->mma ? launch_fused<TTL_CONV_VARIANT_SF, true>(out, x, ch, grid, tiles)
+                   : launch_fused<TTL_CONV_VARIANT_SF, false>(out, x, ch, grid, tiles);
         else
-            tt_fused_kernel<TTL_CONV_VARIANT_CF><<<grid, TTL_CONV_THREADS, p->fused_smem, stream>>>(
-                out, x, p->d_at, l->d_g0, nullptr, p->chain, p->geom, ch, p->tile_px, tiles);
+            p->mma ? launch_fused<TTL_CONV_VARIANT_CF, true>(out, x, ch, grid, tiles)
+                   : launch_fused<TTL_CONV_VARIANT_CF, false>(out, x, ch, grid, tiles);
         TTL_CUDA_CHECK_LAUNCH();
         return TTL_STATUS_SUCCESS;
+    }
+    template <int kVariant, bool kMma>
+    void launch_fused(float *out, const float *x, const ttl_conv_cf_chunk_t &ch, int grid, int64_t tiles) {
+        const ttl_cuda_conv_layer_t *l = p->layer;
+        tt_fused_kernel<kVariant, kMma><<<grid, TTL_CONV_THREADS, p->fused_smem, stream>>>(
+            out, x, p->d_at, l->d_g0, kVariant == TTL_CONV_VARIANT_SF ? l->d_bias : nullptr, p->chain, p->geom, ch,
+            p->tile_px, tiles);
     }
     ttl_status_t produce(float *buf, const float *x, const ttl_conv_cf_chunk_t &ch, int64_t first, int64_t P) {
         const int grid = grid_for(p->chain.in_size * P, p->layer->handle->sm_count);
@@ -124,9 +132,11 @@ struct stream_exec {
         return TTL_STATUS_SUCCESS;
     }
     ttl_status_t step(const ttl_conv_tt_step_t &st, const float *in, float *out, int64_t P) {
-        const int64_t threads = tt_step_threads<int64_t>(st, P);
-        tt_step_kernel<<<grid_for(threads, p->layer->handle->sm_count), TTL_CONV_THREADS, 0, stream>>>(
-            p->d_at + st.at_offset, st, in, out, P);
+        const int grid = grid_for(tt_step_threads<int64_t>(st, P), p->layer->handle->sm_count);
+        if (st.mma_mt > 0)
+            tt_step_kernel<true><<<grid, TTL_CONV_THREADS, 0, stream>>>(p->d_at + st.at_offset, st, in, out, P);
+        else
+            tt_step_kernel<false><<<grid, TTL_CONV_THREADS, 0, stream>>>(p->d_at + st.at_offset, st, in, out, P);
         TTL_CUDA_CHECK_LAUNCH();
         return TTL_STATUS_SUCCESS;
     }
@@ -309,20 +319,24 @@ ttl_status_t plan_cf_chunks(ttl_cuda_conv_plan_t *p, size_t u_budget, int64_t *p
     return TTL_STATUS_SUCCESS;
 }
 
-// Resident blocks per multiprocessor of the fused kernel with `smem` bytes of dynamic shared memory (after
+// Resident blocks per multiprocessor of the plan's fused kernel with `smem` bytes of dynamic shared memory (after
 // opting in to the device's largest allowance).
-template <int kVariant>
+template <int kVariant, bool kMma>
 ttl_status_t fused_occupancy_of(const ttl_cuda_handle_t *h, size_t smem, int *blocks_per_sm) {
-    TTL_CUDA_TRY(cudaFuncSetAttribute(tt_fused_kernel<kVariant>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    TTL_CUDA_TRY(cudaFuncSetAttribute(tt_fused_kernel<kVariant, kMma>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       (int)h->smem_per_block_optin));
-    TTL_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, tt_fused_kernel<kVariant>,
+    TTL_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, tt_fused_kernel<kVariant, kMma>,
                                                                TTL_CONV_THREADS, smem));
     return TTL_STATUS_SUCCESS;
 }
 
-ttl_status_t device_fused_occupancy(const ttl_cuda_handle_t *h, int32_t variant, size_t smem, int *blocks_per_sm) {
-    return variant == TTL_CONV_VARIANT_SF ? fused_occupancy_of<TTL_CONV_VARIANT_SF>(h, smem, blocks_per_sm)
-                                          : fused_occupancy_of<TTL_CONV_VARIANT_CF>(h, smem, blocks_per_sm);
+ttl_status_t device_fused_occupancy(const ttl_cuda_conv_plan_t *p, size_t smem, int *blocks_per_sm) {
+    const ttl_cuda_handle_t *h = p->layer->handle;
+    if (p->variant == TTL_CONV_VARIANT_SF)
+        return p->mma ? fused_occupancy_of<TTL_CONV_VARIANT_SF, true>(h, smem, blocks_per_sm)
+                      : fused_occupancy_of<TTL_CONV_VARIANT_SF, false>(h, smem, blocks_per_sm);
+    return p->mma ? fused_occupancy_of<TTL_CONV_VARIANT_CF, true>(h, smem, blocks_per_sm)
+                  : fused_occupancy_of<TTL_CONV_VARIANT_CF, false>(h, smem, blocks_per_sm);
 }
 
 } // namespace
@@ -393,13 +407,13 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
                fused_smem_bytes(p->chain, g, variant, P + TTL_CONV_TN) <= h->smem_per_block_optin)
             P += TTL_CONV_TN;
         int blocks_per_sm = 0;
-        TTL_TRY(occupancy(h, variant, fused_smem_bytes(p->chain, g, variant, P), &blocks_per_sm));
+        TTL_TRY(occupancy(p, fused_smem_bytes(p->chain, g, variant, P), &blocks_per_sm));
         /* a smaller tile that lets two blocks share an SM, at no more work per pixel (kTileCostSlack) */
         if (blocks_per_sm == 1 && p->fused_form != TTL_CONV_FUSED_LARGEST_TILE) {
             const double per_px = fused_tile_slots(p->chain, g, variant, P, p->mma) / (double)P;
             for (int64_t t = P - TTL_CONV_TN; t >= TTL_CONV_TN; t -= TTL_CONV_TN) {
                 int blocks = 0;
-                TTL_TRY(occupancy(h, variant, fused_smem_bytes(p->chain, g, variant, t), &blocks));
+                TTL_TRY(occupancy(p, fused_smem_bytes(p->chain, g, variant, t), &blocks));
                 if (blocks >= 2 &&
                     fused_tile_slots(p->chain, g, variant, t, p->mma) / (double)t <= kTileCostSlack * per_px) {
                     P = t, blocks_per_sm = blocks;
@@ -411,7 +425,7 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
         if (forced > 0 && forced % TTL_CONV_TN == 0 && forced <= TTL_CONV_MAX_TILE_PX &&
             fused_smem_bytes(p->chain, g, variant, forced) <= h->smem_per_block_optin) {
             P = forced;
-            TTL_TRY(occupancy(h, variant, fused_smem_bytes(p->chain, g, variant, P), &blocks_per_sm));
+            TTL_TRY(occupancy(p, fused_smem_bytes(p->chain, g, variant, P), &blocks_per_sm));
         }
         const size_t smem = fused_smem_bytes(p->chain, g, variant, P);
         if (blocks_per_sm > 0) {
@@ -475,7 +489,7 @@ extern "C" ttl_status_t ttl_conv_tt_setup(ttl_cuda_conv_plan_t *p, ttl_algo_t al
         int major = 0;
         cudaFuncAttributes attr;
         TTL_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, p->layer->handle->device));
-        TTL_CUDA_TRY(cudaFuncGetAttributes(&attr, tt_step_kernel));
+        TTL_CUDA_TRY(cudaFuncGetAttributes(&attr, tt_step_kernel<true>));
         if (major < 8 || attr.ptxVersion < 80 || attr.binaryVersion < 80) p->mma = 0;
     }
     return ttl_conv_tt_plan(p, algo, order, device_fused_occupancy);

@@ -409,9 +409,12 @@ template <class Idx> TTL_CONV_HD Idx tt_step_threads(const ttl_conv_tt_step_t &s
     return ((Idx)st.O + st.to - 1) / st.to * (Idx)st.L * ((Idx)st.R * P / TTL_CONV_TN);
 }
 
+// The step in the form the plan chose (ttl_conv_tt_step_t.to or mma_mt, mma_nt). The kernels are compiled per form
+// (kMma): the tensor-core tiles need more registers than the FFMA ones, which would otherwise cost the FFMA kernels
+// occupancy.
 template <class Idx>
-TTL_CONV_HD void tt_step_any(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
-                             Idx tid, Idx nthr, bool accumulate = false) {
+TTL_CONV_HD void tt_step_mma_any(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
+                                 Idx tid, Idx nthr, bool accumulate) {
     if (st.mma_mt == 2) {
         if (st.mma_nt == 4)
             tt_step_mma<2, 4>(at, st, in, out, P, tid, nthr, accumulate);
@@ -426,12 +429,37 @@ TTL_CONV_HD void tt_step_any(const float *at, const ttl_conv_tt_step_t &st, cons
             tt_step_mma<1, 2>(at, st, in, out, P, tid, nthr, accumulate);
         else
             tt_step_mma<1, 1>(at, st, in, out, P, tid, nthr, accumulate);
-    } else if (st.to == 8)
+    }
+}
+
+template <class Idx>
+TTL_CONV_HD void tt_step_ffma_any(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
+                                  Idx tid, Idx nthr, bool accumulate) {
+    if (st.to == 8)
         tt_step<8>(at, st, in, out, P, tid, nthr, accumulate);
     else if (st.to == 4)
         tt_step<4>(at, st, in, out, P, tid, nthr, accumulate);
     else
         tt_step<2>(at, st, in, out, P, tid, nthr, accumulate);
+}
+
+template <bool kMma, class Idx>
+TTL_CONV_HD void tt_step_form(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
+                              Idx tid, Idx nthr, bool accumulate = false) {
+    if (kMma)
+        tt_step_mma_any<Idx>(at, st, in, out, P, tid, nthr, accumulate);
+    else
+        tt_step_ffma_any<Idx>(at, st, in, out, P, tid, nthr, accumulate);
+}
+
+// Either form, by the step's own fields (host-side runs: the emulation tests).
+template <class Idx>
+TTL_CONV_HD void tt_step_any(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
+                             Idx tid, Idx nthr, bool accumulate = false) {
+    if (st.mma_mt > 0)
+        tt_step_mma_any<Idx>(at, st, in, out, P, tid, nthr, accumulate);
+    else
+        tt_step_ffma_any<Idx>(at, st, in, out, P, tid, nthr, accumulate);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -482,8 +510,8 @@ TTL_CONV_HD int fused_row_stride(int P) { return P % 16 == 0 ? P + 4 : P; }
 // Shared memory of a fused block: At (chain.at_floats), the padded spatial core (SF: kh kw r0pad), two state
 // buffers of max_state fused_row_stride(P) floats, a sliced chain's accumulator of out_size such rows, and P
 // decoded pixel positions (fused_smem_bytes in conv_tt.cu sums the same). Block `block` of `grid` loops over tiles
-// block, block + grid, ... of P pixels; out is y (SF) or U (CF).
-template <int kVariant>
+// block, block + grid, ... of P pixels; out is y (SF) or U (CF). kMma: the chain's steps are tensor-core steps.
+template <int kVariant, bool kMma>
 TTL_CONV_HD void tt_fused_cta(float *__restrict__ out, const float *__restrict__ x, const float *__restrict__ at_g,
                               const float *__restrict__ g0_g, const float *__restrict__ bias,
                               const ttl_conv_tt_chain_t &chain, const ttl_conv_geom_t &g,
@@ -524,8 +552,9 @@ TTL_CONV_HD void tt_fused_cta(float *__restrict__ out, const float *__restrict__
             for (int k = 0; k < chain.num_steps; ++k) {
                 const ttl_conv_tt_step_t st = chain.steps[k];
                 const bool into_acc = slices > 1 && k == last; /* row j of At_d, summed over the slices */
-                tt_step_any<int>(s_at + st.at_offset + (into_acc ? j * st.Opad : 0), st, cur,
-                                 into_acc ? s_acc : nxt, ld, tid, nthr, into_acc && j > 0); /* all ld columns */
+                tt_step_form<kMma, int>(s_at + st.at_offset + (into_acc ? j * st.Opad : 0), st, cur,
+                                        into_acc ? s_acc : nxt, ld, tid, nthr,
+                                        into_acc && j > 0); /* all ld columns */
                 CTA_SYNC();
                 float *t = cur;
                 cur = nxt;

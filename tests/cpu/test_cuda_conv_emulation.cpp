@@ -32,7 +32,7 @@ namespace {
 
 // ---- a layer in host memory, laid out as ttl_cuda_conv_layer_create would on the device -----------------------
 
-ttl_status_t emulated_occupancy(const ttl_cuda_handle_t *h, int32_t, size_t smem, int *blocks_per_sm);
+ttl_status_t emulated_occupancy(const ttl_cuda_conv_plan_t *p, size_t smem, int *blocks_per_sm);
 
 struct HostConvLayer {
     ttl_conv_fused_occupancy_fn occupancy = emulated_occupancy; // what the planner is told of resident blocks
@@ -66,15 +66,16 @@ struct HostConvLayer {
 };
 
 // The emulated device runs one resident fused block per multiprocessor whenever the shared memory fits.
-ttl_status_t emulated_occupancy(const ttl_cuda_handle_t *h, int32_t, size_t smem, int *blocks_per_sm) {
-    *blocks_per_sm = smem <= h->smem_per_block_optin ? 1 : 0;
+ttl_status_t emulated_occupancy(const ttl_cuda_conv_plan_t *p, size_t smem, int *blocks_per_sm) {
+    *blocks_per_sm = smem <= p->layer->handle->smem_per_block_optin ? 1 : 0;
     return TTL_STATUS_SUCCESS;
 }
 
 // An H100 by shared memory alone: 228 KB per multiprocessor, 1 KB of it reserved per block, and two blocks at
 // most (the fused kernels' registers allow no more at 256 threads).
-ttl_status_t h100_occupancy(const ttl_cuda_handle_t *h, int32_t, size_t smem, int *blocks_per_sm) {
-    *blocks_per_sm = smem <= h->smem_per_block_optin ? std::min<int>(2, int(228 * 1024 / (smem + 1024))) : 0;
+ttl_status_t h100_occupancy(const ttl_cuda_conv_plan_t *p, size_t smem, int *blocks_per_sm) {
+    *blocks_per_sm =
+        smem <= p->layer->handle->smem_per_block_optin ? std::min<int>(2, int(228 * 1024 / (smem + 1024))) : 0;
     return TTL_STATUS_SUCCESS;
 }
 
@@ -101,8 +102,13 @@ struct HostExec {
         for (int64_t block = 0; block < grid; ++block) {
             smem.poison();
             fused_ok &= cta_emu::run_cta(TTL_CONV_THREADS, [&] {
-                tt_fused_cta<kVariant>(out, x, p->d_at, l->d_g0, bias, p->chain, p->geom, ch, p->tile_px, tiles,
-                                       block, grid, reinterpret_cast<float4 *>(smem.data()));
+                float4 *s = reinterpret_cast<float4 *>(smem.data());
+                if (p->mma)
+                    tt_fused_cta<kVariant, true>(out, x, p->d_at, l->d_g0, bias, p->chain, p->geom, ch, p->tile_px,
+                                                 tiles, block, grid, s);
+                else
+                    tt_fused_cta<kVariant, false>(out, x, p->d_at, l->d_g0, bias, p->chain, p->geom, ch, p->tile_px,
+                                                  tiles, block, grid, s);
             });
             fused_ok &= smem.guard_intact();
         }
