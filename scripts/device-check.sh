@@ -229,13 +229,14 @@ else
 fi
 
 # ---- hardware counters of the kernels the speed targets rest on (Nsight Compute; optional, last) ---------------
-# The first launch of: the fused TT-conv kernel, each variant (<0> spatial first, <1> channels first), on the
-# 512 -> 512 layers at 14x14, ranks 8 and 4, batch 128, with FFMA steps and (rank 8) with 3xTF32 tensor-core
-# steps; the fused TT-FC kernel on VGG FC6 TT4 at batch 1. Each run keeps one libttl row (--algo), so the first
-# launch is that row's check. Throughput against the SM's ceilings, FMA and tensor pipe use, shared-memory
-# wavefronts and bank conflicts, occupancy, warp stall reasons: what a later change to these kernels can be
-# reasoned against without a GPU. Clocks left as they are (--clock-control none). Appended to bench.log;
-# informative only, so a failed profile fails nothing and a stage left without budget leaves the check complete.
+# The first launch of: the fused TT-conv kernel, each variant (tt_fused_kernel<0, ...> spatial first, <1, ...>
+# channels first), on the 512 -> 512 layers at 14x14, ranks 8 and 4, batch 128, with FFMA steps and (rank 8)
+# with 3xTF32 tensor-core steps; the fused TT-FC kernel on VGG FC6 TT4 at batch 1. Each run keeps one libttl row
+# (--algo), so the first launch is that row's check. Throughput against the SM's ceilings, FMA and tensor pipe
+# use, shared-memory wavefronts and bank conflicts, occupancy, warp stall reasons: what a later change to these
+# kernels can be reasoned against without a GPU. Clocks left as they are (--clock-control none). Appended to
+# bench.log; informative only, so a failed profile fails nothing and a stage left without budget leaves the check
+# complete.
 ncu_bin=$(command -v ncu || find /opt/nvidia/nsight-compute -maxdepth 2 -name ncu -type f 2>/dev/null | sort |
     tail -n1)
 if [ "${PROFILE:-1}" = 0 ]; then
@@ -248,12 +249,12 @@ else
     # shellcheck disable=SC2317  # called through bash -c below
     profile_all() {
         local failures=0 count=0 spec case batch algo kernel
-        for spec in 'vgg_conv5_512_r8:128:spatial_first:tt_fused_kernel<0>' \
-            'vgg_conv5_512_r8:128:channels_first:tt_fused_kernel<1>' \
-            'vgg_conv5_512_r8:128:spatial_first_3xtf32:tt_fused_kernel<0>' \
-            'vgg_conv5_512_r8:128:channels_first_3xtf32:tt_fused_kernel<1>' \
-            'vgg_conv5_512_r4:128:spatial_first:tt_fused_kernel<0>' \
-            'vgg_conv5_512_r4:128:channels_first:tt_fused_kernel<1>' 'vgg_fc6_tt4:1:fused:fc_fused_kernel'; do
+        for spec in 'vgg_conv5_512_r8:128:spatial_first:tt_fused_kernel<0' \
+            'vgg_conv5_512_r8:128:channels_first:tt_fused_kernel<1' \
+            'vgg_conv5_512_r8:128:spatial_first_3xtf32:tt_fused_kernel<0' \
+            'vgg_conv5_512_r8:128:channels_first_3xtf32:tt_fused_kernel<1' \
+            'vgg_conv5_512_r4:128:spatial_first:tt_fused_kernel<0' \
+            'vgg_conv5_512_r4:128:channels_first:tt_fused_kernel<1' 'vgg_fc6_tt4:1:fused:fc_fused_kernel'; do
             IFS=: read -r case batch algo kernel <<<"$spec"
             count=$((count + 1))
             echo "--- ncu $case batch $batch $algo: the first launch of $kernel"

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -177,6 +178,7 @@ class FiberCta {
     };
     void mma_tiles(int mt, int nt, bool split, float *acc, const uint32_t *a_hi, const uint32_t *a_lo,
                    const uint32_t *b_hi, const uint32_t *b_lo) {
+        if (mt > kMaxMt || nt > kMaxNt) std::abort(); // a tile set wider than a post holds: raise the bounds
         const int t = current_, lane = t % 32;
         Post &post = mma_[size_t(t / 32)].slot[mma_calls_[size_t(t)]++ % 2][lane];
         std::memcpy(post.a[0], a_hi, sizeof(uint32_t) * 4 * size_t(mt));
