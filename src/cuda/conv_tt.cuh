@@ -412,24 +412,24 @@ template <class Idx> TTL_CONV_HD Idx tt_step_threads(const ttl_conv_tt_step_t &s
 // The step in the form the plan chose (ttl_conv_tt_step_t.to or mma_mt, mma_nt). The kernels are compiled per form
 // (kMma): the tensor-core tiles need more registers than the FFMA ones, which would otherwise cost the FFMA kernels
 // occupancy.
+template <int MT, class Idx>
+TTL_CONV_HD void tt_step_mma_cols(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
+                                  Idx tid, Idx nthr, bool accumulate) {
+    if (st.mma_nt == 4)
+        tt_step_mma<MT, 4>(at, st, in, out, P, tid, nthr, accumulate);
+    else if (st.mma_nt == 2)
+        tt_step_mma<MT, 2>(at, st, in, out, P, tid, nthr, accumulate);
+    else
+        tt_step_mma<MT, 1>(at, st, in, out, P, tid, nthr, accumulate);
+}
+
 template <class Idx>
 TTL_CONV_HD void tt_step_mma_any(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
                                  Idx tid, Idx nthr, bool accumulate) {
-    if (st.mma_mt == 2) {
-        if (st.mma_nt == 4)
-            tt_step_mma<2, 4>(at, st, in, out, P, tid, nthr, accumulate);
-        else if (st.mma_nt == 2)
-            tt_step_mma<2, 2>(at, st, in, out, P, tid, nthr, accumulate);
-        else
-            tt_step_mma<2, 1>(at, st, in, out, P, tid, nthr, accumulate);
-    } else if (st.mma_mt == 1) {
-        if (st.mma_nt == 4)
-            tt_step_mma<1, 4>(at, st, in, out, P, tid, nthr, accumulate);
-        else if (st.mma_nt == 2)
-            tt_step_mma<1, 2>(at, st, in, out, P, tid, nthr, accumulate);
-        else
-            tt_step_mma<1, 1>(at, st, in, out, P, tid, nthr, accumulate);
-    }
+    if (st.mma_mt == 2)
+        tt_step_mma_cols<2, Idx>(at, st, in, out, P, tid, nthr, accumulate);
+    else
+        tt_step_mma_cols<1, Idx>(at, st, in, out, P, tid, nthr, accumulate);
 }
 
 template <class Idx>
