@@ -254,7 +254,8 @@ else
             'vgg_conv5_512_r8:128:spatial_first_3xtf32:tt_fused_kernel<0' \
             'vgg_conv5_512_r8:128:channels_first_3xtf32:tt_fused_kernel<1' \
             'vgg_conv5_512_r4:128:spatial_first:tt_fused_kernel<0' \
-            'vgg_conv5_512_r4:128:channels_first:tt_fused_kernel<1' 'vgg_fc6_tt4:1:fused:fc_fused_kernel'; do
+            'vgg_conv5_512_r4:128:channels_first:tt_fused_kernel<1' 'vgg_fc6_tt4:1:fused:fc_fused_kernel' \
+            'vgg_fc6_tt4:1024:fused:fc_fused_kernel' 'vgg_fc6_tt4:1024:fused_3xtf32:fc_fused_kernel'; do
             IFS=: read -r case batch algo kernel <<<"$spec"
             count=$((count + 1))
             echo "--- ncu $case batch $batch $algo: the first launch of $kernel"

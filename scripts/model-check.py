@@ -18,8 +18,9 @@ from collections import defaultdict
 
 # AUTO rows are the model's choice itself; the named algorithms are what it chooses between.
 SKIP_ALGOS = {"auto", "auto_tuned", "auto_3xtf32", "auto_tuned_3xtf32", "cublas", "cudnn", "cublas_tf32", "cudnn_tf32"}
-# The tensor-core (3xTF32) forms get their measured / model spread (the model prices them as FFMA, until a
-# measured rate says otherwise) but stay out of the ranking: plain AUTO does not choose between them.
+# The tensor-core (3xTF32) forms get their measured / model spread (conv plans price them as FFMA, FC tiles at
+# TTL_COST_MMA_TF32_SLOTS, until a measured rate says otherwise) but stay out of the ranking: plain AUTO does not
+# choose between them.
 MMA_SUFFIX = "_3xtf32"
 
 

@@ -288,8 +288,8 @@ typedef struct gpu_algo {
 } gpu_algo_t;
 
 // Named algorithms first, AUTO last: AUTO's rows are judged against the fastest of the named rows above them.
-// The conv rows with TF32 tensor cores in 3xTF32 (ttl_cuda_plan_opts_t.allow_3xtf32) come after the fp32 AUTO
-// rows, so that those are judged against FFMA algorithms only and auto_3xtf32 against every algorithm.
+// The rows with TF32 tensor cores in 3xTF32 (ttl_cuda_plan_opts_t.allow_3xtf32) come after the fp32 AUTO rows, so
+// that those are judged against FFMA algorithms only and auto_3xtf32 against every algorithm.
 static const gpu_algo_t k_fc_algos[] = {
     {"fused", {TTL_ALGO_FUSED, TTL_ORDER_AUTO, 0, 0, 0, 0}},
     {"sequential", {TTL_ALGO_SEQUENTIAL, TTL_ORDER_AUTO, 0, 0, 0, 0}},
@@ -297,6 +297,10 @@ static const gpu_algo_t k_fc_algos[] = {
     {"dense", {TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0, 0, 0}},
     {"auto", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0, 0}},
     {"auto_tuned", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 0, 0}},
+    {"fused_3xtf32", {TTL_ALGO_FUSED, TTL_ORDER_AUTO, 0, 0, 0, 1}},
+    {"sequential_3xtf32", {TTL_ALGO_SEQUENTIAL, TTL_ORDER_AUTO, 0, 0, 0, 1}},
+    {"auto_3xtf32", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 0, 1}},
+    {"auto_tuned_3xtf32", {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 0, 1}},
 };
 static const gpu_algo_t k_conv_algos[] = {
     {"spatial_first", {TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 0, 0}},

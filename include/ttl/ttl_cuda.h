@@ -72,10 +72,12 @@ typedef struct ttl_cuda_plan_opts {
      * every algorithm stays within this many bytes where it can: fewer, larger chunks when it is generous
      * (SIZE_MAX: the fastest schedules), smaller chunks or a cuDNN algorithm with less scratch when it is tight. */
     size_t workspace_limit;
-    /* 1: the TT-conv algorithms (SPATIAL_FIRST, CHANNELS_FIRST) run their channel TT steps on TF32 tensor cores in
-     * 3xTF32: each fp32 operand split into a TF32 head and tail, three products per pair summed in fp32, errors a
-     * few times fp32's (not 1xTF32's 2^-11) but not bit-identical to the FFMA kernels (an infinite input value
-     * gives NaN where FFMA may give an infinity). On devices before sm_80 it has no effect; the TT-FC algorithms
+    /* 1: the TT algorithms may run their contractions on TF32 tensor cores in 3xTF32: each fp32 operand split into
+     * a TF32 head and tail, three products per pair summed in fp32, errors a few times fp32's (not 1xTF32's
+     * 2^-11) but not bit-identical to the FFMA kernels (an infinite input value gives NaN where FFMA may give an
+     * infinity). The TT-conv algorithms (SPATIAL_FIRST, CHANNELS_FIRST) run every channel TT step so; the TT-FC
+     * algorithms FUSED and SEQUENTIAL the steps where the cost model prefers it (AUTO prices both forms). The
+     * plan's reason then says "3xTF32 tensor cores". On devices before sm_80 it has no effect; SEQUENTIAL_BLAS
      * and DENSE ignore it. With autotune the FFMA forms are timed as well. 0 (default): FFMA only. */
     int32_t allow_3xtf32;
 } ttl_cuda_plan_opts_t;

@@ -218,9 +218,8 @@ void choose_tiles(ttl_conv_tt_chain_t *chain, int64_t P, int64_t threads, bool m
     }
 }
 
-/* One 3xTF32 m16n8k8 product holds its warp about as long as 8 FFMA, i.e. two of the FFMA step's units (a row
- * of its TO x 4 tile) in fused_tile_slots (a rough figure, for comparing tiles of one plan only). */
-constexpr double kMmaSlots = 2.0;
+/* One TF32 m16n8k8 product in the FFMA step's units of fused_tile_slots (a row of its TO x 4 tile: 4 FFMA). */
+constexpr double kMmaSlots = TTL_COST_MMA_TF32_SLOTS / 4.0;
 
 // Thread rounds of one fused tile of P pixels (state rows ld = fused_row_stride(P)), weighted by what an item of
 // each phase does, over every slice: the producer's C P items (SF: kh kw r0pad multiply-adds each; CF: one copy),
@@ -483,15 +482,7 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
 }
 
 extern "C" ttl_status_t ttl_conv_tt_setup(ttl_cuda_conv_plan_t *p, ttl_algo_t algo, ttl_order_t order) {
-    if (p->mma) {
-        /* TF32 tensor cores need sm_80, in the device and in the code built for it (an older target's build
-         * holds a trap there) */
-        int major = 0;
-        cudaFuncAttributes attr;
-        TTL_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, p->layer->handle->device));
-        TTL_CUDA_TRY(cudaFuncGetAttributes(&attr, tt_step_kernel<true>));
-        if (major < 8 || attr.ptxVersion < 80 || attr.binaryVersion < 80) p->mma = 0;
-    }
+    if (p->mma) TTL_TRY(ttl_cuda_tf32_mma_usable(p->layer->handle, (const void *)tt_step_kernel<true>, &p->mma));
     return ttl_conv_tt_plan(p, algo, order, device_fused_occupancy);
 }
 

@@ -62,6 +62,10 @@ struct ttl_cuda_handle {
  * point's scope guard in C++ sources, or explicitly). */
 ttl_status_t ttl_cuda_activate(const ttl_cuda_handle_t *handle, int *previous_device);
 
+/* Whether `kernel` can run TF32 tensor-core products (mma_tf32.cuh) on the handle's device: that needs sm_80, in
+ * the device and in the code built for it (a build for an older target holds a trap there). */
+ttl_status_t ttl_cuda_tf32_mma_usable(const ttl_cuda_handle_t *handle, const void *kernel, int32_t *usable);
+
 #ifdef __cplusplus
 }
 #endif

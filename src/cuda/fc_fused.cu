@@ -29,15 +29,22 @@
  * step reads its input straight from the ping-pong buffer (direct tiles), whose rows of Q R floats are padded by
  * up to 31 (fc_direct_pad) so that those reads are free of bank conflicts. A first step over whole rows of x with a
  * short reduction (last to first: R = 1, Q <= 8) may instead stream x (fc_stream_step), where the estimate says so.
- * Variants: first-to-last or last-to-first; merged count 0..d; the per-step register tile or streaming.
+ * Variants: first-to-last or last-to-first; merged count 0..d; the per-step register tile or streaming. With
+ * allow_3xtf32, a step may take a tensor-core tile (fc_tile_mma) where the cost model prefers it; its input in
+ * shared memory is then laid out for that tile's fragment reads (fc_mma_layout_choose: every run of R or every row
+ * padded), which the step before writes through its output map.
  */
 #include <limits.h>
 #include <math.h>
 #include <string.h>
 
+#include <algorithm>
+
 #include "cuda/fc_fused.cuh"
 #include "cuda/plan_common.h"
 
+/* Column groups fc_mma_read_ways looks at, at most. */
+#define FC_MMA_SCAN_GROUPS 256
 /* Most samples one CTA takes; also bounds the planner's search over samples per CTA. */
 #define FC_FUSED_MAX_BT 256
 
@@ -70,6 +77,8 @@ struct fused_shape {
     int32_t h_lda;
     int64_t build_floats; /* largest build scratch (0 without a merge) */
     int64_t build_macs;
+    int32_t mma;                         /* FC_MMA_* */
+    int32_t mma_ways[TTL_MAX_CORES + 1]; /* steps 1..: 0 for an FFMA layout, else its fc_mma_layout_t.ways */
 };
 
 /* A step of the chain (tile and dividers are chosen later, in fused_finish). */
@@ -80,8 +89,9 @@ static fc_fused_step_t fused_step(int64_t lps, int64_t P, int64_t Q, int64_t R, 
     st.lps = (int32_t)lps, st.P = (int32_t)P, st.Q = (int32_t)Q, st.R = (int32_t)R, st.lda = (int32_t)lda;
     st.a_is_merged = a_is_merged;
     st.at = at;
-    st.tile = fc_tile_cfg_t{1, 1, 1, 0};
+    st.tile = fc_tile_cfg_t{1, 1, 1, 0, 0};
     st.in_ls = Q * R; /* padded by fused_pad_rows */
+    st.in_qs = R;
     st.div_out_row = fc_divider_make(1u);
     return st;
 }
@@ -120,27 +130,93 @@ int32_t fc_direct_pad(int64_t Q, int64_t R) {
     return congruent;
 }
 
-/* Pads the rows of every input in shared memory (steps 1..) for direct tiles: the step's in_ls, the step before's
- * output map and per-sample output size; false when a padded row does not fit int32. */
+/* fc_mma_read_ways, stopping once a group exceeds `give_up` ways (the result is then some value above it). */
+static int32_t mma_read_ways_upto(int64_t R, int64_t qs, int64_t ls, int32_t give_up) {
+    /* Column groups from c0 = 0 in steps of 8. With R a multiple of 8 each group is a run of r inside one row l,
+     * and every group's banks are the first's shifted; otherwise the pattern repeats after 32 R columns (l + 32
+     * moves every address by a multiple of 32). Beyond FC_MMA_SCAN_GROUPS groups the scan is cut (an estimate
+     * then; it only prices bank conflicts). */
+    const int64_t groups = R % 8 == 0 ? 1 : ttl_min_i64(4 * R, FC_MMA_SCAN_GROUPS);
+    int32_t worst = 1;
+    for (int64_t grp = 0; grp < groups && worst <= give_up; ++grp) {
+        int64_t addr[32];
+        for (int lane = 0; lane < 32; ++lane) {
+            const int64_t c = 8 * grp + (lane >> 2), q = lane & 3, l = c / R;
+            addr[lane] = l * ls + q * qs + (c - l * R);
+        }
+        std::sort(addr, addr + 32);
+        int32_t per_bank[32] = {0};
+        for (int lane = 0; lane < 32; ++lane)
+            if (lane == 0 || addr[lane] != addr[lane - 1]) { /* each address once */
+                const int32_t ways = ++per_bank[addr[lane] % 32];
+                worst = ways > worst ? ways : worst;
+            }
+    }
+    return worst;
+}
+
+int32_t fc_mma_read_ways(int64_t Q, int64_t R, int64_t qs, int64_t ls) {
+    (void)Q;
+    return mma_read_ways_upto(R, qs, ls, 32);
+}
+
+fc_mma_layout_t fc_mma_layout_choose(int64_t Q, int64_t R) {
+    fc_mma_layout_t best = {Q * R, 0, R, Q * R, fc_mma_read_ways(Q, R, R, Q * R)};
+    int64_t best_extra = 0; /* floats of padding per row l */
+    for (int64_t pad = 1; pad < 32 && best.ways > 1; ++pad) {
+        const fc_mma_layout_t cand[2] = {{R, pad, R + pad, Q * (R + pad), 0}, {Q * R, pad, R, Q * R + pad, 0}};
+        for (fc_mma_layout_t c : cand) {
+            c.ways = mma_read_ways_upto(R, c.qs, c.ls, best.ways);
+            const int64_t extra = c.ls - Q * R;
+            if (c.ways < best.ways || (c.ways == best.ways && extra < best_extra)) best = c, best_extra = extra;
+        }
+    }
+    return best;
+}
+
+/* Per-sample cost of one step's best direct tile of `forms`, for choosing its input's layout. */
+static double fused_step_cost(const fc_fused_step_t *st, unsigned forms, int ways) {
+    const fc_tile_cfg_t t = fc_tile_choose(st->lps, st->P, st->Q, st->R, 1, 1, forms, ways);
+    return (double)fc_tile_count(st->lps, st->P, st->R, t) * fc_tile_us(st->Q, st->R, t, ways);
+}
+
+/* Pads every input in shared memory (steps 1..) for direct tiles: the step's in_ls and in_qs, the step before's
+ * output map and per-sample output size. With tensor cores allowed, a step whose best tensor-core tile (on the
+ * layout fc_mma_layout_choose gives) is estimated cheaper than its best FFMA tile takes that layout and only
+ * tensor-core tiles (sh->mma_ways); with FC_MMA_FORCED every step does. False when a padded size does not fit
+ * int32. */
 static bool fused_pad_rows(fused_shape *sh) {
     for (int32_t i = 1; i < sh->num_steps; ++i) {
         fc_fused_step_t *st = &sh->steps[i], *prev = &sh->steps[i - 1];
-        const int64_t row = (int64_t)st->Q * st->R, pad = fc_direct_pad(st->Q, st->R);
-        if (!ttl_fits_i32(row + pad)) return false;
-        st->in_ls = row + pad;
+        const int64_t row = (int64_t)st->Q * st->R;
+        int64_t out_row = row, pad = fc_direct_pad(st->Q, st->R), ls = row + pad, qs = st->R;
+        sh->mma_ways[i] = 0;
+        if (sh->mma) {
+            const fc_mma_layout_t m = fc_mma_layout_choose(st->Q, st->R);
+            const bool cheaper = sh->mma == FC_MMA_FORCED ||
+                                 fused_step_cost(st, FC_FORM_MMA, m.ways) < fused_step_cost(st, FC_FORM_FFMA, 1);
+            if (ttl_fits_i32(m.ls) && cheaper)
+                out_row = m.row, pad = m.pad, ls = m.ls, qs = m.qs, sh->mma_ways[i] = m.ways;
+        }
+        if (!ttl_fits_i32(ls)) return false;
+        st->in_ls = ls;
+        st->in_qs = qs;
         prev->out_pad = (int32_t)pad;
-        prev->div_out_row = fc_divider_make((uint32_t)row);
+        prev->div_out_row = fc_divider_make((uint32_t)out_row);
         sh->out_size[i - 1] = (int64_t)st->lps * st->in_ls; /* both int32: no overflow */
     }
     return true;
 }
 
-/* Fills `sh` for `order` with `merged` cores merged; false when a size does not fit int32 (then unusable). */
-static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, int order, int32_t merged) {
+/* Fills `sh` for `order` with `merged` cores merged (`mma`: tensor-core tiles allowed); false when a size does not
+ * fit int32 (then unusable). */
+static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, int order, int32_t merged,
+                             int32_t mma) {
     const ttl_fc_desc_t *d = &layer->desc;
     const int32_t nc = d->num_cores;
     const int64_t *m = d->out_modes, *n = d->in_modes, *r = d->ranks;
     memset(sh, 0, sizeof(*sh));
+    sh->mma = mma;
     /* products over index ranges, all bounded by M or N (checked at layer creation) */
     auto prod = [](const int64_t *v, int32_t lo, int32_t hi) {
         int64_t p = 1;
@@ -273,12 +349,18 @@ static void fused_finish(fc_fused_config_t *cfg, const fused_shape *sh, const tt
         p->steps[i] = sh->steps[i];
         const fc_fused_step_t *s = &sh->steps[i];
         const int64_t L = bt * s->lps;
-        p->steps[i].tile = fc_tile_choose(L, s->P, s->Q, s->R, 1, i > 0); /* direct from shared memory */
+        /* direct from shared memory after the first step, in the form its input's layout was made for */
+        const unsigned first = sh->mma == FC_MMA_FORCED    ? FC_FORM_MMA
+                               : sh->mma == FC_MMA_ALLOWED ? FC_FORM_ANY
+                                                           : FC_FORM_FFMA;
+        const unsigned forms = i == 0 ? first : (sh->mma_ways[i] > 0 ? FC_FORM_MMA : FC_FORM_FFMA);
+        const int ways = i == 0 ? 1 : sh->mma_ways[i];
+        p->steps[i].tile = fc_tile_choose(L, s->P, s->Q, s->R, 1, i > 0, forms, ways);
         p->steps[i].div_r = fc_divider_make((uint32_t)s->R);
         p->steps[i].div_lps = fc_divider_make((uint32_t)(i == sh->num_steps - 1 ? s->lps : L));
         macs_cta += L * s->P * s->Q * s->R;
         const double tiles_us =
-            (double)fc_tile_count(L, s->P, s->R, p->steps[i].tile) * fc_tile_us(s->Q, s->R, p->steps[i].tile);
+            (double)fc_tile_count(L, s->P, s->R, p->steps[i].tile) * fc_tile_us(s->Q, s->R, p->steps[i].tile, ways);
         const double streamed_us = i == 0 && stream_fits(s) ? stream_us(L, s) : -1.0; /* x from device memory */
         p->steps[i].stream = streamed_us >= 0.0 && streamed_us < tiles_us;
         steps_us += p->steps[i].stream ? streamed_us : tiles_us;
@@ -307,7 +389,7 @@ static void fused_finish(fc_fused_config_t *cfg, const fused_shape *sh, const tt
 // ---------------------------------------------------------------------------------------------------------------
 
 ttl_status_t fc_fused_plan(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *layer, int64_t batch,
-                           ttl_order_t order, int32_t merged_only) {
+                           ttl_order_t order, int32_t merged_only, int32_t mma) {
     const ttl_cuda_handle_t *h = layer->handle;
     const size_t budget = h->smem_per_block_optin;
     const size_t half = budget / 2 > 1024 ? budget / 2 - 1024 : 0; /* two CTAs per SM, 1 KB reserved each */
@@ -321,7 +403,7 @@ ttl_status_t fc_fused_plan(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *la
         for (int32_t merged = 0; merged <= layer->desc.num_cores; ++merged) {
             if (merged_only >= 0 && merged != merged_only) continue;
             fused_shape sh;
-            if (!fused_shape_make(&sh, layer, o, merged)) continue;
+            if (!fused_shape_make(&sh, layer, o, merged, mma)) continue;
             if (sh.nsplit > INT32_MAX) continue;
             /* samples per CTA: as many as fit, but leave at least two CTAs per SM when the batch allows */
             const int64_t fill = ttl_max_i64(1, b * sh.nsplit / (2 * ttl_max_i64(h->sm_count, 1)));
@@ -362,15 +444,19 @@ ttl_status_t fc_fused_plan(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *la
 }
 
 ttl_status_t fc_fused_configure(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *layer, int64_t batch,
-                                ttl_order_t order) {
+                                ttl_order_t order, int32_t mma) {
     fc_fused_config_t c;
-    TTL_TRY(fc_fused_plan(&c, layer, batch, order, -1));
+    TTL_TRY(fc_fused_plan(&c, layer, batch, order, -1, mma));
     /* Opt in to the device's largest dynamic shared memory for every plan (idempotent, so plans that need
      * different sizes never undo each other). */
     TTL_CUDA_TRY(cudaFuncSetAttribute(fc_fused_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       (int)layer->handle->smem_per_block_optin));
     *cfg = c;
     return TTL_STATUS_SUCCESS;
+}
+
+ttl_status_t fc_mma_usable(const ttl_cuda_handle_t *handle, int32_t *usable) {
+    return ttl_cuda_tf32_mma_usable(handle, (const void *)fc_fused_kernel, usable);
 }
 
 ttl_status_t fc_fused_run(const fc_fused_config_t *cfg, float *y, const float *x, cudaStream_t stream) {

@@ -77,17 +77,18 @@ static __host__ __device__ CTA_NOINLINE void fc_build_merged(const fc_fused_para
 }
 
 /* All tiles of one step, one after the other (each call holds barriers, so the loop is CTA-uniform). Out of line:
- * one kernel body holding all sixteen tile variants spilled under its 128-register cap, while each variant on its
+ * one kernel body holding all the tile variants spilled under its 128-register cap, while each variant on its
  * own needs at most 127 registers and spills nothing (ptxas -v). `k` is restrict: nothing writes it meanwhile, so
  * its fields need not be reloaded after each store into the stage. */
-template <int TP, int TC, bool DIRECT>
+template <int TP, int TC, bool DIRECT, bool MMA>
 __host__ __device__ CTA_NOINLINE void fc_fused_step_tiles(const fc_contraction &__restrict__ k, int wp,
                                                           unsigned char *stage) {
-    const int64_t rows = fc_tile_rows(TP, wp), cols = fc_tile_cols(TC, wp);
+    const fc_tile_cfg_t cfg = {TP, TC, wp, DIRECT, MMA};
+    const int64_t rows = fc_tile_rows(cfg), cols = fc_tile_cols(cfg);
     const int64_t row_tiles = (k.P + rows - 1) / rows, col_tiles = (k.L * k.R + cols - 1) / cols;
     for (int64_t t = 0; t < row_tiles * col_tiles; ++t) {
         const int64_t rt = t % row_tiles, ct = t / row_tiles;
-        fc_tile_gemm<TP, TC, DIRECT>(k, wp, rt * rows, ct * cols, stage);
+        fc_tile<TP, TC, DIRECT, MMA>(k, wp, rt * rows, ct * cols, stage);
     }
 }
 
@@ -204,17 +205,18 @@ static inline __host__ __device__ void fc_fused_cta(const fc_fused_params_t &prm
         k.small = 1; /* fc_fused_plan checked bt lps R < 2^31 */
         k.div_r = st.div_r;
         k.div_lps = st.div_lps;
-        k.in_ls = st.in_ls; /* intermediates: padded rows, read directly (st.tile.direct) */
+        k.in_ls = st.in_ls; /* intermediates: padded, read directly (st.tile.direct) */
+        k.in_qs = st.in_qs;
         k.out_pad = st.out_pad;
         k.div_out_row = st.div_out_row;
         /* No barrier needed between steps: fc_tile_gemm has one before it reads In or writes the stage, and step
          * s + 1 writes the buffer step s - 1 wrote (and step s read) only in its store phase, after its own
          * barriers. */
-#define FC_FUSED_STEP(TP, TC)                                                                                      \
+#define FC_FUSED_STEP(TP, TC, MMA)                                                                                 \
     if (st.tile.direct)                                                                                            \
-        fc_fused_step_tiles<TP, TC, true>(k, st.tile.wp, stage);                                                   \
+        fc_fused_step_tiles<TP, TC, true, MMA>(k, st.tile.wp, stage);                                              \
     else                                                                                                           \
-        fc_fused_step_tiles<TP, TC, false>(k, st.tile.wp, stage)
+        fc_fused_step_tiles<TP, TC, false, MMA>(k, st.tile.wp, stage)
         if (st.stream)
             fc_fused_stream(k, stage);
         else

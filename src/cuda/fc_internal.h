@@ -43,11 +43,13 @@ enum fc_buffer { FC_BUF_X = 0, FC_BUF_Y, FC_BUF_WS0, FC_BUF_WS1, FC_BUF_SL0, FC_
 
 /* Register tile of the libttl contraction kernels (fc_tile.cuh): each thread owns tp x tc outputs, warps are
  * arranged wp (along P) x FC_WARPS / wp (along the columns (l, r)). direct: B is read straight from In, which
- * must then be in shared memory with rows padded so that the reads are free of bank conflicts (fc_direct_pad);
- * otherwise each chunk of B is staged. */
+ * must then be in shared memory with rows padded so that the reads are free of bank conflicts (fc_direct_pad,
+ * fc_mma_layout_choose); otherwise each chunk of B is staged. mma: the tensor-core form (3xTF32): each warp owns tp
+ * 16-row by tc 8-column tiles instead. */
 typedef struct fc_tile_cfg {
     int32_t tp, tc, wp;
     int32_t direct;
+    int32_t mma;
 } fc_tile_cfg_t;
 
 /* Division by an invariant divisor, fc_divider_make / fc_div in fc_tile.cuh. */
@@ -80,6 +82,7 @@ typedef struct fc_seq_schedule {
     int64_t units, chunk_units;    /* leading units of the sliced steps; per chunk (the last chunk may be short) */
     size_t ws_offset[FC_NUM_BUFS]; /* bytes into the workspace, for the FC_BUF_WS* and FC_BUF_SL* buffers */
     size_t ws_bytes;
+    int32_t mma; /* FC_MMA_*: whether the steps may (or must) take tensor-core tiles */
 } fc_seq_schedule_t;
 
 /* One launch of a schedule: a step on `L` rows (a chunk's, for sliced steps) from `in` to `out`. */
@@ -91,9 +94,11 @@ typedef struct fc_seq_launch {
 } fc_seq_launch_t;
 
 /* FUSED: one step of the in-CTA chain. Sizes per CTA with `lps` rows of L per sample (L = samples * lps).
- * Every input but the first lives in shared memory as rows of in_ls = Q R + pad floats (the pad makes the
- * tile's direct reads conflict-free), so the step before writes its flat output index e to e + (e / (Q R)) pad:
- * out_pad and div_out_row are the next step's pad and Q R (0 and unused for the last step). */
+ * Every input but the first lives in shared memory with padding that makes the tile's direct reads
+ * conflict-free: the step before writes its flat output index e to e + (e / row) pad, with out_pad and
+ * div_out_row the next step's pad and row (0 and unused for the last step). For FFMA tiles row = Q R (rows of L
+ * are in_ls = Q R + pad floats apart, q rows in_qs = R); a tensor-core step may instead pad every run of R
+ * (row = R: in_qs = R + pad, in_ls = Q in_qs), see fc_mma_layout. */
 typedef struct fc_fused_step {
     int32_t lps, P, Q, R;
     int32_t lda;
@@ -101,7 +106,7 @@ typedef struct fc_fused_step {
     const float *at;
     fc_tile_cfg_t tile;
     fc_divider div_r, div_lps; /* by R and by the output map's rows per sample (fc_fused_cta) */
-    int64_t in_ls;
+    int64_t in_ls, in_qs;      /* floats from one row l of In to the next, and from one q to the next */
     int32_t out_pad;
     fc_divider div_out_row;
     int32_t stream; /* 1: run by fc_stream_step (fc_fused.cuh) instead of tiles */
@@ -145,6 +150,7 @@ struct ttl_cuda_fc_plan {
     int64_t batch;
     ttl_plan_info_t info;
     int32_t allow_tf32;
+    int32_t mma_ok;  /* allow_3xtf32, on a device (and a build) with TF32 tensor cores */
     size_t ws_limit; /* ttl_cuda_plan_opts_t.workspace_limit */
     /* SEQUENTIAL and SEQUENTIAL_BLAS */
     fc_seq_schedule_t seq;
@@ -164,18 +170,30 @@ ttl_status_t fc_at_layout(int64_t *offset, int64_t *lda, int64_t *total, const t
 void fc_at_fill(float *at, const int64_t *offset, const int64_t *lda, const ttl_fc_desc_t *d,
                 const int64_t *core_offset, const float *cores, int order);
 
+/* The `mma` input of the TT-FC planners: FFMA tiles only; tensor-core tiles where the cost model prefers them; or
+ * every tiled step on the tensor cores (tests). */
+#define FC_MMA_OFF 0
+#define FC_MMA_ALLOWED 1
+#define FC_MMA_FORCED 2
+
 /* fc_sequential.cu: one libttl contraction kernel per launch; bias (may be NULL) added by the last step.
- * fc_seq_schedule_plan picks the schedule with the least estimated time whose workspace is at most `limit`
- * bytes (0: twice the larger of x and y), or else the one with the least workspace (`blas`: estimated for
- * SEQUENTIAL_BLAS); fc_seq_schedule_fixed lays out a given slicing (tests). Host only. */
-fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas, int direct);
+ * fc_tile_choose picks the cheapest tile of the given forms (FC_FORM_*) for a contraction, `ways` being the bank
+ * conflicts of a tensor-core tile's direct reads (fc_mma_layout_t). fc_seq_schedule_plan picks the schedule with
+ * the least estimated time whose workspace is at most `limit` bytes (0: twice the larger of x and y), or else the
+ * one with the least workspace (`blas`: estimated for SEQUENTIAL_BLAS; `mma`: tensor-core tiles allowed);
+ * fc_seq_schedule_fixed lays out a given slicing (tests; `tiles`: also choose the tiles). Host only. */
+#define FC_FORM_FFMA 1u
+#define FC_FORM_MMA 2u
+#define FC_FORM_ANY (FC_FORM_FFMA | FC_FORM_MMA)
+fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas, int direct,
+                             unsigned forms, int ways);
 /* Tiles of a contraction under configuration t, and the estimated time of one of them on one SM (alone). */
 int64_t fc_tile_count(int64_t L, int64_t P, int64_t R, fc_tile_cfg_t t);
-double fc_tile_us(int64_t Q, int64_t R, fc_tile_cfg_t t);
+double fc_tile_us(int64_t Q, int64_t R, fc_tile_cfg_t t, int ways);
 ttl_status_t fc_seq_schedule_plan(fc_seq_schedule_t *s, const ttl_cuda_fc_layer_t *layer, int64_t batch,
-                                  ttl_order_t order, int blas, size_t limit);
+                                  ttl_order_t order, int blas, size_t limit, int mma);
 ttl_status_t fc_seq_schedule_fixed(fc_seq_schedule_t *s, const ttl_cuda_fc_layer_t *layer, int64_t batch,
-                                   ttl_order_t order, int32_t num_sliced, int64_t chunk_units, int tiles);
+                                   ttl_order_t order, int32_t num_sliced, int64_t chunk_units, int tiles, int mma);
 double fc_seq_estimate(const fc_seq_schedule_t *s, const ttl_cuda_handle_t *handle, int blas);
 int64_t fc_seq_num_launches(const fc_seq_schedule_t *s);
 fc_seq_launch_t fc_seq_launch(const fc_seq_schedule_t *s, int64_t n, float *y, const float *x, unsigned char *ws);
@@ -192,13 +210,28 @@ ttl_status_t fc_blas_run(const ttl_cuda_fc_plan_t *plan, float *y, const float *
  * l (Q R + pad) + q R + r) touches 32 different banks. Host only. */
 int32_t fc_direct_pad(int64_t Q, int64_t R);
 
-/* fc_fused.cu: picks order (unless fixed), merged cores (unless merged_only >= 0) and samples per CTA;
- * UNSUPPORTED when nothing fits. fc_fused_plan is host only; fc_fused_configure also prepares the kernel. */
+/* fc_fused.cu: the layout of a tensor [L, Q, R] in shared memory for the direct reads of a tensor-core tile: a warp
+ * reads 8 consecutive columns c = l R + r (from a multiple of 8) at 4 consecutive q, element (l, q, r) at
+ * l ls + q qs + r. `ways`: the most distinct addresses any of those reads puts on one bank (1: conflict-free).
+ * Padding after each run of R (row = R) or each row of Q R (row = Q R); the least ways, then the least pad. */
+typedef struct fc_mma_layout {
+    int64_t row, pad; /* the writer's output map: pad floats after every `row` */
+    int64_t qs, ls;
+    int32_t ways;
+} fc_mma_layout_t;
+fc_mma_layout_t fc_mma_layout_choose(int64_t Q, int64_t R);
+int32_t fc_mma_read_ways(int64_t Q, int64_t R, int64_t qs, int64_t ls);
+
+/* fc_fused.cu: picks order (unless fixed), merged cores (unless merged_only >= 0), samples per CTA and the tiles
+ * (tensor-core ones as `mma` says, FC_MMA_*); UNSUPPORTED when nothing fits.
+ * fc_fused_plan is host only; fc_fused_configure also prepares the kernel. */
 ttl_status_t fc_fused_plan(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *layer, int64_t batch,
-                           ttl_order_t order, int32_t merged_only);
+                           ttl_order_t order, int32_t merged_only, int32_t mma);
 ttl_status_t fc_fused_configure(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *layer, int64_t batch,
-                                ttl_order_t order);
+                                ttl_order_t order, int32_t mma);
 ttl_status_t fc_fused_run(const fc_fused_config_t *cfg, float *y, const float *x, cudaStream_t stream);
+/* Whether the TT-FC kernels can take tensor-core tiles on the handle's device (ttl_cuda_tf32_mma_usable). */
+ttl_status_t fc_mma_usable(const ttl_cuda_handle_t *handle, int32_t *usable);
 
 /* fc_dense.cu: builds W^T on the device (plan time, synchronises), and runs y = x W^T + bias. */
 ttl_status_t fc_dense_build(float **wt, const ttl_cuda_fc_layer_t *layer);

@@ -26,6 +26,35 @@ static const char *const REASON_SEQ = "cost model: one libttl kernel per core is
 static const char *const REASON_BLAS = "cost model: one cuBLAS GEMM per core is cheapest";
 static const char *const REASON_DENSE = "cost model: the dense GEMM is cheaper than the TT contraction here";
 static const char *const REASON_TUNED = "autotune: fastest of the candidates timed at plan time";
+/* The same where some of the plan's steps run on the tensor cores (allow_3xtf32). */
+static const char *const REASON_NAMED_MMA = "named by the caller (3xTF32 tensor cores)";
+static const char *const REASON_FUSED_MMA =
+    "cost model: one fused launch with intermediates on chip is cheapest (3xTF32 tensor cores)";
+static const char *const REASON_SEQ_MMA =
+    "cost model: one libttl kernel per core is cheapest (3xTF32 tensor cores)";
+static const char *const REASON_TUNED_MMA =
+    "autotune: fastest of the candidates timed at plan time (3xTF32 tensor cores)";
+
+/* Whether any step of a configured FUSED or SEQUENTIAL plan runs a tensor-core tile. */
+static bool uses_mma(const ttl_cuda_fc_plan_t *p) {
+    bool any = false;
+    if (p->info.algo == TTL_ALGO_FUSED)
+        for (int32_t i = 0; i < p->fused.params.num_steps; ++i)
+            any = any || (p->fused.params.steps[i].tile.mma && !p->fused.params.steps[i].stream);
+    if (p->info.algo == TTL_ALGO_SEQUENTIAL)
+        for (int32_t i = 0; i < p->seq.num_steps; ++i) any = any || p->seq.steps[i].tile.mma;
+    return any;
+}
+
+/* `reason`, or its tensor-core variant when the plan runs tensor-core tiles. */
+static const char *reason_for(const ttl_cuda_fc_plan_t *p, const char *reason) {
+    if (!uses_mma(p)) return reason;
+    if (reason == REASON_NAMED) return REASON_NAMED_MMA;
+    if (reason == REASON_FUSED) return REASON_FUSED_MMA;
+    if (reason == REASON_SEQ) return REASON_SEQ_MMA;
+    if (reason == REASON_TUNED) return REASON_TUNED_MMA;
+    return reason;
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // sequential steps and workspace
@@ -58,8 +87,9 @@ static double dense_estimate(const ttl_cuda_fc_layer_t *layer, int64_t batch, in
 // configuring one algorithm
 // ---------------------------------------------------------------------------------------------------------------
 
-/* Sets up `p` (layer, batch, allow_tf32 already set) for `algo` in `order`. Allocates only for DENSE. */
-static ttl_status_t configure(ttl_cuda_fc_plan_t *p, ttl_algo_t algo, ttl_order_t order) {
+/* Sets up `p` (layer, batch, allow_tf32 already set) for `algo` in `order`, with tensor-core tiles where `mma`
+ * allows and the cost model prefers them. Allocates only for DENSE. */
+static ttl_status_t configure(ttl_cuda_fc_plan_t *p, ttl_algo_t algo, ttl_order_t order, int32_t mma) {
     const ttl_fc_desc_t *d = &p->layer->desc;
     p->info.algo = algo;
     p->info.order = TTL_ORDER_AUTO;
@@ -73,7 +103,7 @@ static ttl_status_t configure(ttl_cuda_fc_plan_t *p, ttl_algo_t algo, ttl_order_
     case TTL_ALGO_SEQUENTIAL_BLAS: {
         const ttl_order_t o = resolve_order(d, order);
         const int blas = algo == TTL_ALGO_SEQUENTIAL_BLAS;
-        TTL_TRY(fc_seq_schedule_plan(&p->seq, p->layer, p->batch, o, blas, p->ws_limit));
+        TTL_TRY(fc_seq_schedule_plan(&p->seq, p->layer, p->batch, o, blas, p->ws_limit, mma));
         TTL_TRY(blas ? fc_blas_check(&p->seq, d->out_features) : fc_sequential_check(&p->seq));
         p->info.workspace_bytes = p->seq.ws_bytes;
         p->info.order = o;
@@ -81,7 +111,7 @@ static ttl_status_t configure(ttl_cuda_fc_plan_t *p, ttl_algo_t algo, ttl_order_
         break;
     }
     case TTL_ALGO_FUSED: {
-        TTL_TRY(fc_fused_configure(&p->fused, p->layer, p->batch, order));
+        TTL_TRY(fc_fused_configure(&p->fused, p->layer, p->batch, order, mma));
         p->info.order = p->fused.params.order == FC_FTL ? TTL_ORDER_FIRST_TO_LAST : TTL_ORDER_LAST_TO_FIRST;
         /* info.macs follows the stats formula of that order (ttl.h); the kernel's own count, merged cores and
          * per-CTA recomputation included, is fused.macs */
@@ -134,13 +164,19 @@ static ttl_status_t dispatch(const ttl_cuda_fc_plan_t *p, float *y, const float 
 typedef struct candidate {
     ttl_algo_t algo;
     ttl_order_t order;
+    int32_t mma; /* configure's `mma` */
     double est_us;
     const char *reason;
 } candidate_t;
 
+/* Most candidates list_candidates gives: FUSED and SEQUENTIAL in both orders, with and without tensor-core tiles,
+ * SEQUENTIAL_BLAS in both orders, DENSE. */
+#define FC_MAX_CANDIDATES 9
+
 /* Applicable candidates with their estimates (DENSE is estimated without building it), cheapest first, in
- * c[0 .. *count). A named core order (want != AUTO) restricts the candidates that have one. OUT_OF_MEMORY when
- * the scratch plan cannot be allocated. */
+ * c[0 .. *count). A named core order (want != AUTO) restricts the candidates that have one. Where tensor cores
+ * are allowed, FUSED and SEQUENTIAL come with them and without (the FFMA forms for autotune to time; the model
+ * prices both). OUT_OF_MEMORY when the scratch plan cannot be allocated. */
 static ttl_status_t list_candidates(candidate_t *c, int32_t *count, const ttl_cuda_fc_plan_t *base,
                                     ttl_order_t want) {
     int32_t n = 0;
@@ -149,23 +185,30 @@ static ttl_status_t list_candidates(candidate_t *c, int32_t *count, const ttl_cu
     tmp->layer = base->layer;
     tmp->batch = base->batch;
     tmp->allow_tf32 = base->allow_tf32;
+    tmp->mma_ok = base->mma_ok;
     tmp->ws_limit = base->ws_limit;
-    if (fc_fused_configure(&tmp->fused, base->layer, base->batch, want) == TTL_STATUS_SUCCESS)
-        c[n++] = candidate_t{TTL_ALGO_FUSED, want, tmp->fused.est_us, REASON_FUSED};
     static const ttl_order_t orders[2] = {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST};
+    for (int32_t mma = base->mma_ok; mma >= 0; --mma) {
+        if (fc_fused_configure(&tmp->fused, base->layer, base->batch, want, mma) == TTL_STATUS_SUCCESS)
+            c[n++] = candidate_t{TTL_ALGO_FUSED, want, mma, tmp->fused.est_us, REASON_FUSED};
+        for (ttl_order_t o : orders) {
+            if (want != TTL_ORDER_AUTO && o != want) continue;
+            if (configure(tmp, TTL_ALGO_SEQUENTIAL, o, mma) == TTL_STATUS_SUCCESS)
+                c[n++] = candidate_t{TTL_ALGO_SEQUENTIAL, o, mma, sequential_estimate(tmp, false), REASON_SEQ};
+        }
+    }
     for (ttl_order_t o : orders) {
         if (want != TTL_ORDER_AUTO && o != want) continue;
-        if (configure(tmp, TTL_ALGO_SEQUENTIAL, o) == TTL_STATUS_SUCCESS)
-            c[n++] = candidate_t{TTL_ALGO_SEQUENTIAL, o, sequential_estimate(tmp, false), REASON_SEQ};
-        if (configure(tmp, TTL_ALGO_SEQUENTIAL_BLAS, o) == TTL_STATUS_SUCCESS)
-            c[n++] = candidate_t{TTL_ALGO_SEQUENTIAL_BLAS, o, sequential_estimate(tmp, true), REASON_BLAS};
+        if (configure(tmp, TTL_ALGO_SEQUENTIAL_BLAS, o, 0) == TTL_STATUS_SUCCESS)
+            c[n++] = candidate_t{TTL_ALGO_SEQUENTIAL_BLAS, o, 0, sequential_estimate(tmp, true), REASON_BLAS};
     }
     const ttl_fc_desc_t *d = &base->layer->desc;
     if (d->out_features <= INT32_MAX && d->in_features <= INT32_MAX && base->batch <= INT32_MAX)
-        c[n++] = candidate_t{TTL_ALGO_DENSE, TTL_ORDER_AUTO,
+        c[n++] = candidate_t{TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0,
                              dense_estimate(base->layer, base->batch, base->allow_tf32), REASON_DENSE};
     free(tmp);
-    /* cheapest first (insertion sort; at most 6 entries) */
+    /* cheapest first (stable insertion sort: among equal estimates the tensor-core form, listed first, stays
+     * first; at most FC_MAX_CANDIDATES entries) */
     for (int32_t i = 1; i < n; ++i)
         for (int32_t j = i; j > 0 && c[j].est_us < c[j - 1].est_us; --j) {
             const candidate_t t = c[j];
@@ -179,14 +222,14 @@ static ttl_status_t list_candidates(candidate_t *c, int32_t *count, const ttl_cu
 static bool skippable(ttl_status_t st) { return st == TTL_STATUS_UNSUPPORTED || st == TTL_STATUS_OUT_OF_MEMORY; }
 
 static ttl_status_t choose_by_model(ttl_cuda_fc_plan_t *p, ttl_order_t want) {
-    candidate_t c[8];
+    candidate_t c[FC_MAX_CANDIDATES];
     int32_t n = 0;
     TTL_TRY(list_candidates(c, &n, p, want));
     ttl_status_t st = TTL_STATUS_UNSUPPORTED;
     for (int32_t i = 0; i < n; ++i) {
-        st = configure(p, c[i].algo, c[i].order);
+        st = configure(p, c[i].algo, c[i].order, c[i].mma);
         if (st == TTL_STATUS_SUCCESS) {
-            p->info.reason = c[i].reason;
+            p->info.reason = reason_for(p, c[i].reason);
             return st;
         }
         release_resources(p);
@@ -224,7 +267,7 @@ static void tune_free(tune_buffers_t *b) {
 }
 
 static ttl_status_t choose_by_timing(ttl_cuda_fc_plan_t *p, ttl_order_t want) {
-    candidate_t c[8];
+    candidate_t c[FC_MAX_CANDIDATES];
     int32_t n = 0;
     TTL_TRY(list_candidates(c, &n, p, want));
     /* DENSE needs M N floats of device memory for its W: only time it when that is a small part of what is free */
@@ -246,8 +289,9 @@ static ttl_status_t choose_by_timing(ttl_cuda_fc_plan_t *p, ttl_order_t want) {
         trial->layer = p->layer;
         trial->batch = p->batch;
         trial->allow_tf32 = p->allow_tf32;
+        trial->mma_ok = p->mma_ok;
         trial->ws_limit = p->ws_limit;
-        const ttl_status_t cs = configure(trial, c[i].algo, c[i].order);
+        const ttl_status_t cs = configure(trial, c[i].algo, c[i].order, c[i].mma);
         if (cs != TTL_STATUS_SUCCESS) {
             release_resources(trial);
             if (skippable(cs)) continue;
@@ -276,7 +320,7 @@ static ttl_status_t choose_by_timing(ttl_cuda_fc_plan_t *p, ttl_order_t want) {
         if (!have || ms < best_ms) {
             release_resources(p);
             *p = *trial;
-            p->info.reason = REASON_TUNED;
+            p->info.reason = reason_for(p, REASON_TUNED);
             best_ms = ms;
             have = true;
         } else {
@@ -305,7 +349,7 @@ extern "C" ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_c
     if (opts != NULL) o = *opts;
     if (batch < 0) return TTL_STATUS_BAD_ARGUMENT;
     if ((o.autotune != 0 && o.autotune != 1) || (o.allow_tf32 != 0 && o.allow_tf32 != 1) ||
-        (o.allow_3xtf32 != 0 && o.allow_3xtf32 != 1)) /* the TT-FC kernels are FFMA only: 1 changes nothing */
+        (o.allow_3xtf32 != 0 && o.allow_3xtf32 != 1))
         return TTL_STATUS_BAD_ARGUMENT;
     const unsigned supported = TTL_ALGO_BIT(TTL_ALGO_AUTO) | TTL_ALGO_BIT(TTL_ALGO_SEQUENTIAL) |
                                TTL_ALGO_BIT(TTL_ALGO_SEQUENTIAL_BLAS) | TTL_ALGO_BIT(TTL_ALGO_FUSED) |
@@ -320,12 +364,14 @@ extern "C" ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_c
     p->batch = batch;
     p->allow_tf32 = o.allow_tf32;
     p->ws_limit = o.workspace_limit;
-    ttl_status_t st;
-    if (o.algo != TTL_ALGO_AUTO) {
-        st = configure(p, o.algo, o.order);
-        p->info.reason = REASON_NAMED;
+    ttl_status_t st = o.allow_3xtf32 ? fc_mma_usable(layer->handle, &p->mma_ok) : TTL_STATUS_SUCCESS;
+    if (st != TTL_STATUS_SUCCESS) {
+        /* the device could not be queried: nothing to configure */
+    } else if (o.algo != TTL_ALGO_AUTO) {
+        st = configure(p, o.algo, o.order, p->mma_ok);
+        p->info.reason = reason_for(p, REASON_NAMED);
     } else if (batch == 0) {
-        st = configure(p, TTL_ALGO_SEQUENTIAL, o.order);
+        st = configure(p, TTL_ALGO_SEQUENTIAL, o.order, 0);
         p->info.reason = REASON_BATCH0;
     } else if (o.autotune) {
         st = choose_by_timing(p, o.order);

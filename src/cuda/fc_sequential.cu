@@ -15,7 +15,7 @@
  * all intermediates on chip instead.
  *
  * Variants: the tile configuration (tp x tc register tile, wp warps along P), instantiated for tp in 1, 2, 4, 8
- * and tc in 1, 4.
+ * and tc in 1, 4; with allow_3xtf32 also the tensor-core tiles (fc_tile_mma), where the cost model prefers them.
  */
 #include "cuda/fc_tile.cuh"
 #include "cuda/plan_common.h"
@@ -27,12 +27,13 @@
 // kernel
 // ---------------------------------------------------------------------------------------------------------------
 
-template <int TP, int TC>
+template <int TP, int TC, bool MMA>
 __global__ void __launch_bounds__(FC_THREADS) fc_seq_kernel(const fc_contraction k, int wp) {
     extern __shared__ __align__(16) unsigned char fc_seq_smem[];
-    const int64_t row0 = (int64_t)blockIdx.y * fc_tile_rows(TP, wp);
-    const int64_t col0 = (int64_t)blockIdx.x * fc_tile_cols(TC, wp);
-    fc_tile_gemm<TP, TC, false>(k, wp, row0, col0, fc_seq_smem);
+    const fc_tile_cfg_t cfg = {TP, TC, wp, 0, MMA};
+    const int64_t row0 = (int64_t)blockIdx.y * fc_tile_rows(cfg);
+    const int64_t col0 = (int64_t)blockIdx.x * fc_tile_cols(cfg);
+    fc_tile<TP, TC, false, MMA>(k, wp, row0, col0, fc_seq_smem);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -40,10 +41,10 @@ __global__ void __launch_bounds__(FC_THREADS) fc_seq_kernel(const fc_contraction
 // ---------------------------------------------------------------------------------------------------------------
 
 static ttl_status_t launch_step(const fc_contraction &k, const fc_tile_cfg_t &cfg, dim3 grid, cudaStream_t stream) {
-    const size_t smem = fc_tile_smem_bytes(cfg.tp, cfg.tc, cfg.wp, 0);
+    const size_t smem = fc_tile_smem_bytes(cfg);
     bool launched = false;
-#define FC_SEQ_LAUNCH(TP, TC)                                                                                      \
-    fc_seq_kernel<TP, TC><<<grid, FC_THREADS, smem, stream>>>(k, cfg.wp);                                          \
+#define FC_SEQ_LAUNCH(TP, TC, MMA)                                                                                 \
+    fc_seq_kernel<TP, TC, MMA><<<grid, FC_THREADS, smem, stream>>>(k, cfg.wp);                                     \
     launched = true
     FC_TILE_DISPATCH(cfg, FC_SEQ_LAUNCH);
 #undef FC_SEQ_LAUNCH
@@ -62,48 +63,72 @@ static ttl_status_t launch_step(const fc_contraction &k, const fc_tile_cfg_t &cf
  *    shared memory. Shared memory serves one such warp-wide load per clock, the FMA pipes four warp instructions,
  *    so a q costs max(tp tc, 4 (ceil(tp / 4) + tc)) slots: tiles below 8 x 4 wait on shared memory. A direct
  *    tile adds an address per load of B (its columns' offsets differ, the stage's are constants);
+ *  - tensor-core tiles, per 8 values of q: 4 tp loads of A and 2 tc of B (each `ways` wavefronts when a direct
+ *    read has bank conflicts), each split in three instructions (mma_tf32.cuh), and 3 tp tc products of
+ *    TTL_COST_MMA_TF32_SLOTS each on the tensor pipe: the longest of issue, shared memory and tensor pipe;
  *  - staging, per chunk: (rows + cols) kc values spread over the CTA, FC_STAGE_SLOTS each (index, global or
  *    shared load, shared store), only rows kc for a direct tile; the B stage of short rows (R < 8) pads a short
- *    last chunk to a power of two;
+ *    last chunk to a power of two (the tensor-core tile every chunk to a multiple of 8);
  *  - FC_CHUNK_SLOTS per chunk for its two barriers, and the epilogue's stores. */
 #define FC_STAGE_SLOTS 10.0
 #define FC_CHUNK_SLOTS 100.0
-static double tile_slots(int64_t Q, int64_t R, fc_tile_cfg_t t) {
-    const int rows = fc_tile_rows(t.tp, t.wp), kch = fc_tile_kc(t.tp, t.tc, t.wp, t.direct);
-    const double cols = (double)fc_tile_staged_cols(t.tc, t.wp, t.direct);
+static double tile_slots(int64_t Q, int64_t R, fc_tile_cfg_t t, int ways) {
+    const int rows = fc_tile_rows(t), kch = fc_tile_kc(t);
+    const double cols = (double)fc_tile_staged_cols(t);
     const int64_t full = Q / kch, rest = Q - full * kch;
     const double chunks = (double)full + (rest > 0 ? 1.0 : 0.0);
+    const int64_t rest8 = (rest + 7) / 8 * 8;
     double staged_q = (double)Q; /* q values the B stage walks, padding included (kch is a power of two) */
-    if (R < 8 && rest > 0) staged_q = (double)full * kch + (double)(1 << fc_ceil_log2((int)rest));
-    const double fma = (double)t.tp * t.tc + (t.direct ? t.tc : 0);
-    const double per_q = fmax(fma, 4.0 * ((t.tp + 3) / 4 + t.tc));
-    return (double)Q * per_q + FC_STAGE_SLOTS * ((double)rows * Q + cols * staged_q) / FC_THREADS +
-           FC_CHUNK_SLOTS * chunks + 4.0 * t.tp * t.tc;
+    if (t.mma) staged_q = (double)(full * kch + rest8);
+    if (R < 8 && rest > 0) staged_q = (double)full * kch + (double)(1 << fc_ceil_log2((int)(t.mma ? rest8 : rest)));
+    const double staging = FC_STAGE_SLOTS *
+                           ((double)rows * (t.mma ? (double)(full * kch + rest8) : (double)Q) + cols * staged_q) /
+                           FC_THREADS;
+    double inner;
+    if (t.mma) {
+        const double a = 4.0 * t.tp, b = 2.0 * t.tc, products = 3.0 * t.tp * t.tc;
+        const double issue = 4.0 * (a + b) + (t.direct ? 2.0 * b : 0.0) + products;
+        const double shared = 4.0 * (a + b * (ways > 1 ? ways : 1));
+        const double per_k8 = fmax(issue, fmax(shared, products * TTL_COST_MMA_TF32_SLOTS));
+        inner = (double)(full * kch + rest8) / 8.0 * per_k8;
+    } else {
+        const double fma = (double)t.tp * t.tc + (t.direct ? t.tc : 0);
+        inner = (double)Q * fmax(fma, 4.0 * ((t.tp + 3) / 4 + t.tc));
+    }
+    const double outputs = t.mma ? 4.0 * t.tp * t.tc : (double)t.tp * t.tc; /* per thread */
+    return inner + staging + FC_CHUNK_SLOTS * chunks + 4.0 * outputs;
 }
 
 int64_t fc_tile_count(int64_t L, int64_t P, int64_t R, fc_tile_cfg_t t) {
-    const int64_t rows = fc_tile_rows(t.tp, t.wp), cols = fc_tile_cols(t.tc, t.wp);
+    const int64_t rows = fc_tile_rows(t), cols = fc_tile_cols(t);
     return ((P + rows - 1) / rows) * ((L * R + cols - 1) / cols);
 }
 
-double fc_tile_us(int64_t Q, int64_t R, fc_tile_cfg_t t) {
-    return tile_slots(Q, R, t) * FC_THREADS / TTL_COST_SM_ISSUE_PER_US;
+double fc_tile_us(int64_t Q, int64_t R, fc_tile_cfg_t t, int ways) {
+    return tile_slots(Q, R, t, ways) * FC_THREADS / TTL_COST_SM_ISSUE_PER_US;
 }
 
-fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas, int direct) {
+fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas, int direct,
+                             unsigned forms, int ways) {
     static const int tps[] = {1, 2, 4, 8}, tcs[] = {1, 4}, wps[] = {1, 2, 4, 8};
-    fc_tile_cfg_t best = {1, 1, 1, direct};
+    static const int mma_tps[] = {1, 2}, mma_tcs[] = {2, 4};
+    fc_tile_cfg_t best = {1, 1, 1, direct, 0};
     double best_cost = -1.0;
-    for (int tc : tcs)
-        for (int wp : wps)
-            for (int tp : tps) {
-                const fc_tile_cfg_t t = {tp, tc, wp, direct};
-                if (fc_tile_cols(tc, wp) > FC_MAX_COLS || fc_tile_rows(tp, wp) > FC_MAX_ROWS) continue;
-                const double tiles = (double)fc_tile_count(L, P, R, t);
-                const double waves = ceil(tiles / (double)(parallel_ctas > 0 ? parallel_ctas : 1));
-                const double cost = waves * tile_slots(Q, R, t);
-                if (best_cost < 0 || cost < best_cost) best_cost = cost, best = t;
-            }
+    auto consider = [&](const fc_tile_cfg_t &t) {
+        if (fc_tile_cols(t) > FC_MAX_COLS || fc_tile_rows(t) > FC_MAX_ROWS) return;
+        const double tiles = (double)fc_tile_count(L, P, R, t);
+        const double waves = ceil(tiles / (double)(parallel_ctas > 0 ? parallel_ctas : 1));
+        const double cost = waves * tile_slots(Q, R, t, t.mma ? ways : 1);
+        if (best_cost < 0 || cost < best_cost) best_cost = cost, best = t;
+    };
+    if (forms & FC_FORM_FFMA)
+        for (int tc : tcs)
+            for (int wp : wps)
+                for (int tp : tps) consider(fc_tile_cfg_t{tp, tc, wp, direct, 0});
+    if (forms & FC_FORM_MMA)
+        for (int tc : mma_tcs)
+            for (int wp : wps)
+                for (int tp : mma_tps) consider(fc_tile_cfg_t{tp, tc, wp, direct, 1});
     return best;
 }
 
@@ -207,13 +232,17 @@ static void seq_tiles(fc_seq_schedule_t *s, const ttl_cuda_handle_t *h) {
     for (int32_t i = 0; i < s->num_steps; ++i) {
         fc_seq_step_t *st = &s->steps[i];
         const int64_t rows = i < s->num_sliced ? s->chunk_units * st->unit_rows : st->L;
-        st->tile = fc_tile_choose(rows, st->P, st->Q, st->R, ctas, 0);
+        const unsigned forms = s->mma == FC_MMA_FORCED    ? FC_FORM_MMA
+                               : s->mma == FC_MMA_ALLOWED ? FC_FORM_ANY
+                                                          : FC_FORM_FFMA;
+        st->tile = fc_tile_choose(rows, st->P, st->Q, st->R, ctas, 0, forms, 1);
     }
 }
 
 ttl_status_t fc_seq_schedule_fixed(fc_seq_schedule_t *s, const ttl_cuda_fc_layer_t *layer, int64_t batch,
-                                   ttl_order_t order, int32_t num_sliced, int64_t chunk_units, int tiles) {
+                                   ttl_order_t order, int32_t num_sliced, int64_t chunk_units, int tiles, int mma) {
     TTL_TRY(seq_geometry(s, layer, batch, order));
+    s->mma = mma;
     TTL_TRY(seq_slice(s, num_sliced, chunk_units));
     if (tiles) seq_tiles(s, layer->handle);
     return TTL_STATUS_SUCCESS;
@@ -229,7 +258,7 @@ static double launch_estimate(const fc_seq_step_t *st, int64_t L, int blas, doub
     } else {
         const double tiles = (double)fc_tile_count(L, st->P, st->R, st->tile);
         const double per_sm = tiles < sms ? 1.0 : ceil(tiles / (2.0 * sms)) * 2.0; /* alone, or two sharing */
-        compute_us = per_sm * fc_tile_us(st->Q, st->R, st->tile);
+        compute_us = per_sm * fc_tile_us(st->Q, st->R, st->tile, 1);
     }
     return (blas ? TTL_COST_BLAS_CALL_US : TTL_COST_LAUNCH_US) +
            fmax(compute_us, bytes / TTL_COST_DRAM_BYTES_PER_US);
@@ -270,10 +299,11 @@ static int64_t largest_chunk(fc_seq_schedule_t *s, int32_t num_sliced, size_t li
 }
 
 ttl_status_t fc_seq_schedule_plan(fc_seq_schedule_t *out, const ttl_cuda_fc_layer_t *layer, int64_t batch,
-                                  ttl_order_t order, int blas, size_t limit) {
+                                  ttl_order_t order, int blas, size_t limit, int mma) {
     const ttl_fc_desc_t *d = &layer->desc;
     fc_seq_schedule_t s;
     TTL_TRY(seq_geometry(&s, layer, batch, order));
+    s.mma = blas ? 0 : mma;
     /* the bound: the caller's, or twice the larger activation (saturated where that product overflows) */
     int64_t act = 0;
     size_t bound = SIZE_MAX;
@@ -309,7 +339,7 @@ ttl_status_t fc_seq_schedule_plan(fc_seq_schedule_t *out, const ttl_cuda_fc_laye
 ttl_status_t fc_sequential_check(const fc_seq_schedule_t *s) {
     for (int32_t i = 0; i < s->num_steps; ++i) {
         const fc_seq_step_t *st = &s->steps[i];
-        const int64_t cols = fc_tile_cols(st->tile.tc, st->tile.wp), rows = fc_tile_rows(st->tile.tp, st->tile.wp);
+        const int64_t cols = fc_tile_cols(st->tile), rows = fc_tile_rows(st->tile);
         int64_t C;
         TTL_TRY(ttl_mul_i64(&C, st->L, st->R));
         if ((C + cols - 1) / cols > INT32_MAX || (st->P + rows - 1) / rows > FC_SEQ_MAX_GRID_Y)
@@ -365,7 +395,7 @@ ttl_status_t fc_sequential_run(const ttl_cuda_fc_plan_t *plan, float *y, const f
     for (int64_t n = 0; n < launches; ++n) {
         const fc_seq_launch_t l = fc_seq_launch(&plan->seq, n, y, x, ws);
         const fc_seq_step_t *st = &plan->seq.steps[l.step];
-        const int64_t cols = fc_tile_cols(st->tile.tc, st->tile.wp), rows = fc_tile_rows(st->tile.tp, st->tile.wp);
+        const int64_t cols = fc_tile_cols(st->tile), rows = fc_tile_rows(st->tile);
         const dim3 grid((unsigned)((l.L * st->R + cols - 1) / cols), (unsigned)((st->P + rows - 1) / rows), 1);
         TTL_TRY(launch_step(fc_seq_contraction(plan, l), st->tile, grid, stream));
     }

@@ -15,13 +15,20 @@
  * pointers), which lets the sequential kernel (one tile per CTA) and the fused kernel (a loop over tiles inside
  * one CTA) share this code.
  *
+ * Tensor-core form (fc_tile_mma, plans with allow_3xtf32): the same tile walk, but each warp computes tp 16-row by
+ * tc 8-column products with mma.sync in 3xTF32 (mma_tf32.cuh), 8 values of q at a time. A CTA tile is then
+ * ROWS = 16 tp wp by COLS = (FC_WARPS / wp) * 8 tc. Its fragment loads read 8 columns at 4 values of q (or 8 rows
+ * of A at 4 values of q), so the staged rows are padded to 8 (mod 32) floats, and a direct In needs the layout of
+ * fc_mma_layout_choose; q rows of In are in_qs floats apart (R unless padded).
+ *
  * Output map: element (l, p, r) goes to out[o + (o / out_row) * out_pad] with o = (l / lps) * bs + base + e * es
  * and e = ((l % lps) * P + p) * R + r, and bias[base + e * es] is added when bias is not NULL. An intermediate uses
  * lps = L, bs = 0, base = 0, es = 1 (plain [L, P, R], rows padded by out_pad when the next step reads it
  * directly); the last step maps into y (see fc_fused.cu for the strided variants) with out_pad = 0.
  *
  * Bounds: columns c >= L R and rows p >= P are staged as zeros (direct: read at column 0) and never stored; a
- * chunk reads In at colbase(c) + q R <= (L - 1) in_ls + (R - 1) + (Q - 1) R < L in_ls, and At at q lda + p < Q lda.
+ * chunk reads In at colbase(c) + q in_qs <= (L - 1) in_ls + (R - 1) + (Q - 1) in_qs < L in_ls, and At at
+ * q lda + p < Q lda. The tensor-core form reads q only below Q, and zeros past it.
  */
 #ifndef TTL_CUDA_FC_TILE_CUH
 #define TTL_CUDA_FC_TILE_CUH
@@ -30,6 +37,7 @@
 
 #include "cuda/cta.cuh"
 #include "cuda/fc_internal.h"
+#include "cuda/mma_tf32.cuh"
 
 #define FC_THREADS 256
 #define FC_WARPS (FC_THREADS / 32)
@@ -44,8 +52,12 @@ static_assert(FC_MAX_ROWS == 8 * FC_WARPS, "largest row tile is tp = 8 times wp 
 // tile geometry (host and device)
 // ---------------------------------------------------------------------------------------------------------------
 
-__host__ __device__ static inline int fc_tile_rows(int tp, int wp) { return tp * wp; }
-__host__ __device__ static inline int fc_tile_cols(int tc, int wp) { return (FC_WARPS / wp) * 32 * tc; }
+__host__ __device__ static inline int fc_tile_rows(const fc_tile_cfg_t &t) {
+    return (t.mma ? 16 : 1) * t.tp * t.wp;
+}
+__host__ __device__ static inline int fc_tile_cols(const fc_tile_cfg_t &t) {
+    return (FC_WARPS / t.wp) * (t.mma ? 8 : 32) * t.tc;
+}
 
 /* floor(log2 v) and ceil(log2 v), v >= 1. Tile rows and columns are powers of two (tp, tc, wp and FC_WARPS
  * are), so the staging loops split their flat index with a shift and a mask: a division by a runtime divisor
@@ -87,32 +99,59 @@ __host__ __device__ static inline uint32_t fc_div(uint32_t n, fc_divider v) {
 #define FC_KC_MAX 256
 
 /* Columns whose B chunk and offsets a tile stages: none for a direct tile. */
-__host__ __device__ static inline size_t fc_tile_staged_cols(int tc, int wp, int direct) {
-    return direct ? 0 : (size_t)fc_tile_cols(tc, wp);
+__host__ __device__ static inline int fc_tile_staged_cols(const fc_tile_cfg_t &t) {
+    return t.direct ? 0 : fc_tile_cols(t);
+}
+
+/* Floats from one staged q row of A, and of B, to the next. The FFMA tile reads a row of A by broadcast and 32
+ * consecutive columns of B, so only B's rows are padded (by one, for the q-fastest stage's stores). The
+ * tensor-core tile reads 8 consecutive rows (columns) at each of 4 values of q: rows 8 (mod 32) floats apart put
+ * those 32 reads on 32 banks. */
+__host__ __device__ static inline int fc_tile_lda(const fc_tile_cfg_t &t) {
+    return fc_tile_rows(t) + (t.mma ? 8 : 0);
+}
+__host__ __device__ static inline int fc_tile_ldb(const fc_tile_cfg_t &t) {
+    const int cols = fc_tile_staged_cols(t);
+    return t.mma ? cols + ((8 - cols) % 32 + 32) % 32 : cols + 1;
 }
 
 /* Values of q per staged chunk: the largest power of two FC_TILE_SMEM_MAX holds (narrow tiles take long chunks,
  * so a CTA that streams a long reduction from memory waits for it in few round trips), at least FC_KC. A power
- * of two, so that the q-fastest B stage splits its index with a shift (only a last, shorter chunk is padded). */
-__host__ __device__ static inline int fc_tile_kc(int tp, int tc, int wp, int direct) {
-    const size_t rows = (size_t)fc_tile_rows(tp, wp), cols = fc_tile_staged_cols(tc, wp, direct);
-    const size_t fit =
-        (FC_TILE_SMEM_MAX - cols * sizeof(int64_t)) / ((rows + cols + (direct ? 0 : 1)) * sizeof(float));
+ * of two, so that the q-fastest B stage splits its index with a shift (only a last, shorter chunk is padded), and
+ * a multiple of the tensor-core tile's 8. */
+__host__ __device__ static inline int fc_tile_kc(const fc_tile_cfg_t &t) {
+    const size_t cols = (size_t)fc_tile_staged_cols(t);
+    const size_t per_q = (size_t)fc_tile_lda(t) + (cols > 0 ? (size_t)fc_tile_ldb(t) : 0);
+    const size_t fit = (FC_TILE_SMEM_MAX - cols * sizeof(int64_t)) / (per_q * sizeof(float));
     return fit < FC_KC ? FC_KC : fit >= FC_KC_MAX ? FC_KC_MAX : 1 << fc_floor_log2((int)fit);
 }
 
-/* Shared memory of one tile: column offsets (int64), the A chunk, the B chunk (rows padded by one float); a
- * direct tile only the A chunk. At most FC_TILE_SMEM_MAX. */
-__host__ __device__ static inline size_t fc_tile_smem_bytes(int tp, int tc, int wp, int direct) {
-    const size_t rows = (size_t)fc_tile_rows(tp, wp), cols = fc_tile_staged_cols(tc, wp, direct);
-    const size_t kc = (size_t)fc_tile_kc(tp, tc, wp, direct);
-    return cols * sizeof(int64_t) + kc * rows * sizeof(float) + (cols > 0 ? kc * (cols + 1) * sizeof(float) : 0);
+/* Shared memory of one tile: column offsets (int64), the A chunk, the B chunk; a direct tile only the A chunk. At
+ * most FC_TILE_SMEM_MAX. */
+__host__ __device__ static inline size_t fc_tile_smem_bytes(const fc_tile_cfg_t &t) {
+    const size_t cols = (size_t)fc_tile_staged_cols(t), kc = (size_t)fc_tile_kc(t);
+    return cols * sizeof(int64_t) + kc * (size_t)fc_tile_lda(t) * sizeof(float) +
+           (cols > 0 ? kc * (size_t)fc_tile_ldb(t) * sizeof(float) : 0);
+}
+
+/* The parts of one tile's stage (fc_tile_smem_bytes): the staged columns' offsets into In, the A chunk (kc rows of
+ * lda floats), the B chunk (kc rows of ldb floats; none for a direct tile). */
+struct fc_tile_stage {
+    int64_t *colbase;
+    float *As, *Bs;
+};
+
+__host__ __device__ static inline fc_tile_stage fc_tile_stage_carve(const fc_tile_cfg_t &t, unsigned char *stage) {
+    int64_t *colbase = reinterpret_cast<int64_t *>(stage);
+    float *As = reinterpret_cast<float *>(colbase + fc_tile_staged_cols(t));
+    return fc_tile_stage{colbase, As, As + fc_tile_kc(t) * fc_tile_lda(t)};
 }
 
 /* A contraction as the tile routine sees it. `small`: the columns L R and lps fit int32, and div_r / div_lps
- * divide by R and lps (fc_contraction_make); otherwise the tile divides in int64. in_ls: floats from one row l
- * of In to the next (Q R, or more when padded). out_pad > 0 (only for outputs in shared memory, all offsets below
- * 2^31): out_pad floats follow every out_row outputs, div_out_row divides by out_row. */
+ * divide by R and lps (fc_contraction_make); otherwise the tile divides in int64. in_ls, in_qs: floats from one
+ * row l of In to the next (Q R, or more when padded), and from one q to the next (R, or more when padded).
+ * out_pad > 0 (only for outputs in shared memory, all offsets below 2^31): out_pad floats follow every out_row
+ * outputs, div_out_row divides by out_row. */
 struct fc_contraction {
     const float *at;
     int64_t lda;
@@ -123,7 +162,7 @@ struct fc_contraction {
     int64_t lps, bs, base, es;
     fc_divider div_r, div_lps;
     int32_t small;
-    int64_t in_ls;
+    int64_t in_ls, in_qs;
     int32_t out_pad;
     fc_divider div_out_row;
 };
@@ -140,6 +179,7 @@ static inline fc_contraction fc_contraction_make(const float *at, int64_t lda, c
     k.div_r = fc_divider_make(k.small ? (uint32_t)R : 1u);
     k.div_lps = fc_divider_make(k.small && lps > 0 ? (uint32_t)lps : 1u);
     k.in_ls = Q * R;
+    k.in_qs = R;
     k.out_pad = 0;
     k.div_out_row = fc_divider_make(1u);
     return k;
@@ -228,51 +268,69 @@ struct fc_out_map {
     }
 };
 
-/* Stages a chunk of B (q in [q0, q0 + kc), the tile's columns) into Bs[qq * (cols + 1) + cc]. */
+/* Stages a chunk of B (q in [q0, q0 + kc), the tile's columns) into Bs[qq * ldb + cc], and zeros into the rows
+ * qq in [kc, fill) (the tensor-core tile reads q 8 at a time). */
 __host__ __device__ __forceinline__ void fc_stage_b(const fc_contraction &k, const int64_t *colbase, float *Bs,
-                                                    int cols, int64_t q0, int kc) {
-    const int cols_log = fc_floor_log2(cols), ldb = cols + 1;
+                                                    int cols, int ldb, int64_t q0, int kc, int fill) {
+    const int cols_log = fc_floor_log2(cols);
     if (k.R >= 8) { /* runs of r are contiguous in memory: column index fastest */
         fc_stage(
-            kc * cols,
+            fill * cols,
             [&](int i) {
                 const int qq = i >> cols_log, cc = i & (cols - 1);
                 const int64_t base = colbase[cc];
-                return base >= 0 ? k.in[base + (q0 + qq) * k.R] : 0.0f;
+                return base >= 0 && qq < kc ? k.in[base + (q0 + qq) * k.in_qs] : 0.0f;
             },
             [&](int i, float v) { Bs[(i >> cols_log) * ldb + (i & (cols - 1))] = v; });
     } else { /* short runs of r: q fastest, which is contiguous when R == 1; a short last chunk is padded */
-        const int kc_log = fc_ceil_log2(kc), kc_pad = 1 << kc_log;
+        const int kc_log = fc_ceil_log2(fill), kc_pad = 1 << kc_log;
         fc_stage(
             kc_pad * cols,
             [&](int i) {
                 const int cc = i >> kc_log, qq = i & (kc_pad - 1);
                 const int64_t base = colbase[cc];
-                return base >= 0 && qq < kc ? k.in[base + (q0 + qq) * k.R] : 0.0f;
+                return base >= 0 && qq < kc ? k.in[base + (q0 + qq) * k.in_qs] : 0.0f;
             },
             [&](int i, float v) {
                 const int cc = i >> kc_log, qq = i & (kc_pad - 1);
-                if (qq < kc) Bs[qq * ldb + cc] = v;
+                if (qq < fill) Bs[qq * ldb + cc] = v;
             });
+    }
+}
+
+/* Writes this tile's column offsets into In (colbase[cc] for column col0 + cc, -1 past the last column), after a
+ * barrier: the previous tile's threads may still read the stage. */
+__host__ __device__ __forceinline__ void fc_stage_colbase(const fc_contraction &k, int64_t *colbase, int cols,
+                                                          int64_t col0) {
+    const int64_t C = k.L * k.R;
+    CTA_SYNC();
+    for (int cc = CTA_TID(); cc < cols; cc += FC_THREADS) {
+        const int64_t c = col0 + cc;
+        int64_t off = -1;
+        if (c < C) {
+            const int64_t l = fc_column_row(c, k.small, k.div_r, k.R);
+            off = l * k.in_ls + (c - l * k.R);
+        }
+        colbase[cc] = off;
     }
 }
 
 /* Computes the tile of rows [row0, row0 + ROWS) and columns [col0, col0 + COLS) of the contraction. Every thread
  * of the CTA must call it with the same arguments (it holds barriers). `stage` is 16-byte aligned shared memory
- * of fc_tile_smem_bytes(TP, TC, wp, DIRECT) bytes. DIRECT needs k.small and In in shared memory. On return the
- * tile is stored; the stage may still be read by threads that have not returned, so the caller must not reuse it
- * before the next barrier (the routine itself starts with one before its first stage write). */
+ * of fc_tile_smem_bytes bytes. DIRECT needs k.small and In in shared memory. On return the tile is stored; the
+ * stage may still be read by threads that have not returned, so the caller must not reuse it before the next
+ * barrier (the routine itself starts with one before its first stage write). */
 template <int TP, int TC, bool DIRECT>
 __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int64_t row0, int64_t col0,
                                       unsigned char *stage) {
-    const int rows = TP * wp_count;
-    const int cols = (FC_WARPS / wp_count) * 32 * TC;
+    const fc_tile_cfg_t cfg = {TP, TC, wp_count, DIRECT, 0};
+    const int rows = fc_tile_rows(cfg), cols = fc_tile_cols(cfg);
     const int rows_log = fc_floor_log2(rows);
-    const int ldb = cols + 1;
-    const int kch = fc_tile_kc(TP, TC, wp_count, DIRECT);
-    int64_t *colbase = reinterpret_cast<int64_t *>(stage);
-    float *As = DIRECT ? reinterpret_cast<float *>(stage) : reinterpret_cast<float *>(colbase + cols);
-    float *Bs = As + kch * rows;
+    const int ldb = fc_tile_ldb(cfg);
+    const int kch = fc_tile_kc(cfg);
+    const fc_tile_stage st = fc_tile_stage_carve(cfg, stage);
+    int64_t *colbase = st.colbase;
+    float *As = st.As, *Bs = st.Bs;
 
     const int tid = CTA_TID(), lane = tid & 31, warp = tid >> 5;
     const int wp = warp % wp_count, wc = warp / wp_count;
@@ -297,16 +355,7 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
             boff[t] = c < C ? (int)(l * k.in_ls + (c - l * k.R)) : 0;
         }
     } else {
-        CTA_SYNC(); /* the previous tile's threads are done with the stage */
-        for (int cc = tid; cc < cols; cc += FC_THREADS) {
-            const int64_t c = col0 + cc;
-            int64_t off = -1;
-            if (c < C) {
-                const int64_t l = fc_column_row(c, k.small, k.div_r, k.R);
-                off = l * k.in_ls + (c - l * k.R);
-            }
-            colbase[cc] = off;
-        }
+        fc_stage_colbase(k, colbase, cols, col0);
     }
 
     for (int64_t q0 = 0; q0 < k.Q; q0 += kch) {
@@ -319,15 +368,15 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
                 return row0 + pp < k.P ? k.at[(q0 + qq) * k.lda + row0 + pp] : 0.0f;
             },
             [&](int i, float v) { As[i] = v; });
-        if constexpr (!DIRECT) fc_stage_b(k, colbase, Bs, cols, q0, kc);
+        if constexpr (!DIRECT) fc_stage_b(k, colbase, Bs, cols, ldb, q0, kc, kc);
         CTA_SYNC();
         const float *arow = As + wp * TP;
         const float *bcol = Bs + wc * 32 * TC + lane;
-        const float *bq = k.in + q0 * k.R; /* direct: row q of B, shifted by each column's offset */
+        const float *bq = k.in + q0 * k.in_qs; /* direct: row q of B, shifted by each column's offset */
 #ifdef __CUDA_ARCH__
         if constexpr (DIRECT) __builtin_assume(__isShared(bq));
 #endif
-        const int bstride = DIRECT ? (int)k.R : ldb;
+        const int bstride = DIRECT ? (int)k.in_qs : ldb;
         CTA_UNROLL_BY_4
         for (int qq = 0; qq < kc; ++qq) {
             float a[TP], b[TC];
@@ -361,19 +410,143 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
     }
 }
 
-/* Runs CALL(TP, TC) for the tile configuration's register tile; nothing for one that is not instantiated. */
+/* The tensor-core form of fc_tile_gemm (same contract and stage size, fc_tile_smem_bytes with mma = 1): warp w
+ * computes rows [row0 + 16 MT (w % wp_count), + 16 MT) and columns [col0 + 8 NT (w / wp_count), + 8 NT) of the
+ * tile, as MT x NT m16n8k8 products in 3xTF32 per 8 values of q. A is staged with rows lda = ROWS + 8 floats
+ * apart, B (unless direct) with ldb = 8 (mod 32): the fragment loads are then free of bank conflicts. A chunk's
+ * q range is rounded up to 8 with zeros in A and B (a zero times a NaN left in shared memory would be NaN). */
+template <int MT, int NT, bool DIRECT>
+__host__ __device__ void fc_tile_mma(const fc_contraction &k, int wp_count, int64_t row0, int64_t col0,
+                                     unsigned char *stage) {
+    const fc_tile_cfg_t cfg = {MT, NT, wp_count, DIRECT, 1};
+    const int rows = fc_tile_rows(cfg), cols = fc_tile_cols(cfg);
+    const int rows_log = fc_floor_log2(rows);
+    const int lda = fc_tile_lda(cfg), ldb = fc_tile_ldb(cfg);
+    const int kch = fc_tile_kc(cfg);
+    const fc_tile_stage st = fc_tile_stage_carve(cfg, stage);
+    int64_t *colbase = st.colbase;
+    float *As = st.As, *Bs = st.Bs;
+
+    const int tid = CTA_TID(), lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+    const int warp_row = (warp % wp_count) * 16 * MT, warp_col = (warp / wp_count) * 8 * NT;
+    const int64_t C = k.L * k.R;
+
+    float acc[MT][NT][4];
+    CTA_UNROLL
+    for (int i = 0; i < MT; ++i) {
+        CTA_UNROLL
+        for (int j = 0; j < NT; ++j) {
+            CTA_UNROLL
+            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+        }
+    }
+
+    /* This lane's B column of each n tile (warp_col + 8 j + g): direct, its offset into In (past the last column,
+     * column 0's: computed, never stored); staged, its column in the stage. */
+    int boff[NT];
+    CTA_UNROLL
+    for (int j = 0; j < NT; ++j) {
+        if constexpr (DIRECT) {
+            const int64_t c = col0 + warp_col + 8 * j + g;
+            const int64_t l = c < C ? fc_column_row(c, 1, k.div_r, k.R) : 0;
+            boff[j] = c < C ? (int)(l * k.in_ls + (c - l * k.R)) : 0;
+        } else {
+            boff[j] = warp_col + 8 * j + g;
+        }
+    }
+    if constexpr (!DIRECT) fc_stage_colbase(k, colbase, cols, col0);
+
+    for (int64_t q0 = 0; q0 < k.Q; q0 += kch) {
+        const int kc = (int)(k.Q - q0 < kch ? k.Q - q0 : kch), kc8 = (kc + 7) & ~7;
+        CTA_SYNC(); /* colbase written; the previous chunk (or tile) is consumed */
+        fc_stage(
+            kc8 * rows,
+            [&](int i) {
+                const int qq = i >> rows_log, pp = i & (rows - 1);
+                return qq < kc && row0 + pp < k.P ? k.at[(q0 + qq) * k.lda + row0 + pp] : 0.0f;
+            },
+            [&](int i, float v) { As[(i >> rows_log) * lda + (i & (rows - 1))] = v; });
+        if constexpr (!DIRECT) fc_stage_b(k, colbase, Bs, cols, ldb, q0, kc, kc8);
+        CTA_SYNC();
+        const float *bq = k.in + q0 * k.in_qs; /* direct: row q0 of B, shifted by each column's offset */
+#ifdef __CUDA_ARCH__
+        if constexpr (DIRECT) __builtin_assume(__isShared(bq));
+#endif
+        const int bstride = DIRECT ? (int)k.in_qs : ldb;
+        const float *bsrc = DIRECT ? bq : Bs;
+        for (int kk = 0; kk < kc8; kk += 8) {
+            uint32_t a_hi[MT][4], a_lo[MT][4], b_hi[NT][2], b_lo[NT][2];
+            CTA_UNROLL
+            for (int i = 0; i < MT; ++i) {
+                CTA_UNROLL
+                for (int r = 0; r < 4; ++r) { /* a[r] = A[g + 8 (r & 1)][t + 4 (r >> 1)] */
+                    const int p = warp_row + 16 * i + 8 * (r & 1) + g, q = kk + t + 4 * (r >> 1);
+                    tf32_split(As[q * lda + p], &a_hi[i][r], &a_lo[i][r]);
+                }
+            }
+            CTA_UNROLL
+            for (int j = 0; j < NT; ++j) {
+                CTA_UNROLL
+                for (int r = 0; r < 2; ++r) { /* b[r] = B[t + 4 r][g] */
+                    const int q = kk + t + 4 * r;
+                    const float v = !DIRECT || q < kc ? bsrc[q * bstride + boff[j]] : 0.0f;
+                    tf32_split(v, &b_hi[j][r], &b_lo[j][r]);
+                }
+            }
+            mma_tiles_3xtf32<MT, NT>(acc, a_hi, a_lo, b_hi, b_lo);
+        }
+    }
+
+    /* d[2 h + e] = D[g + 8 h][2 t + e]: rows warp_row + 16 i + 8 h + g, columns warp_col + 8 j + 2 t + e */
+    CTA_UNROLL
+    for (int j = 0; j < NT; ++j) {
+        CTA_UNROLL
+        for (int e = 0; e < 2; ++e) {
+            const int64_t c = col0 + warp_col + 8 * j + 2 * t + e;
+            if (c >= C) continue;
+            const fc_out_map map(k);
+            const fc_out_col col = map.column(c);
+            CTA_UNROLL
+            for (int i = 0; i < MT; ++i) {
+                CTA_UNROLL
+                for (int h = 0; h < 2; ++h) {
+                    const int64_t p = row0 + warp_row + 16 * i + 8 * h + g;
+                    if (p < map.P) map.store(col, p, acc[i][j][2 * h + e]);
+                }
+            }
+        }
+    }
+}
+
+/* Either form of the tile for configuration (TP, TC, MMA) (compile time) and wp (run time). */
+template <int TP, int TC, bool DIRECT, bool MMA>
+__host__ __device__ __forceinline__ void fc_tile(const fc_contraction &k, int wp_count, int64_t row0, int64_t col0,
+                                                 unsigned char *stage) {
+    if constexpr (MMA)
+        fc_tile_mma<TP, TC, DIRECT>(k, wp_count, row0, col0, stage);
+    else
+        fc_tile_gemm<TP, TC, DIRECT>(k, wp_count, row0, col0, stage);
+}
+
+/* Runs CALL(TP, TC, MMA) for the tile configuration's form and register tile; nothing for one that is not
+ * instantiated. FFMA: tp in 1, 2, 4, 8 and tc in 1, 4; tensor cores: tp (16-row tiles) in 1, 2 and tc (8-column
+ * tiles) in 2, 4. */
 #define FC_TILE_DISPATCH(cfg, CALL)                                                                                \
     do {                                                                                                           \
-        const int fc_key_ = (cfg).tp * 16 + (cfg).tc;                                                              \
+        const int fc_key_ = ((cfg).mma ? 256 : 0) + (cfg).tp * 16 + (cfg).tc;                                      \
         switch (fc_key_) {                                                                                         \
-        case 1 * 16 + 1: CALL(1, 1); break;                                                                        \
-        case 2 * 16 + 1: CALL(2, 1); break;                                                                        \
-        case 4 * 16 + 1: CALL(4, 1); break;                                                                        \
-        case 8 * 16 + 1: CALL(8, 1); break;                                                                        \
-        case 1 * 16 + 4: CALL(1, 4); break;                                                                        \
-        case 2 * 16 + 4: CALL(2, 4); break;                                                                        \
-        case 4 * 16 + 4: CALL(4, 4); break;                                                                        \
-        case 8 * 16 + 4: CALL(8, 4); break;                                                                        \
+        case 1 * 16 + 1: CALL(1, 1, false); break;                                                                 \
+        case 2 * 16 + 1: CALL(2, 1, false); break;                                                                 \
+        case 4 * 16 + 1: CALL(4, 1, false); break;                                                                 \
+        case 8 * 16 + 1: CALL(8, 1, false); break;                                                                 \
+        case 1 * 16 + 4: CALL(1, 4, false); break;                                                                 \
+        case 2 * 16 + 4: CALL(2, 4, false); break;                                                                 \
+        case 4 * 16 + 4: CALL(4, 4, false); break;                                                                 \
+        case 8 * 16 + 4: CALL(8, 4, false); break;                                                                 \
+        case 256 + 1 * 16 + 2: CALL(1, 2, true); break;                                                            \
+        case 256 + 1 * 16 + 4: CALL(1, 4, true); break;                                                            \
+        case 256 + 2 * 16 + 2: CALL(2, 2, true); break;                                                            \
+        case 256 + 2 * 16 + 4: CALL(2, 4, true); break;                                                            \
         default: break;                                                                                            \
         }                                                                                                          \
     } while (0)

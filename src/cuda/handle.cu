@@ -34,6 +34,16 @@ extern "C" ttl_status_t ttl_cuda_activate(const ttl_cuda_handle_t *handle, int *
     return TTL_STATUS_SUCCESS;
 }
 
+extern "C" ttl_status_t ttl_cuda_tf32_mma_usable(const ttl_cuda_handle_t *handle, const void *kernel,
+                                                 int32_t *usable) {
+    int major = 0;
+    cudaFuncAttributes attr;
+    TTL_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, handle->device));
+    TTL_CUDA_TRY(cudaFuncGetAttributes(&attr, kernel));
+    *usable = major >= 8 && attr.ptxVersion >= 80 && attr.binaryVersion >= 80;
+    return TTL_STATUS_SUCCESS;
+}
+
 /* Destroys what was created; the handle's device must be current. */
 static void release(ttl_cuda_handle_t *h) {
     if (h->cudnn != NULL) cudnnDestroy(h->cudnn);

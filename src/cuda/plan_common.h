@@ -37,6 +37,11 @@
  * loads they wait on, staging, barriers), so the tile shape sets the multiply-add rate; the big 8 x 4 tiles come
  * to about 40% of FFMA peak. */
 #define TTL_COST_SM_ISSUE_PER_US 1.3e5
+/* Issue slots of those (per thread) one warp's m16n8k8 TF32 tensor-core product holds its SM for: 32 multiply-adds
+ * per thread in the time of 8 FFMA, about half the H100's dense TF32 rate (mma.sync does not reach wgmma's).
+ * 3xTF32 takes three, so its fp32 rate is about 1.3x FFMA's before the split and load overheads. A rough figure
+ * until a device run measures it. */
+#define TTL_COST_MMA_TF32_SLOTS 8.0
 /* fp32 multiply-adds per microsecond of a large cuBLAS SGEMM on the whole chip, and with TF32 tensor cores (the
  * H100 anchors: SGEMM 51.7 TFLOP/s, TF32 357; VGG FC6 at batch 1024 runs dense at 2.55e7 and 1.87e8). */
 #define TTL_COST_SGEMM_MACS_PER_US 2.5e7

@@ -87,13 +87,13 @@ bool run_sequential(const ttl_cuda_fc_plan_t &plan, float *y, const float *x) {
         const fc_seq_launch_t l = fc_seq_launch(&plan.seq, n, y, x, w);
         const fc_contraction k = fc_seq_contraction(&plan, l);
         const fc_tile_cfg_t cfg = plan.seq.steps[l.step].tile;
-        const int64_t rows = fc_tile_rows(cfg.tp, cfg.wp), cols = fc_tile_cols(cfg.tc, cfg.wp);
-        cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(cfg.tp, cfg.tc, cfg.wp, 0));
+        const int64_t rows = fc_tile_rows(cfg), cols = fc_tile_cols(cfg);
+        cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(cfg));
         for (int64_t by = 0; by < (k.P + rows - 1) / rows; ++by)
             for (int64_t bx = 0; bx < (k.L * k.R + cols - 1) / cols; ++bx) {
                 smem.poison();
                 const bool consistent = cta_emu::run_cta(FC_THREADS, [&] {
-#define EMU_TILE(TP, TC) fc_tile_gemm<TP, TC, false>(k, cfg.wp, by * rows, bx * cols, smem.data())
+#define EMU_TILE(TP, TC, MMA) fc_tile<TP, TC, false, MMA>(k, cfg.wp, by * rows, bx * cols, smem.data())
                     FC_TILE_DISPATCH(cfg, EMU_TILE);
 #undef EMU_TILE
                 });
@@ -124,7 +124,7 @@ size_t least_workspace(const HostLayer &h, int64_t batch, ttl_order_t order) {
     size_t least = SIZE_MAX;
     for (int32_t ns = 0; ns <= h.layer.desc.num_cores; ++ns) {
         fc_seq_schedule_t s;
-        EXPECT_EQ(fc_seq_schedule_fixed(&s, &h.layer, batch, order, ns, 1, 0), TTL_STATUS_SUCCESS);
+        EXPECT_EQ(fc_seq_schedule_fixed(&s, &h.layer, batch, order, ns, 1, 0, FC_MMA_OFF), TTL_STATUS_SUCCESS);
         least = std::min(least, s.ws_bytes);
     }
     return least;
@@ -193,16 +193,18 @@ TEST_P(FcEmulation, SequentialBothOrders) {
     HostLayer h(d, 11, s.bias, 132, 227 * 1024);
     const auto x = ttl_test::random_vector(s.batch * d.in_features, 12);
     const auto ref = oracle(h, x, s.batch);
-    for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST}) {
-        ttl_cuda_fc_plan_t plan = host_plan(h, s.batch);
-        ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, s.batch, order, 0, 0), TTL_STATUS_SUCCESS);
-        EXPECT_TRUE(plan.seq.ws_bytes <= activation_bound(d, s.batch) ||
-                    plan.seq.ws_bytes == least_workspace(h, s.batch, order))
-            << "workspace " << plan.seq.ws_bytes << " over the bound and not the least";
-        std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
-        ASSERT_TRUE(run_sequential(plan, y.data(), x.data()));
-        check(y, ref, "sequential order", int(order));
-    }
+    for (int mma : {FC_MMA_OFF, FC_MMA_FORCED})
+        for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST}) {
+            ttl_cuda_fc_plan_t plan = host_plan(h, s.batch);
+            ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, s.batch, order, 0, 0, mma), TTL_STATUS_SUCCESS);
+            EXPECT_TRUE(plan.seq.ws_bytes <= activation_bound(d, s.batch) ||
+                        plan.seq.ws_bytes == least_workspace(h, s.batch, order))
+                << "workspace " << plan.seq.ws_bytes << " over the bound and not the least";
+            for (int32_t i = 0; i < plan.seq.num_steps; ++i) EXPECT_EQ(plan.seq.steps[i].tile.mma, mma > 0);
+            std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+            ASSERT_TRUE(run_sequential(plan, y.data(), x.data()));
+            check(y, ref, mma ? "sequential (tensor cores) order" : "sequential order", int(order));
+        }
 }
 
 // Every slicing of the schedule (how many leading steps run per chunk, and chunks of 1, 2, 3 units and all of
@@ -217,7 +219,7 @@ TEST_P(FcEmulation, SequentialEverySlicing) {
         for (int32_t ns = 2; ns <= d.num_cores; ++ns)
             for (int64_t chunk : {int64_t(1), int64_t(2), int64_t(3), INT64_MAX}) {
                 ttl_cuda_fc_plan_t plan = host_plan(h, s.batch);
-                ASSERT_EQ(fc_seq_schedule_fixed(&plan.seq, &h.layer, s.batch, order, ns, chunk, 1),
+                ASSERT_EQ(fc_seq_schedule_fixed(&plan.seq, &h.layer, s.batch, order, ns, chunk, 1, FC_MMA_OFF),
                           TTL_STATUS_SUCCESS);
                 ASSERT_EQ(plan.seq.num_sliced, ns);
                 std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
@@ -236,7 +238,7 @@ TEST(FcEmulationSchedule, VggCasesOfTheGpuSuiteFitLastToFirst) {
         HostLayer h(d, 17, false, 132, 227 * 1024);
         for (int blas : {0, 1}) {
             fc_seq_schedule_t s;
-            ASSERT_EQ(fc_seq_schedule_plan(&s, &h.layer, batch, TTL_ORDER_LAST_TO_FIRST, blas, 0),
+            ASSERT_EQ(fc_seq_schedule_plan(&s, &h.layer, batch, TTL_ORDER_LAST_TO_FIRST, blas, 0, FC_MMA_OFF),
                       TTL_STATUS_SUCCESS);
             EXPECT_LE(s.ws_bytes, activation_bound(d, batch)) << "rank " << r << " batch " << batch;
         }
@@ -250,11 +252,11 @@ TEST(FcEmulationSchedule, BatchZeroPlansWithoutWork) {
     for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST})
         for (size_t limit : {size_t(0), size_t(1), SIZE_MAX}) {
             fc_seq_schedule_t s;
-            ASSERT_EQ(fc_seq_schedule_plan(&s, &h.layer, 0, order, 0, limit), TTL_STATUS_SUCCESS);
+            ASSERT_EQ(fc_seq_schedule_plan(&s, &h.layer, 0, order, 0, limit, FC_MMA_OFF), TTL_STATUS_SUCCESS);
             EXPECT_EQ(s.num_sliced, 0);
             EXPECT_EQ(s.ws_bytes, 0u);
             for (int32_t ns = 0; ns <= d.num_cores; ++ns) {
-                ASSERT_EQ(fc_seq_schedule_fixed(&s, &h.layer, 0, order, ns, 1, 1), TTL_STATUS_SUCCESS);
+                ASSERT_EQ(fc_seq_schedule_fixed(&s, &h.layer, 0, order, ns, 1, 1, FC_MMA_OFF), TTL_STATUS_SUCCESS);
                 EXPECT_EQ(s.num_sliced, 0);
             }
         }
@@ -271,7 +273,7 @@ TEST(FcEmulationSchedule, WorkspaceLimitIsHonoured) {
         const size_t least = least_workspace(h, batch, order);
         for (size_t limit : {SIZE_MAX, 4 * bound, bound, bound / 2, least, size_t(1)}) {
             fc_seq_schedule_t s;
-            ASSERT_EQ(fc_seq_schedule_plan(&s, &h.layer, batch, order, 0, limit), TTL_STATUS_SUCCESS);
+            ASSERT_EQ(fc_seq_schedule_plan(&s, &h.layer, batch, order, 0, limit, FC_MMA_OFF), TTL_STATUS_SUCCESS);
             if (limit == SIZE_MAX) EXPECT_EQ(s.num_sliced, 0) << "order " << order;
             if (limit >= least)
                 EXPECT_LE(s.ws_bytes, limit) << "order " << order << " limit " << limit;
@@ -295,7 +297,8 @@ TEST(FcEmulationSchedule, VggFc6Tt4MeetsTheBound) {
     for (const Want &w : {Want{TTL_ORDER_LAST_TO_FIRST, 1, true}, Want{TTL_ORDER_LAST_TO_FIRST, 3, true},
                           Want{TTL_ORDER_FIRST_TO_LAST, 2, false}, Want{TTL_ORDER_FIRST_TO_LAST, 8, true}}) {
         ttl_cuda_fc_plan_t plan = host_plan(h, w.batch);
-        ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, w.batch, w.order, 0, 0), TTL_STATUS_SUCCESS);
+        ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, w.batch, w.order, 0, 0, FC_MMA_OFF),
+                  TTL_STATUS_SUCCESS);
         const size_t bound = activation_bound(d, w.batch);
         if (w.fits) {
             EXPECT_LE(plan.seq.ws_bytes, bound) << "order " << w.order << " batch " << w.batch;
@@ -327,18 +330,22 @@ TEST_P(FcEmulation, FusedEveryOrderAndMerge) {
         const auto x = ttl_test::random_vector(s.batch * d.in_features, 22);
         const auto ref = oracle(h, x, s.batch);
         int ran = 0;
-        for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST})
-            for (int32_t merged = 0; merged <= d.num_cores; ++merged) {
-                fc_fused_config_t cfg;
-                const ttl_status_t st = fc_fused_plan(&cfg, &h.layer, s.batch, order, merged);
-                if (st == TTL_STATUS_UNSUPPORTED) continue;
-                ASSERT_EQ(st, TTL_STATUS_SUCCESS);
-                ASSERT_LE(cfg.smem_bytes, budget);
-                std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
-                ASSERT_TRUE(run_fused(cfg, y.data(), x.data())) << "shared memory guard written";
-                check(y, ref, "fused order/merged", int(order) * 100 + merged);
-                ++ran;
-            }
+        for (int mma : {FC_MMA_OFF, FC_MMA_FORCED})
+            for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST})
+                for (int32_t merged = 0; merged <= d.num_cores; ++merged) {
+                    fc_fused_config_t cfg;
+                    const ttl_status_t st = fc_fused_plan(&cfg, &h.layer, s.batch, order, merged, mma);
+                    if (st == TTL_STATUS_UNSUPPORTED) continue;
+                    ASSERT_EQ(st, TTL_STATUS_SUCCESS);
+                    ASSERT_LE(cfg.smem_bytes, budget);
+                    for (int32_t i = 0; i < cfg.params.num_steps; ++i)
+                        if (!cfg.params.steps[i].stream) EXPECT_EQ(cfg.params.steps[i].tile.mma, mma > 0);
+                    std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+                    ASSERT_TRUE(run_fused(cfg, y.data(), x.data())) << "shared memory guard written";
+                    check(y, ref, mma ? "fused (tensor cores) order/merged" : "fused order/merged",
+                          int(order) * 100 + merged);
+                    ++ran;
+                }
         EXPECT_GT(ran, 0) << "no fused configuration fits a " << budget << "-byte budget";
     }
 }
@@ -362,19 +369,26 @@ TEST_P(FcEmulation, SameBitsInEveryThreadOrder) {
     for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST}) {
         for (int32_t merged = 0; merged <= d.num_cores; ++merged) {
             fc_fused_config_t cfg;
-            const ttl_status_t st = fc_fused_plan(&cfg, &h.layer, s.batch, order, merged);
+            // tensor-core tiles for the plain chain (merged 0) too, whose steps all run tiles
+            const int mma = merged == 0 ? FC_MMA_FORCED : FC_MMA_OFF;
+            const ttl_status_t st = fc_fused_plan(&cfg, &h.layer, s.batch, order, merged, mma);
             if (st == TTL_STATUS_UNSUPPORTED) continue;
             ASSERT_EQ(st, TTL_STATUS_SUCCESS);
-            const std::string what = "fused order/merged " + std::to_string(int(order) * 100 + merged);
+            const std::string what =
+                "fused order/merged/mma " + std::to_string(int(order) * 100 + merged) + "/" + std::to_string(mma);
             ttl_test::expect_same_bits_in_every_order(
                 [&] { return output_of([&](float *y) { return run_fused(cfg, y, x.data()); }, what); },
                 uint64_t(merged) + 3, what);
         }
-        ttl_cuda_fc_plan_t plan = host_plan(h, s.batch);
-        ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, s.batch, order, 0, 0), TTL_STATUS_SUCCESS);
-        const std::string what = "sequential order " + std::to_string(int(order));
-        ttl_test::expect_same_bits_in_every_order(
-            [&] { return output_of([&](float *y) { return run_sequential(plan, y, x.data()); }, what); }, 3, what);
+        for (int mma : {FC_MMA_OFF, FC_MMA_FORCED}) {
+            ttl_cuda_fc_plan_t plan = host_plan(h, s.batch);
+            ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, s.batch, order, 0, 0, mma), TTL_STATUS_SUCCESS);
+            const std::string what =
+                "sequential order/mma " + std::to_string(int(order)) + "/" + std::to_string(mma);
+            ttl_test::expect_same_bits_in_every_order(
+                [&] { return output_of([&](float *y) { return run_sequential(plan, y, x.data()); }, what); }, 3,
+                what);
+        }
     }
 }
 
@@ -388,7 +402,7 @@ TEST(FcEmulationFused, IntermediateRowsArePadded) {
     const int64_t batch = 37;
     const auto x = ttl_test::random_vector(batch * d.in_features, 42);
     fc_fused_config_t cfg;
-    ASSERT_EQ(fc_fused_plan(&cfg, &h.layer, batch, TTL_ORDER_FIRST_TO_LAST, 0), TTL_STATUS_SUCCESS);
+    ASSERT_EQ(fc_fused_plan(&cfg, &h.layer, batch, TTL_ORDER_FIRST_TO_LAST, 0, FC_MMA_OFF), TTL_STATUS_SUCCESS);
     ASSERT_EQ(cfg.params.num_steps, 2);
     EXPECT_EQ(cfg.params.steps[0].tile.direct, 0); // reads x from device memory
     EXPECT_EQ(cfg.params.steps[1].tile.direct, 1);
@@ -398,6 +412,82 @@ TEST(FcEmulationFused, IntermediateRowsArePadded) {
     std::vector<float> y(size_t(batch * d.out_features), std::numeric_limits<float>::quiet_NaN());
     ASSERT_TRUE(run_fused(cfg, y.data(), x.data()));
     check(y, oracle(h, x, batch), "padded fused", 0);
+}
+
+// The VGG-16 FC6 TT4 layer with tensor-core tiles allowed: its 16-row steps (P = r m = 16) take them, on layouts
+// whose fragment reads are conflict-free, the estimate drops below the FFMA plan's, and the emulated forward
+// (batch 1, last to first, every tiled step on the tensor cores: padded runs of R included) matches the CPU
+// reference.
+TEST(FcEmulationFused, VggFc6TakesTensorCores) {
+    const ttl_fc_desc_t d = ttl_test::fc_desc({4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 4, 4, 4, 4, 4, 1});
+    HostLayer h(d, 81, true, 132, 227 * 1024);
+    for (int64_t batch : {1, 33, 1024})
+        for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST}) {
+            fc_fused_config_t ffma, mma;
+            ASSERT_EQ(fc_fused_plan(&ffma, &h.layer, batch, order, -1, FC_MMA_OFF), TTL_STATUS_SUCCESS);
+            ASSERT_EQ(fc_fused_plan(&mma, &h.layer, batch, order, -1, FC_MMA_ALLOWED), TTL_STATUS_SUCCESS);
+            EXPECT_LT(mma.est_us, ffma.est_us) << "batch " << batch << " order " << order;
+            int tensor_steps = 0;
+            for (int32_t i = 0; i < mma.params.num_steps; ++i) {
+                const fc_fused_step_t &st = mma.params.steps[i];
+                tensor_steps += st.tile.mma;
+                if (!st.tile.mma || !st.tile.direct) continue;
+                // the chooser's layout: conflict-free last to first; first to last, runs of R = 28 leave 2 ways
+                const int32_t ways = fc_mma_read_ways(st.Q, st.R, st.in_qs, st.in_ls);
+                EXPECT_EQ(ways, fc_mma_layout_choose(st.Q, st.R).ways) << "step " << i;
+                if (order == TTL_ORDER_LAST_TO_FIRST) EXPECT_EQ(ways, 1) << "step " << i;
+            }
+            EXPECT_GE(tensor_steps, 2) << "batch " << batch << " order " << order;
+        }
+    const int64_t batch = 1;
+    const auto x = ttl_test::random_vector(batch * d.in_features, 82);
+    std::vector<float> ref(size_t(batch * d.out_features));
+    ASSERT_EQ(ttl_fc_forward_ref(ref.data(), &d, h.cores.data(), h.bias.data(), x.data(), batch),
+              TTL_STATUS_SUCCESS);
+    fc_fused_config_t cfg;
+    ASSERT_EQ(fc_fused_plan(&cfg, &h.layer, batch, TTL_ORDER_LAST_TO_FIRST, -1, FC_MMA_FORCED), TTL_STATUS_SUCCESS);
+    bool padded_runs = false;
+    for (int32_t i = 1; i < cfg.params.num_steps; ++i)
+        padded_runs = padded_runs || cfg.params.steps[i].in_qs > cfg.params.steps[i].R;
+    EXPECT_TRUE(padded_runs) << "no step read runs of R padded for the tensor-core reads";
+    std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+    ASSERT_TRUE(run_fused(cfg, y.data(), x.data()));
+    check(y, ref, "vgg fc6 tt4 fused, tensor cores", 0);
+}
+
+// fc_mma_layout_choose's layouts against an exhaustive count of the tensor-core tile's direct reads (every group
+// of 8 columns over 64 rows of L, 4 values of q): the ways it reports are the true ones, its padding is of the
+// documented form, and the step shapes of the paper's layers read conflict-free.
+TEST(FcMmaLayout, WaysMatchAnExhaustiveCount) {
+    auto exhaustive = [](int64_t R, int64_t qs, int64_t ls) {
+        int32_t worst = 1;
+        const int64_t C = 64 * R;
+        for (int64_t c0 = 0; c0 + 8 <= C; c0 += 8) {
+            std::vector<std::vector<int64_t>> banks(32);
+            for (int lane = 0; lane < 32; ++lane) {
+                const int64_t c = c0 + lane / 4, q = lane % 4, addr = (c / R) * ls + q * qs + c % R;
+                auto &b = banks[size_t(addr % 32)];
+                if (std::find(b.begin(), b.end(), addr) == b.end()) b.push_back(addr);
+            }
+            for (const auto &b : banks) worst = std::max(worst, int32_t(b.size()));
+        }
+        return worst;
+    };
+    for (int64_t Q : {1, 3, 7, 28, 32})
+        for (int64_t R = 1; R <= 64; ++R) {
+            const fc_mma_layout_t m = fc_mma_layout_choose(Q, R);
+            ASSERT_TRUE(m.row == R || m.row == Q * R) << "Q " << Q << " R " << R;
+            ASSERT_TRUE(m.pad >= 0 && m.pad < 32);
+            EXPECT_EQ(m.qs, m.row == R && m.pad > 0 ? R + m.pad : R);
+            EXPECT_EQ(m.ls, m.row == R ? Q * m.qs : Q * R + m.pad);
+            EXPECT_EQ(m.ways, exhaustive(R, m.qs, m.ls)) << "Q " << Q << " R " << R;
+            EXPECT_EQ(fc_mma_read_ways(Q, R, m.qs, m.ls), m.ways);
+            if (R % 8 == 0 || R == 1 || R == 2 || R == 4) EXPECT_EQ(m.ways, 1) << "Q " << Q << " R " << R;
+        }
+    // VGG FC6 and the CIFAR-10 TT-FC layers' steps (Q, R), both orders
+    for (auto qr : std::vector<std::pair<int64_t, int64_t>>{
+             {28, 1}, {32, 4}, {32, 16}, {28, 64}, {8, 256}, {32, 224}, {14, 1792}, {320, 1}, {240, 8}, {160, 64}})
+        EXPECT_EQ(fc_mma_layout_choose(qr.first, qr.second).ways, 1) << qr.first << " " << qr.second;
 }
 
 // The streaming step (short reductions over whole rows of x) against plain loops: every Q it takes, rows of A
@@ -456,7 +546,7 @@ TEST(FcEmulationFused, ShortFirstReductionStreams) {
     const int64_t batch = 2;
     const auto x = ttl_test::random_vector(batch * d.in_features, 62);
     fc_fused_config_t cfg;
-    ASSERT_EQ(fc_fused_plan(&cfg, &h.layer, batch, TTL_ORDER_LAST_TO_FIRST, 0), TTL_STATUS_SUCCESS);
+    ASSERT_EQ(fc_fused_plan(&cfg, &h.layer, batch, TTL_ORDER_LAST_TO_FIRST, 0, FC_MMA_OFF), TTL_STATUS_SUCCESS);
     EXPECT_EQ(cfg.params.steps[0].stream, 1);
     for (int32_t i = 1; i < cfg.params.num_steps; ++i) EXPECT_EQ(cfg.params.steps[i].stream, 0);
     std::vector<float> y(size_t(batch * d.out_features), std::numeric_limits<float>::quiet_NaN());
@@ -520,12 +610,14 @@ TEST(FcDivider, ExactBelow2To31) {
     EXPECT_EQ(wrong, 0);
 }
 
-// Every tile configuration of the shared routine on contractions with awkward sizes, against plain loops: short
-// rows (q-fastest B stage) and long ones (column-fastest), columns divided by fc_div and in int64, and the direct
-// tile reading padded rows of In and writing padded rows of Out (as the fused kernel's intermediates).
+// Every tile configuration of the shared routine, both forms (FFMA register tiles and 3xTF32 tensor-core tiles), on
+// contractions with awkward sizes, against plain loops in double: short rows (q-fastest B stage) and long ones
+// (column-fastest), columns divided by fc_div and in int64, and the direct tile reading padded In (rows of L
+// padded; for the tensor-core layouts also every run of R) and writing padded rows of Out (as the fused
+// intermediates).
 class FcEmulationTile : public ::testing::TestWithParam<int64_t> {};
 
-enum TileVariant { kStagedDivider, kStagedInt64, kDirect };
+enum TileVariant { kStagedDivider, kStagedInt64, kDirect, kDirectPaddedQ };
 
 TEST_P(FcEmulationTile, EveryConfiguration) {
     const int64_t L = 5, P = 19, Q = 301, R = GetParam(); // Q > FC_KC_MAX: several chunks, the last one partial
@@ -533,67 +625,83 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
     auto at = ttl_test::random_vector(Q * lda, 31);
     for (int64_t q = 0; q < Q; ++q)
         for (int64_t p = P; p < lda; ++p) at[q * lda + p] = 0.0f;
-    const int64_t in_pad = 5, out_row = 7, out_pad = 3; // the padded variant's rows
-    const auto in = ttl_test::random_vector(L * (Q * R + in_pad), 32);
-    std::vector<float> ref_plain(size_t(L * P * R)), ref_padded(ref_plain.size()); // In's rows plain or padded
-    for (int64_t l = 0; l < L; ++l)
-        for (int64_t p = 0; p < P; ++p)
-            for (int64_t r = 0; r < R; ++r) {
-                double plain = 0, padded = 0;
-                for (int64_t q = 0; q < Q; ++q) {
-                    plain += double(at[q * lda + p]) * in[(l * Q + q) * R + r];
-                    padded += double(at[q * lda + p]) * in[l * (Q * R + in_pad) + q * R + r];
+    const int64_t in_pad = 5, q_pad = 3, out_row = 7, out_pad = 3; // the padded variants' layouts
+    // In's layouts: element (l, q, r) at l ls + q qs + r
+    struct Layout {
+        int64_t ls, qs;
+    };
+    const Layout layouts[] = {
+        {Q * R, R}, {Q * R + in_pad, R}, {Q * R + in_pad, R}, {Q * (R + q_pad) + in_pad, R + q_pad}};
+    const auto in = ttl_test::random_vector(L * (Q * (R + q_pad) + in_pad), 32);
+    auto reference = [&](const Layout &lay) {
+        std::vector<float> ref(size_t(L * P * R));
+        for (int64_t l = 0; l < L; ++l)
+            for (int64_t p = 0; p < P; ++p)
+                for (int64_t r = 0; r < R; ++r) {
+                    double acc = 0;
+                    for (int64_t q = 0; q < Q; ++q)
+                        acc += double(at[q * lda + p]) * in[l * lay.ls + q * lay.qs + r];
+                    ref[(l * P + p) * R + r] = float(acc);
                 }
-                ref_plain[(l * P + p) * R + r] = float(plain);
-                ref_padded[(l * P + p) * R + r] = float(padded);
-            }
+        return ref;
+    };
+    std::vector<float> refs[4];
+    for (int v = 0; v < 4; ++v) refs[v] = reference(layouts[v]);
+    std::vector<fc_tile_cfg_t> cfgs;
     for (int tp : {1, 2, 4, 8})
         for (int tc : {1, 4})
-            for (int wp : {1, 2, 4, 8})
-                for (TileVariant variant : {kStagedDivider, kStagedInt64, kDirect}) {
-                    const bool direct = variant == kDirect;
-                    const fc_tile_cfg_t cfg{tp, tc, wp, direct};
-                    if (fc_tile_cols(tc, wp) > FC_MAX_COLS) continue;
-                    fc_contraction k =
-                        fc_contraction_make(at.data(), lda, in.data(), nullptr, nullptr, L, P, Q, R, L, 0, 0, 1);
-                    ASSERT_TRUE(k.small);
-                    if (variant == kStagedInt64) k.small = 0;
-                    if (variant != kStagedDivider) k.in_ls = Q * R + in_pad;
-                    const auto &ref = variant == kStagedDivider ? ref_plain : ref_padded;
-                    if (direct) {
-                        k.out_pad = out_pad;
-                        k.div_out_row = fc_divider_make(out_row);
-                    }
-                    const int64_t n = L * P * R, out_pad_used = direct ? out_pad : 0;
-                    std::vector<float> out(size_t(padded_size(n, out_row, out_pad_used)),
-                                           std::numeric_limits<float>::quiet_NaN());
-                    k.out = out.data();
-                    const int64_t rows = fc_tile_rows(tp, wp), cols = fc_tile_cols(tc, wp);
-                    cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(tp, tc, wp, direct));
-                    for (int64_t by = 0; by < (P + rows - 1) / rows; ++by)
-                        for (int64_t bx = 0; bx < (L * R + cols - 1) / cols; ++bx) {
-                            smem.poison();
-                            const bool consistent = cta_emu::run_cta(FC_THREADS, [&] {
-#define EMU_TILE(TP, TC)                                                                                           \
-    if (direct)                                                                                                    \
-        fc_tile_gemm<TP, TC, true>(k, cfg.wp, by * rows, bx * cols, smem.data());                                  \
+            for (int wp : {1, 2, 4, 8}) cfgs.push_back(fc_tile_cfg_t{tp, tc, wp, 0, 0});
+    for (int tp : {1, 2})
+        for (int tc : {2, 4})
+            for (int wp : {1, 2, 4}) cfgs.push_back(fc_tile_cfg_t{tp, tc, wp, 0, 1});
+    for (fc_tile_cfg_t cfg : cfgs)
+        for (TileVariant variant : {kStagedDivider, kStagedInt64, kDirect, kDirectPaddedQ}) {
+            cfg.direct = variant >= kDirect;
+            if (fc_tile_cols(cfg) > FC_MAX_COLS || fc_tile_rows(cfg) > FC_MAX_ROWS) continue;
+            ASSERT_LE(fc_tile_smem_bytes(cfg), size_t(FC_TILE_SMEM_MAX));
+            fc_contraction k =
+                fc_contraction_make(at.data(), lda, in.data(), nullptr, nullptr, L, P, Q, R, L, 0, 0, 1);
+            ASSERT_TRUE(k.small);
+            if (variant == kStagedInt64) k.small = 0;
+            k.in_ls = layouts[variant].ls;
+            k.in_qs = layouts[variant].qs;
+            const auto &ref = refs[variant];
+            if (cfg.direct) {
+                k.out_pad = out_pad;
+                k.div_out_row = fc_divider_make(out_row);
+            }
+            const int64_t n = L * P * R, out_pad_used = cfg.direct ? out_pad : 0;
+            std::vector<float> out(size_t(padded_size(n, out_row, out_pad_used)),
+                                   std::numeric_limits<float>::quiet_NaN());
+            k.out = out.data();
+            const int64_t rows = fc_tile_rows(cfg), cols = fc_tile_cols(cfg);
+            cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(cfg));
+            for (int64_t by = 0; by < (P + rows - 1) / rows; ++by)
+                for (int64_t bx = 0; bx < (L * R + cols - 1) / cols; ++bx) {
+                    smem.poison();
+                    const bool consistent = cta_emu::run_cta(FC_THREADS, [&] {
+#define EMU_TILE(TP, TC, MMA)                                                                                      \
+    if (cfg.direct)                                                                                                \
+        fc_tile<TP, TC, true, MMA>(k, cfg.wp, by * rows, bx * cols, smem.data());                                  \
     else                                                                                                           \
-        fc_tile_gemm<TP, TC, false>(k, cfg.wp, by * rows, bx * cols, smem.data())
-                                FC_TILE_DISPATCH(cfg, EMU_TILE);
+        fc_tile<TP, TC, false, MMA>(k, cfg.wp, by * rows, bx * cols, smem.data())
+                        FC_TILE_DISPATCH(cfg, EMU_TILE);
 #undef EMU_TILE
-                            });
-                            ASSERT_TRUE(consistent) << "divergent barrier";
-                            ASSERT_TRUE(smem.guard_intact());
-                        }
-                    int64_t untouched_written = 0;
-                    const std::vector<float> got = unpad(out, n, out_row, out_pad_used, &untouched_written);
-                    const char *name[] = {"staged, divider", "staged, int64", "direct"};
-                    EXPECT_EQ(untouched_written, 0) << name[variant];
-                    EXPECT_LE(ttl_test::rel_err(got, ref), 1e-6)
-                        << tp << "x" << tc << " wp " << wp << " " << name[variant];
-                    EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << tp << "x" << tc << " wp " << wp;
-                    cta_emu::misaligned_accesses() = 0;
+                    });
+                    ASSERT_TRUE(consistent) << "divergent barrier";
+                    ASSERT_TRUE(smem.guard_intact());
                 }
+            int64_t untouched_written = 0;
+            const std::vector<float> got = unpad(out, n, out_row, out_pad_used, &untouched_written);
+            const char *name[] = {"staged, divider", "staged, int64", "direct", "direct, padded q rows"};
+            const std::string what = std::string(cfg.mma ? "tensor cores " : "FFMA ") + std::to_string(cfg.tp) +
+                                     "x" + std::to_string(cfg.tc) + " wp " + std::to_string(cfg.wp) + " " +
+                                     name[variant];
+            EXPECT_EQ(untouched_written, 0) << what;
+            EXPECT_LE(ttl_test::rel_err(got, ref), 1e-6) << what;
+            EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << what;
+            cta_emu::misaligned_accesses() = 0;
+        }
 }
 
 INSTANTIATE_TEST_SUITE_P(Rows, FcEmulationTile, ::testing::Values(int64_t{1}, int64_t{3}, int64_t{9}));

@@ -79,8 +79,16 @@ struct Plan {
     ~Plan() { ttl_cuda_fc_plan_destroy(p); }
 };
 
-ttl_cuda_plan_opts_t opts(ttl_algo_t algo, ttl_order_t order = TTL_ORDER_AUTO, int autotune = 0, size_t limit = 0) {
-    return ttl_cuda_plan_opts_t{algo, order, autotune, 0, limit};
+ttl_cuda_plan_opts_t opts(ttl_algo_t algo, ttl_order_t order = TTL_ORDER_AUTO, int autotune = 0, size_t limit = 0,
+                          int allow_3xtf32 = 0) {
+    return ttl_cuda_plan_opts_t{algo, order, autotune, 0, limit, allow_3xtf32};
+}
+
+// Whether the device has TF32 tensor cores (sm_80 on); before, allow_3xtf32 changes nothing.
+bool has_tf32_mma() {
+    int device = 0, major = 0;
+    return cudaGetDevice(&device) == cudaSuccess &&
+           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 8;
 }
 
 // ---- shapes (data) --------------------------------------------------------------------------------------------
@@ -121,7 +129,8 @@ struct Variant {
     ttl_algo_t algo;
     ttl_order_t order;
     int autotune;
-    size_t limit; // ttl_cuda_plan_opts_t.workspace_limit
+    size_t limit;         // ttl_cuda_plan_opts_t.workspace_limit
+    int allow_3xtf32 = 0; // tensor-core tiles where the cost model prefers them
 };
 
 const std::vector<Variant> kVariants = {
@@ -138,11 +147,18 @@ const std::vector<Variant> kVariants = {
     {TTL_ALGO_DENSE, TTL_ORDER_AUTO, 0, 0},
     {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0},
     {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0},
+    {TTL_ALGO_FUSED, TTL_ORDER_FIRST_TO_LAST, 0, 0, 1},
+    {TTL_ALGO_FUSED, TTL_ORDER_LAST_TO_FIRST, 0, 0, 1},
+    {TTL_ALGO_SEQUENTIAL, TTL_ORDER_FIRST_TO_LAST, 0, 0, 1},
+    {TTL_ALGO_SEQUENTIAL, TTL_ORDER_LAST_TO_FIRST, 0, 0, 1},
+    {TTL_ALGO_SEQUENTIAL, TTL_ORDER_LAST_TO_FIRST, 0, 1, 1}, // sliced as finely as it goes
+    {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 1},
+    {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 1},
 };
 
 std::string variant_name(const Variant &v) {
     return std::string(ttl_algo_name(v.algo)) + "/" + ttl_order_name(v.order) + (v.autotune ? "/autotune" : "") +
-           (v.limit > 0 ? "/limit " + std::to_string(v.limit) : "");
+           (v.limit > 0 ? "/limit " + std::to_string(v.limit) : "") + (v.allow_3xtf32 ? "/3xtf32" : "");
 }
 
 // Plan info must be consistent with what was asked.
@@ -163,6 +179,8 @@ void check_info(const ttl_plan_info_t &info, const Variant &v, const ttl_fc_desc
     if (batch > 0) EXPECT_GT(info.macs, 0);
     if (batch > 0) EXPECT_GT(info.estimated_us, 0.0) << "the cost model's estimate";
     if (batch == 0) EXPECT_EQ(info.estimated_us, 0.0);
+    if (info.reason != nullptr && std::strstr(info.reason, "3xTF32") != nullptr)
+        EXPECT_TRUE(v.allow_3xtf32 == 1 && has_tf32_mma()) << info.reason;
 }
 
 class CudaFc : public ::testing::TestWithParam<FcCase> {};
@@ -198,13 +216,17 @@ TEST_P(CudaFc, EveryAlgorithmMatchesReference) {
     for (const Variant &v : kVariants) {
         SCOPED_TRACE(variant_name(v));
         Plan plan;
-        const ttl_cuda_plan_opts_t o = opts(v.algo, v.order, v.autotune, v.limit);
+        const ttl_cuda_plan_opts_t o = opts(v.algo, v.order, v.autotune, v.limit, v.allow_3xtf32);
         const ttl_status_t st = ttl_cuda_fc_plan_create(&plan.p, layer.l, c.batch, &o);
         if (v.algo == TTL_ALGO_FUSED && !c.fused_required && st == TTL_STATUS_UNSUPPORTED) continue;
         ASSERT_EQ(st, TTL_STATUS_SUCCESS) << ttl_status_string(st);
         ttl_plan_info_t info;
         ASSERT_EQ(ttl_cuda_fc_plan_info(plan.p, &info), TTL_STATUS_SUCCESS);
         check_info(info, v, d, c.batch);
+        // the VGG layer's 16-row steps and the CIFAR layers' wide ones take tensor-core tiles (cost model)
+        const bool big = std::strncmp(c.name, "vgg_fc6_tt4", 11) == 0 || std::strncmp(c.name, "cifar", 5) == 0;
+        if (big && v.allow_3xtf32 && v.algo == TTL_ALGO_FUSED && st == TTL_STATUS_SUCCESS && has_tf32_mma())
+            EXPECT_NE(std::strstr(info.reason, "3xTF32"), nullptr) << info.reason;
         const bool sequential = info.algo == TTL_ALGO_SEQUENTIAL || info.algo == TTL_ALGO_SEQUENTIAL_BLAS;
         if (sequential && info.order == TTL_ORDER_LAST_TO_FIRST && c.ltf_bound && v.limit == 0)
             EXPECT_LE(info.workspace_bytes,
