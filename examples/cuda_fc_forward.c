@@ -2,7 +2,8 @@
  * A TT-FC layer on the GPU, as an inference server would hold one: the cores are uploaded once, a plan is made
  * per batch size (AUTO picks the algorithm), the workspace is allocated once from the plan's query, and forward
  * calls only enqueue work on the stream. The layer is VGG-16 FC6 (25088 -> 4096) at TT rank 4, 51,000x smaller
- * than the dense weight; the result is checked against the CPU reference. Run: ./example_cuda_fc_forward
+ * than the dense weight; it runs in strict fp32 and with the tensor cores allowed (3xTF32), each result checked
+ * against the CPU reference. Run: ./example_cuda_fc_forward
  * (exits with 77, "skipped", when there is no CUDA device).
  */
 #include <math.h>
@@ -68,46 +69,55 @@ int main(void) {
     float *ref = malloc((size_t)(BATCH * desc.out_features) * sizeof(float));
     if (y == NULL || ref == NULL) return 1;
 
-    /* Once per process: handle, layer (cores to the device), plan and workspace for this batch size. */
+    /* Once per process: handle, layer (cores to the device), activation buffers; per batch size (and numerics
+     * option) a plan and its workspace. */
     ttl_cuda_handle_t *handle;
     CHECK(ttl_cuda_create(&handle, 0));
     ttl_cuda_fc_layer_t *layer;
     CHECK(ttl_cuda_fc_layer_create(&layer, handle, &desc, cores, bias));
-    ttl_cuda_fc_plan_t *plan;
-    CHECK(ttl_cuda_fc_plan_create(&plan, layer, BATCH, NULL)); /* NULL options: AUTO, strict fp32 */
-    ttl_plan_info_t info;
-    CHECK(ttl_cuda_fc_plan_info(plan, &info));
-    printf("VGG FC6 TT4: %lld parameters (%.0fx smaller than dense), batch %d\n", (long long)params,
-           (double)desc.out_features * (double)desc.in_features / (double)params, BATCH);
-    printf("plan: %s (%s), workspace %zu bytes, model %.1f us: %s\n", ttl_algo_name(info.algo),
-           ttl_order_name(info.order), info.workspace_bytes, info.estimated_us, info.reason);
-    void *ws = NULL;
-    if (info.workspace_bytes > 0) CUDA_CHECK(cudaMalloc(&ws, info.workspace_bytes));
     float *d_x, *d_y;
     CUDA_CHECK(cudaMalloc((void **)&d_x, (size_t)(BATCH * desc.in_features) * sizeof(float)));
     CUDA_CHECK(cudaMalloc((void **)&d_y, (size_t)(BATCH * desc.out_features) * sizeof(float)));
+    printf("VGG FC6 TT4: %lld parameters (%.0fx smaller than dense), batch %d\n", (long long)params,
+           (double)desc.out_features * (double)desc.in_features / (double)params, BATCH);
+    CHECK(ttl_fc_forward_ref(ref, &desc, cores, bias, x, BATCH)); /* the CPU reference defines the layer */
 
-    /* Per request: copy in, forward (asynchronous, no allocation), copy out. */
-    CUDA_CHECK(cudaMemcpy(d_x, x, (size_t)(BATCH * desc.in_features) * sizeof(float), cudaMemcpyHostToDevice));
-    CHECK(ttl_cuda_fc_forward(plan, d_y, d_x, ws, info.workspace_bytes));
-    CUDA_CHECK(cudaMemcpy(y, d_y, (size_t)(BATCH * desc.out_features) * sizeof(float), cudaMemcpyDeviceToHost));
+    /* AUTO in strict fp32 (NULL options), then AUTO with the TT steps allowed on the tensor cores in 3xTF32 (an
+     * opt-in: errors a few times fp32's, on sm_80 and later; the plan's reason says where it is used) */
+    const ttl_cuda_plan_opts_t tensor_cores = {.algo = TTL_ALGO_AUTO, .order = TTL_ORDER_AUTO, .allow_3xtf32 = 1};
+    const ttl_cuda_plan_opts_t *runs[2] = {NULL, &tensor_cores};
+    double worst = 0.0;
+    for (int r = 0; r < 2; ++r) {
+        ttl_cuda_fc_plan_t *plan;
+        CHECK(ttl_cuda_fc_plan_create(&plan, layer, BATCH, runs[r]));
+        ttl_plan_info_t info;
+        CHECK(ttl_cuda_fc_plan_info(plan, &info));
+        printf("plan: %s (%s), workspace %zu bytes, model %.1f us: %s\n", ttl_algo_name(info.algo),
+               ttl_order_name(info.order), info.workspace_bytes, info.estimated_us, info.reason);
+        void *ws = NULL;
+        if (info.workspace_bytes > 0) CUDA_CHECK(cudaMalloc(&ws, info.workspace_bytes));
 
-    /* The CPU reference defines what the layer computes. */
-    CHECK(ttl_fc_forward_ref(ref, &desc, cores, bias, x, BATCH));
-    double num = 0.0, den = 0.0;
-    for (int64_t i = 0; i < BATCH * desc.out_features; ++i) {
-        num += ((double)y[i] - ref[i]) * ((double)y[i] - ref[i]);
-        den += (double)ref[i] * ref[i];
+        /* Per request: copy in, forward (asynchronous, no allocation), copy out. */
+        CUDA_CHECK(cudaMemcpy(d_x, x, (size_t)(BATCH * desc.in_features) * sizeof(float), cudaMemcpyHostToDevice));
+        CHECK(ttl_cuda_fc_forward(plan, d_y, d_x, ws, info.workspace_bytes));
+        CUDA_CHECK(cudaMemcpy(y, d_y, (size_t)(BATCH * desc.out_features) * sizeof(float), cudaMemcpyDeviceToHost));
+
+        double num = 0.0, den = 0.0;
+        for (int64_t i = 0; i < BATCH * desc.out_features; ++i) {
+            num += ((double)y[i] - ref[i]) * ((double)y[i] - ref[i]);
+            den += (double)ref[i] * ref[i];
+        }
+        const double rel = sqrt(num / (den > 0 ? den : 1.0));
+        printf("  relative error vs the CPU reference: %.2e\n", rel);
+        if (!(rel <= worst)) worst = rel; /* NaN counts as worst */
+        cudaFree(ws);
+        ttl_cuda_fc_plan_destroy(plan);
     }
-    const double rel = sqrt(num / (den > 0 ? den : 1.0));
-    printf("relative error vs the CPU reference: %.2e\n", rel);
 
     cudaFree(d_x);
     cudaFree(d_y);
-    cudaFree(ws);
-    ttl_cuda_fc_plan_destroy(plan);
     ttl_cuda_fc_layer_destroy(layer);
     ttl_cuda_destroy(handle);
     free(cores), free(bias), free(x), free(y), free(ref);
-    return rel <= 1e-5 ? 0 : 1;
+    return worst <= 1e-5 ? 0 : 1;
 }
