@@ -174,18 +174,29 @@ fc_mma_layout_t fc_mma_layout_choose(int64_t Q, int64_t R) {
     return best;
 }
 
-/* Per-sample cost of one step's best direct tile of `forms`, for choosing its input's layout. */
-static double fused_step_cost(const fc_fused_step_t *st, unsigned forms, int ways) {
-    const fc_tile_cfg_t t = fc_tile_choose(st->lps, st->P, st->Q, st->R, 1, 1, forms, ways);
-    return (double)fc_tile_count(st->lps, st->P, st->R, t) * fc_tile_us(st->Q, st->R, t, ways);
+/* Most samples per CTA the planner tries for `nsplit` CTAs per sample tile: as many as fit (up to FC_FUSED_MAX_BT),
+ * but leave at least two CTAs per SM when the batch allows. */
+static int64_t fused_bt_cap(int64_t batch, int64_t nsplit, int sm_count) {
+    const int64_t b = ttl_max_i64(batch, 1);
+    if (nsplit > INT32_MAX) return 1; /* unusable anyway (fc_fused_plan) */
+    const int64_t fill = ttl_max_i64(1, b * nsplit / (2 * ttl_max_i64(sm_count, 1)));
+    return ttl_min_i64(ttl_min_i64(b, FC_FUSED_MAX_BT), fill);
+}
+
+/* Cost of one step's best direct tile of `forms` over `bt` samples, for choosing its input's layout. */
+static double fused_step_cost(const fc_fused_step_t *st, int64_t bt, unsigned forms, int ways) {
+    const int64_t L = bt * st->lps;
+    const fc_tile_cfg_t t = fc_tile_choose(L, st->P, st->Q, st->R, 1, 1, forms, ways);
+    return (double)fc_tile_count(L, st->P, st->R, t) * fc_tile_us(st->Q, st->R, t, ways);
 }
 
 /* Pads every input in shared memory (steps 1..) for direct tiles: the step's in_ls and in_qs, the step before's
  * output map and per-sample output size. With tensor cores allowed, a step whose best tensor-core tile (on the
- * layout fc_mma_layout_choose gives) is estimated cheaper than its best FFMA tile takes that layout and only
- * tensor-core tiles (sh->mma_ways); with FC_MMA_FORCED every step does. False when a padded size does not fit
- * int32. */
-static bool fused_pad_rows(fused_shape *sh) {
+ * layout fc_mma_layout_choose gives) is estimated cheaper than its best FFMA tile, over `bt` samples (the most a
+ * CTA may take; its layout's extra shared memory is priced by fc_fused_plan, which also tries the shape without
+ * tensor cores), takes that layout and only tensor-core tiles (sh->mma_ways); with FC_MMA_FORCED every step does.
+ * False when a padded size does not fit int32. */
+static bool fused_pad_rows(fused_shape *sh, int64_t bt) {
     for (int32_t i = 1; i < sh->num_steps; ++i) {
         fc_fused_step_t *st = &sh->steps[i], *prev = &sh->steps[i - 1];
         const int64_t row = (int64_t)st->Q * st->R;
@@ -193,8 +204,8 @@ static bool fused_pad_rows(fused_shape *sh) {
         sh->mma_ways[i] = 0;
         if (sh->mma) {
             const fc_mma_layout_t m = fc_mma_layout_choose(st->Q, st->R);
-            const bool cheaper = sh->mma == FC_MMA_FORCED ||
-                                 fused_step_cost(st, FC_FORM_MMA, m.ways) < fused_step_cost(st, FC_FORM_FFMA, 1);
+            const bool cheaper = sh->mma == FC_MMA_FORCED || fused_step_cost(st, bt, FC_FORM_MMA, m.ways) <
+                                                                 fused_step_cost(st, bt, FC_FORM_FFMA, 1);
             if (ttl_fits_i32(m.ls) && cheaper)
                 out_row = m.row, pad = m.pad, ls = m.ls, qs = m.qs, sh->mma_ways[i] = m.ways;
         }
@@ -208,10 +219,10 @@ static bool fused_pad_rows(fused_shape *sh) {
     return true;
 }
 
-/* Fills `sh` for `order` with `merged` cores merged (`mma`: tensor-core tiles allowed); false when a size does not
- * fit int32 (then unusable). */
+/* Fills `sh` for `order` with `merged` cores merged and tiles as `mma` (FC_MMA_*) says, for a batch of `batch`;
+ * false when a size does not fit int32 (then unusable). */
 static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, int order, int32_t merged,
-                             int32_t mma) {
+                             int32_t mma, int64_t batch) {
     const ttl_fc_desc_t *d = &layer->desc;
     const int32_t nc = d->num_cores;
     const int64_t *m = d->out_modes, *n = d->in_modes, *r = d->ranks;
@@ -272,7 +283,7 @@ static bool fused_shape_make(fused_shape *sh, const ttl_cuda_fc_layer_t *layer, 
         }
     }
     sh->num_steps = ns;
-    if (!fused_pad_rows(sh)) return false;
+    if (!fused_pad_rows(sh, fused_bt_cap(batch, sh->nsplit, layer->handle->sm_count))) return false;
     /* every output but the last lives in shared memory; the last one's per-sample size must index in int32 */
     for (int32_t i = 0; i < ns; ++i)
         if (!ttl_fits_i32(sh->out_size[i])) return false;
@@ -397,17 +408,19 @@ ttl_status_t fc_fused_plan(fc_fused_config_t *cfg, const ttl_cuda_fc_layer_t *la
     bool found = false;
     fc_fused_config_t best, cand;
     memset(&best, 0, sizeof(best));
+    /* with tensor cores allowed, each shape also without them: their layouts may cost samples per CTA */
+    const int32_t forms[2] = {mma, FC_MMA_OFF};
+    const int num_forms = mma == FC_MMA_ALLOWED ? 2 : 1;
     for (int o = 0; o < 2; ++o) {
         if ((o == FC_FTL && order == TTL_ORDER_LAST_TO_FIRST) || (o == FC_LTF && order == TTL_ORDER_FIRST_TO_LAST))
             continue;
-        for (int32_t merged = 0; merged <= layer->desc.num_cores; ++merged) {
+        for (int32_t shape = 0; shape < (layer->desc.num_cores + 1) * num_forms; ++shape) {
+            const int32_t merged = shape / num_forms;
             if (merged_only >= 0 && merged != merged_only) continue;
             fused_shape sh;
-            if (!fused_shape_make(&sh, layer, o, merged, mma)) continue;
+            if (!fused_shape_make(&sh, layer, o, merged, forms[shape % num_forms], batch)) continue;
             if (sh.nsplit > INT32_MAX) continue;
-            /* samples per CTA: as many as fit, but leave at least two CTAs per SM when the batch allows */
-            const int64_t fill = ttl_max_i64(1, b * sh.nsplit / (2 * ttl_max_i64(h->sm_count, 1)));
-            const int64_t cap = ttl_min_i64(ttl_min_i64(b, FC_FUSED_MAX_BT), fill);
+            const int64_t cap = fused_bt_cap(batch, sh.nsplit, h->sm_count);
             int64_t h_off, x_off[2], stage_off;
             int64_t bt = 0;
             bool two = false;

@@ -350,6 +350,39 @@ TEST_P(FcEmulation, FusedEveryOrderAndMerge) {
     }
 }
 
+// Allowing tensor cores never loses a fused plan: the planner also tries every shape without them (their layouts
+// can take more shared memory), so wherever the FFMA plan exists the allowed one does, estimated no slower. The
+// test shapes and the paper's TT-FC layers, under several shared-memory budgets.
+void expect_tensor_cores_never_lose(const ttl_fc_desc_t &d, std::initializer_list<int64_t> batches) {
+    for (size_t budget : {size_t(24 * 1024), size_t(60 * 1024), size_t(100 * 1024), size_t(227 * 1024)}) {
+        HostLayer h(d, 91, true, 132, budget);
+        for (ttl_order_t order : {TTL_ORDER_AUTO, TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST})
+            for (int64_t batch : batches) {
+                fc_fused_config_t ffma, mma;
+                if (fc_fused_plan(&ffma, &h.layer, batch, order, -1, FC_MMA_OFF) != TTL_STATUS_SUCCESS) continue;
+                ASSERT_EQ(fc_fused_plan(&mma, &h.layer, batch, order, -1, FC_MMA_ALLOWED), TTL_STATUS_SUCCESS)
+                    << "budget " << budget << " order " << order << " batch " << batch;
+                EXPECT_LE(mma.est_us, ffma.est_us)
+                    << "budget " << budget << " order " << order << " batch " << batch;
+                EXPECT_LE(mma.smem_bytes, budget);
+            }
+    }
+}
+
+TEST_P(FcEmulation, TensorCoresAllowedNeverLoseAFusedPlan) {
+    const Shape &s = GetParam();
+    expect_tensor_cores_never_lose(ttl_test::fc_desc(s.out_modes, s.in_modes, s.ranks), {s.batch, 256});
+}
+
+TEST(FcEmulationFused, TensorCoresAllowedNeverLoseAPaperLayerPlan) {
+    expect_tensor_cores_never_lose(ttl_test::fc_desc({4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 4, 4, 4, 4, 4, 1}),
+                                   {1, 33, 1024});
+    expect_tensor_cores_never_lose(ttl_test::fc_desc({4, 6, 8, 8}, {8, 8, 8, 16}, {1, 40, 40, 40, 1}),
+                                   {1, 32, 1024});
+    expect_tensor_cores_never_lose(ttl_test::fc_desc({4, 4, 4, 8}, {4, 6, 8, 8}, {1, 30, 30, 30, 1}),
+                                   {1, 32, 1024});
+}
+
 // A missing barrier (a thread reading in one barrier interval what another writes in it) makes the result depend
 // on the order the threads run in; the kernels use no atomics, so a race-free kernel gives the same bits in every
 // order. The fused kernel (every merge, a 60 KB budget: several tiles per step) and the sequential schedule of
