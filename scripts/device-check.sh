@@ -231,7 +231,8 @@ fi
 # ---- hardware counters of the kernels the speed targets rest on (Nsight Compute; optional, last) ---------------
 # The first launch of: the fused TT-conv kernel, each variant (tt_fused_kernel<0, ...> spatial first, <1, ...>
 # channels first), on the 512 -> 512 layers at 14x14, ranks 8 and 4, batch 128, with FFMA steps and (rank 8)
-# with 3xTF32 tensor-core steps; the fused TT-FC kernel on VGG FC6 TT4 at batch 1. Each run keeps one libttl row
+# with 3xTF32 tensor-core steps; the fused TT-FC kernel on VGG FC6 TT4 at batch 1, and at batch 1024 with FFMA and
+# with 3xTF32 tensor-core tiles. Each run keeps one libttl row
 # (--algo), so the first launch is that row's check. Throughput against the SM's ceilings, FMA and tensor pipe
 # use, shared-memory wavefronts and bank conflicts, occupancy, warp stall reasons: what a later change to these
 # kernels can be reasoned against without a GPU. Clocks left as they are (--clock-control none). Appended to
