@@ -155,13 +155,10 @@ static int32_t mma_read_ways_upto(int64_t R, int64_t qs, int64_t ls, int32_t giv
     return worst;
 }
 
-int32_t fc_mma_read_ways(int64_t Q, int64_t R, int64_t qs, int64_t ls) {
-    (void)Q;
-    return mma_read_ways_upto(R, qs, ls, 32);
-}
+int32_t fc_mma_read_ways(int64_t R, int64_t qs, int64_t ls) { return mma_read_ways_upto(R, qs, ls, 32); }
 
 fc_mma_layout_t fc_mma_layout_choose(int64_t Q, int64_t R) {
-    fc_mma_layout_t best = {Q * R, 0, R, Q * R, fc_mma_read_ways(Q, R, R, Q * R)};
+    fc_mma_layout_t best = {Q * R, 0, R, Q * R, fc_mma_read_ways(R, R, Q * R)};
     int64_t best_extra = 0; /* floats of padding per row l */
     for (int64_t pad = 1; pad < 32 && best.ways > 1; ++pad) {
         const fc_mma_layout_t cand[2] = {{R, pad, R + pad, Q * (R + pad), 0}, {Q * R, pad, R, Q * R + pad, 0}};
@@ -361,10 +358,7 @@ static void fused_finish(fc_fused_config_t *cfg, const fused_shape *sh, const tt
         const fc_fused_step_t *s = &sh->steps[i];
         const int64_t L = bt * s->lps;
         /* direct from shared memory after the first step, in the form its input's layout was made for */
-        const unsigned first = sh->mma == FC_MMA_FORCED    ? FC_FORM_MMA
-                               : sh->mma == FC_MMA_ALLOWED ? FC_FORM_ANY
-                                                           : FC_FORM_FFMA;
-        const unsigned forms = i == 0 ? first : (sh->mma_ways[i] > 0 ? FC_FORM_MMA : FC_FORM_FFMA);
+        const unsigned forms = i == 0 ? fc_mma_forms(sh->mma) : (sh->mma_ways[i] > 0 ? FC_FORM_MMA : FC_FORM_FFMA);
         const int ways = i == 0 ? 1 : sh->mma_ways[i];
         p->steps[i].tile = fc_tile_choose(L, s->P, s->Q, s->R, 1, i > 0, forms, ways);
         p->steps[i].div_r = fc_divider_make((uint32_t)s->R);

@@ -185,6 +185,10 @@ void fc_at_fill(float *at, const int64_t *offset, const int64_t *lda, const ttl_
 #define FC_FORM_FFMA 1u
 #define FC_FORM_MMA 2u
 #define FC_FORM_ANY (FC_FORM_FFMA | FC_FORM_MMA)
+/* The tile forms a staged step may take under the planners' `mma` input. */
+static inline unsigned fc_mma_forms(int32_t mma) {
+    return mma == FC_MMA_FORCED ? FC_FORM_MMA : mma == FC_MMA_ALLOWED ? FC_FORM_ANY : FC_FORM_FFMA;
+}
 fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t parallel_ctas, int direct,
                              unsigned forms, int ways);
 /* Tiles of a contraction under configuration t, and the estimated time of one of them on one SM (alone). */
@@ -220,7 +224,7 @@ typedef struct fc_mma_layout {
     int32_t ways;
 } fc_mma_layout_t;
 fc_mma_layout_t fc_mma_layout_choose(int64_t Q, int64_t R);
-int32_t fc_mma_read_ways(int64_t Q, int64_t R, int64_t qs, int64_t ls);
+int32_t fc_mma_read_ways(int64_t R, int64_t qs, int64_t ls);
 
 /* fc_fused.cu: picks order (unless fixed), merged cores (unless merged_only >= 0), samples per CTA and the tiles
  * (tensor-core ones as `mma` says, FC_MMA_*); UNSUPPORTED when nothing fits.

@@ -77,20 +77,18 @@ static double tile_slots(int64_t Q, int64_t R, fc_tile_cfg_t t, int ways) {
     const double cols = (double)fc_tile_staged_cols(t);
     const int64_t full = Q / kch, rest = Q - full * kch;
     const double chunks = (double)full + (rest > 0 ? 1.0 : 0.0);
-    const int64_t rest8 = (rest + 7) / 8 * 8;
-    double staged_q = (double)Q; /* q values the B stage walks, padding included (kch is a power of two) */
-    if (t.mma) staged_q = (double)(full * kch + rest8);
-    if (R < 8 && rest > 0) staged_q = (double)full * kch + (double)(1 << fc_ceil_log2((int)(t.mma ? rest8 : rest)));
-    const double staging = FC_STAGE_SLOTS *
-                           ((double)rows * (t.mma ? (double)(full * kch + rest8) : (double)Q) + cols * staged_q) /
-                           FC_THREADS;
+    const int64_t last = t.mma ? (rest + 7) / 8 * 8 : rest; /* the tensor-core tile rounds q up to 8 */
+    const double walked_q = (double)(full * kch + last);    /* q values the A stage and the products walk */
+    double staged_q = walked_q; /* and the B stage, whose short rows (R < 8) pad a chunk to a power of two */
+    if (R < 8 && last > 0) staged_q = (double)full * kch + (double)(1 << fc_ceil_log2((int)last));
+    const double staging = FC_STAGE_SLOTS * ((double)rows * walked_q + cols * staged_q) / FC_THREADS;
     double inner;
     if (t.mma) {
         const double a = 4.0 * t.tp, b = 2.0 * t.tc, products = 3.0 * t.tp * t.tc;
         const double issue = 4.0 * (a + b) + (t.direct ? 2.0 * b : 0.0) + products;
         const double shared = 4.0 * (a + b * (ways > 1 ? ways : 1));
         const double per_k8 = fmax(issue, fmax(shared, products * TTL_COST_MMA_TF32_SLOTS));
-        inner = (double)(full * kch + rest8) / 8.0 * per_k8;
+        inner = walked_q / 8.0 * per_k8;
     } else {
         const double fma = (double)t.tp * t.tc + (t.direct ? t.tc : 0);
         inner = (double)Q * fmax(fma, 4.0 * ((t.tp + 3) / 4 + t.tc));
@@ -232,10 +230,7 @@ static void seq_tiles(fc_seq_schedule_t *s, const ttl_cuda_handle_t *h) {
     for (int32_t i = 0; i < s->num_steps; ++i) {
         fc_seq_step_t *st = &s->steps[i];
         const int64_t rows = i < s->num_sliced ? s->chunk_units * st->unit_rows : st->L;
-        const unsigned forms = s->mma == FC_MMA_FORCED    ? FC_FORM_MMA
-                               : s->mma == FC_MMA_ALLOWED ? FC_FORM_ANY
-                                                          : FC_FORM_FFMA;
-        st->tile = fc_tile_choose(rows, st->P, st->Q, st->R, ctas, 0, forms, 1);
+        st->tile = fc_tile_choose(rows, st->P, st->Q, st->R, ctas, 0, fc_mma_forms(s->mma), 1);
     }
 }
 

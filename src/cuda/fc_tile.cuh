@@ -298,6 +298,13 @@ __host__ __device__ __forceinline__ void fc_stage_b(const fc_contraction &k, con
     }
 }
 
+/* Where column c = l R + r of B starts in In: l in_ls + r (q = 0). `small` as fc_column_row (a constant 1 where
+ * the caller knows it, so that the int64 division drops out). */
+__host__ __device__ __forceinline__ int64_t fc_column_offset(const fc_contraction &k, int64_t c, int32_t small) {
+    const int64_t l = fc_column_row(c, small, k.div_r, k.R);
+    return l * k.in_ls + (c - l * k.R);
+}
+
 /* Writes this tile's column offsets into In (colbase[cc] for column col0 + cc, -1 past the last column), after a
  * barrier: the previous tile's threads may still read the stage. */
 __host__ __device__ __forceinline__ void fc_stage_colbase(const fc_contraction &k, int64_t *colbase, int cols,
@@ -306,13 +313,22 @@ __host__ __device__ __forceinline__ void fc_stage_colbase(const fc_contraction &
     CTA_SYNC();
     for (int cc = CTA_TID(); cc < cols; cc += FC_THREADS) {
         const int64_t c = col0 + cc;
-        int64_t off = -1;
-        if (c < C) {
-            const int64_t l = fc_column_row(c, k.small, k.div_r, k.R);
-            off = l * k.in_ls + (c - l * k.R);
-        }
-        colbase[cc] = off;
+        colbase[cc] = c < C ? fc_column_offset(k, c, k.small) : -1;
     }
+}
+
+/* Stages a chunk of A (q in [q0, q0 + kc), rows [row0, row0 + rows), rows a power of two) into As[qq * lda + pp],
+ * with zeros for rows p >= P and for qq in [kc, fill). */
+__host__ __device__ __forceinline__ void fc_stage_a(const fc_contraction &k, float *As, int rows, int lda,
+                                                    int64_t row0, int64_t q0, int kc, int fill) {
+    const int rows_log = fc_floor_log2(rows);
+    fc_stage(
+        fill * rows,
+        [&](int i) {
+            const int qq = i >> rows_log, pp = i & (rows - 1);
+            return qq < kc && row0 + pp < k.P ? k.at[(q0 + qq) * k.lda + row0 + pp] : 0.0f;
+        },
+        [&](int i, float v) { As[(i >> rows_log) * lda + (i & (rows - 1))] = v; });
 }
 
 /* Computes the tile of rows [row0, row0 + ROWS) and columns [col0, col0 + COLS) of the contraction. Every thread
@@ -325,7 +341,6 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
                                       unsigned char *stage) {
     const fc_tile_cfg_t cfg = {TP, TC, wp_count, DIRECT, 0};
     const int rows = fc_tile_rows(cfg), cols = fc_tile_cols(cfg);
-    const int rows_log = fc_floor_log2(rows);
     const int ldb = fc_tile_ldb(cfg);
     const int kch = fc_tile_kc(cfg);
     const fc_tile_stage st = fc_tile_stage_carve(cfg, stage);
@@ -351,8 +366,7 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
         CTA_UNROLL
         for (int t = 0; t < TC; ++t) {
             const int64_t c = col_thread + 32 * t;
-            const int64_t l = c < C ? fc_column_row(c, 1, k.div_r, k.R) : 0;
-            boff[t] = c < C ? (int)(l * k.in_ls + (c - l * k.R)) : 0;
+            boff[t] = c < C ? (int)fc_column_offset(k, c, 1) : 0;
         }
     } else {
         fc_stage_colbase(k, colbase, cols, col0);
@@ -361,13 +375,7 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
     for (int64_t q0 = 0; q0 < k.Q; q0 += kch) {
         const int kc = (int)(k.Q - q0 < kch ? k.Q - q0 : kch);
         CTA_SYNC(); /* colbase written; the previous chunk (or tile) is consumed */
-        fc_stage(
-            kc * rows,
-            [&](int i) {
-                const int qq = i >> rows_log, pp = i & (rows - 1);
-                return row0 + pp < k.P ? k.at[(q0 + qq) * k.lda + row0 + pp] : 0.0f;
-            },
-            [&](int i, float v) { As[i] = v; });
+        fc_stage_a(k, As, rows, rows, row0, q0, kc, kc);
         if constexpr (!DIRECT) fc_stage_b(k, colbase, Bs, cols, ldb, q0, kc, kc);
         CTA_SYNC();
         const float *arow = As + wp * TP;
@@ -420,7 +428,6 @@ __host__ __device__ void fc_tile_mma(const fc_contraction &k, int wp_count, int6
                                      unsigned char *stage) {
     const fc_tile_cfg_t cfg = {MT, NT, wp_count, DIRECT, 1};
     const int rows = fc_tile_rows(cfg), cols = fc_tile_cols(cfg);
-    const int rows_log = fc_floor_log2(rows);
     const int lda = fc_tile_lda(cfg), ldb = fc_tile_ldb(cfg);
     const int kch = fc_tile_kc(cfg);
     const fc_tile_stage st = fc_tile_stage_carve(cfg, stage);
@@ -448,8 +455,7 @@ __host__ __device__ void fc_tile_mma(const fc_contraction &k, int wp_count, int6
     for (int j = 0; j < NT; ++j) {
         if constexpr (DIRECT) {
             const int64_t c = col0 + warp_col + 8 * j + g;
-            const int64_t l = c < C ? fc_column_row(c, 1, k.div_r, k.R) : 0;
-            boff[j] = c < C ? (int)(l * k.in_ls + (c - l * k.R)) : 0;
+            boff[j] = c < C ? (int)fc_column_offset(k, c, 1) : 0;
         } else {
             boff[j] = warp_col + 8 * j + g;
         }
@@ -459,13 +465,7 @@ __host__ __device__ void fc_tile_mma(const fc_contraction &k, int wp_count, int6
     for (int64_t q0 = 0; q0 < k.Q; q0 += kch) {
         const int kc = (int)(k.Q - q0 < kch ? k.Q - q0 : kch), kc8 = (kc + 7) & ~7;
         CTA_SYNC(); /* colbase written; the previous chunk (or tile) is consumed */
-        fc_stage(
-            kc8 * rows,
-            [&](int i) {
-                const int qq = i >> rows_log, pp = i & (rows - 1);
-                return qq < kc && row0 + pp < k.P ? k.at[(q0 + qq) * k.lda + row0 + pp] : 0.0f;
-            },
-            [&](int i, float v) { As[(i >> rows_log) * lda + (i & (rows - 1))] = v; });
+        fc_stage_a(k, As, rows, lda, row0, q0, kc, kc8);
         if constexpr (!DIRECT) fc_stage_b(k, colbase, Bs, cols, ldb, q0, kc, kc8);
         CTA_SYNC();
         const float *bq = k.in + q0 * k.in_qs; /* direct: row q0 of B, shifted by each column's offset */

@@ -466,7 +466,7 @@ TEST(FcEmulationFused, VggFc6TakesTensorCores) {
                 tensor_steps += st.tile.mma;
                 if (!st.tile.mma || !st.tile.direct) continue;
                 // the chooser's layout: conflict-free last to first; first to last, runs of R = 28 leave 2 ways
-                const int32_t ways = fc_mma_read_ways(st.Q, st.R, st.in_qs, st.in_ls);
+                const int32_t ways = fc_mma_read_ways(st.R, st.in_qs, st.in_ls);
                 EXPECT_EQ(ways, fc_mma_layout_choose(st.Q, st.R).ways) << "step " << i;
                 if (order == TTL_ORDER_LAST_TO_FIRST) EXPECT_EQ(ways, 1) << "step " << i;
             }
@@ -514,7 +514,7 @@ TEST(FcMmaLayout, WaysMatchAnExhaustiveCount) {
             EXPECT_EQ(m.qs, m.row == R && m.pad > 0 ? R + m.pad : R);
             EXPECT_EQ(m.ls, m.row == R ? Q * m.qs : Q * R + m.pad);
             EXPECT_EQ(m.ways, exhaustive(R, m.qs, m.ls)) << "Q " << Q << " R " << R;
-            EXPECT_EQ(fc_mma_read_ways(Q, R, m.qs, m.ls), m.ways);
+            EXPECT_EQ(fc_mma_read_ways(R, m.qs, m.ls), m.ways);
             if (R % 8 == 0 || R == 1 || R == 2 || R == 4) EXPECT_EQ(m.ways, 1) << "Q " << Q << " R " << R;
         }
     // VGG FC6 and the CIFAR-10 TT-FC layers' steps (Q, R), both orders
