@@ -28,6 +28,11 @@ struct ttl_cuda_handle {
     size_t l2_bytes;
 };
 
+/* Division by a divisor fixed per launch: ttl_divider_make / ttl_div in int_div.cuh. */
+typedef struct ttl_divider {
+    uint32_t m, shift;
+} ttl_divider_t;
+
 /* Return TTL_STATUS_CUDA_ERROR / _CUBLAS_ / _CUDNN_ from the enclosing function when a call fails. A failed CUDA
  * call's error is also cleared from the runtime's last-error slot, so that it cannot surface again at a later,
  * unrelated launch check (an error from a fault on the device stays: the context is lost). */

@@ -92,7 +92,7 @@ static fc_fused_step_t fused_step(int64_t lps, int64_t P, int64_t Q, int64_t R, 
     st.tile = fc_tile_cfg_t{1, 1, 1, 0, 0};
     st.in_ls = Q * R; /* padded by fused_pad_rows */
     st.in_qs = R;
-    st.div_out_row = fc_divider_make(1u);
+    st.div_out_row = ttl_divider_make(1u);
     return st;
 }
 
@@ -210,7 +210,7 @@ static bool fused_pad_rows(fused_shape *sh, int64_t bt) {
         st->in_ls = ls;
         st->in_qs = qs;
         prev->out_pad = (int32_t)pad;
-        prev->div_out_row = fc_divider_make((uint32_t)out_row);
+        prev->div_out_row = ttl_divider_make((uint32_t)out_row);
         sh->out_size[i - 1] = (int64_t)st->lps * st->in_ls; /* both int32: no overflow */
     }
     return true;
@@ -361,8 +361,8 @@ static void fused_finish(fc_fused_config_t *cfg, const fused_shape *sh, const tt
         const unsigned forms = i == 0 ? fc_mma_forms(sh->mma) : (sh->mma_ways[i] > 0 ? FC_FORM_MMA : FC_FORM_FFMA);
         const int ways = i == 0 ? 1 : sh->mma_ways[i];
         p->steps[i].tile = fc_tile_choose(L, s->P, s->Q, s->R, 1, i > 0, forms, ways);
-        p->steps[i].div_r = fc_divider_make((uint32_t)s->R);
-        p->steps[i].div_lps = fc_divider_make((uint32_t)(i == sh->num_steps - 1 ? s->lps : L));
+        p->steps[i].div_r = ttl_divider_make((uint32_t)s->R);
+        p->steps[i].div_lps = ttl_divider_make((uint32_t)(i == sh->num_steps - 1 ? s->lps : L));
         macs_cta += L * s->P * s->Q * s->R;
         const double tiles_us =
             (double)fc_tile_count(L, s->P, s->R, p->steps[i].tile) * fc_tile_us(s->Q, s->R, p->steps[i].tile, ways);

@@ -52,11 +52,6 @@ typedef struct fc_tile_cfg {
     int32_t mma;
 } fc_tile_cfg_t;
 
-/* Division by an invariant divisor, fc_divider_make / fc_div in fc_tile.cuh. */
-typedef struct fc_divider {
-    uint32_t m, shift;
-} fc_divider;
-
 /* One contraction of a sequential plan. */
 typedef struct fc_seq_step {
     int64_t L, P, Q, R; /* over the whole batch */
@@ -105,10 +100,10 @@ typedef struct fc_fused_step {
     int32_t a_is_merged; /* 1: A is the per-CTA merged core built in shared memory; 0: `at` in device memory */
     const float *at;
     fc_tile_cfg_t tile;
-    fc_divider div_r, div_lps; /* by R and by the output map's rows per sample (fc_fused_cta) */
-    int64_t in_ls, in_qs;      /* floats from one row l of In to the next, and from one q to the next */
+    ttl_divider_t div_r, div_lps; /* by R and by the output map's rows per sample (fc_fused_cta) */
+    int64_t in_ls, in_qs;         /* floats from one row l of In to the next, and from one q to the next */
     int32_t out_pad;
-    fc_divider div_out_row;
+    ttl_divider_t div_out_row;
     int32_t stream; /* 1: run by fc_stream_step (fc_fused.cuh) instead of tiles */
 } fc_fused_step_t;
 

@@ -80,7 +80,7 @@ static double tile_slots(int64_t Q, int64_t R, fc_tile_cfg_t t, int ways) {
     const int64_t last = t.mma ? (rest + 7) / 8 * 8 : rest; /* the tensor-core tile rounds q up to 8 */
     const double walked_q = (double)(full * kch + last);    /* q values the A stage and the products walk */
     double staged_q = walked_q; /* and the B stage, whose short rows (R < 8) pad a chunk to a power of two */
-    if (R < 8 && last > 0) staged_q = (double)full * kch + (double)(1 << fc_ceil_log2((int)last));
+    if (R < 8 && last > 0) staged_q = (double)full * kch + (double)(1 << ttl_ceil_log2((int)last));
     const double staging = FC_STAGE_SLOTS * ((double)rows * walked_q + cols * staged_q) / FC_THREADS;
     double inner;
     if (t.mma) {

@@ -37,6 +37,7 @@
 
 #include "cuda/cta.cuh"
 #include "cuda/fc_internal.h"
+#include "cuda/int_div.cuh"
 #include "cuda/mma_tf32.cuh"
 
 #define FC_THREADS 256
@@ -52,42 +53,14 @@ static_assert(FC_MAX_ROWS == 8 * FC_WARPS, "largest row tile is tp = 8 times wp 
 // tile geometry (host and device)
 // ---------------------------------------------------------------------------------------------------------------
 
+/* Tile rows and columns are powers of two (tp, tc, wp and FC_WARPS are), so the staging loops split their flat
+ * index with a shift and a mask (ttl_floor_log2): a division by a runtime divisor there cost more instructions per
+ * staged value than the tile's multiply-adds per value. */
 __host__ __device__ static inline int fc_tile_rows(const fc_tile_cfg_t &t) {
     return (t.mma ? 16 : 1) * t.tp * t.wp;
 }
 __host__ __device__ static inline int fc_tile_cols(const fc_tile_cfg_t &t) {
     return (FC_WARPS / t.wp) * (t.mma ? 8 : 32) * t.tc;
-}
-
-/* floor(log2 v) and ceil(log2 v), v >= 1. Tile rows and columns are powers of two (tp, tc, wp and FC_WARPS
- * are), so the staging loops split their flat index with a shift and a mask: a division by a runtime divisor
- * there cost more instructions per staged value than the tile's multiply-adds per value. */
-__host__ __device__ static inline int fc_floor_log2(int v) {
-#ifdef __CUDA_ARCH__
-    return 31 - __clz(v);
-#else
-    return 31 - __builtin_clz((unsigned)v);
-#endif
-}
-__host__ __device__ static inline int fc_ceil_log2(int v) { return v <= 1 ? 0 : fc_floor_log2(v - 1) + 1; }
-
-/* Division of 0 <= n < 2^31 by a divisor 1 <= d < 2^31 fixed per contraction: a multiply-high, an add and a shift
- * (the round-up method of Granlund and Montgomery, as in PyTorch's IntDivider) instead of the division routine a
- * tile would otherwise run per column. m = floor(2^32 (2^s - d) / d) + 1 < 2^32 with 2^s >= d > 2^(s-1)
- * (fc_divider: fc_internal.h). */
-__host__ __device__ static inline fc_divider fc_divider_make(uint32_t d) {
-    const uint32_t s = (uint32_t)fc_ceil_log2((int)d);
-    const uint64_t m = (((uint64_t)1 << 32) * (((uint64_t)1 << s) - d)) / d + 1;
-    return fc_divider{(uint32_t)m, s};
-}
-
-__host__ __device__ static inline uint32_t fc_div(uint32_t n, fc_divider v) {
-#ifdef __CUDA_ARCH__
-    const uint32_t t = __umulhi(n, v.m);
-#else
-    const uint32_t t = (uint32_t)(((uint64_t)n * v.m) >> 32);
-#endif
-    return (t + n) >> v.shift; /* t <= n < 2^31: no overflow */
 }
 
 /* Upper bound of a tile's shared memory: every configuration fc_tile_choose may return (cols <= FC_MAX_COLS,
@@ -123,7 +96,7 @@ __host__ __device__ static inline int fc_tile_kc(const fc_tile_cfg_t &t) {
     const size_t cols = (size_t)fc_tile_staged_cols(t);
     const size_t per_q = (size_t)fc_tile_lda(t) + (cols > 0 ? (size_t)fc_tile_ldb(t) : 0);
     const size_t fit = (FC_TILE_SMEM_MAX - cols * sizeof(int64_t)) / (per_q * sizeof(float));
-    return fit < FC_KC ? FC_KC : fit >= FC_KC_MAX ? FC_KC_MAX : 1 << fc_floor_log2((int)fit);
+    return fit < FC_KC ? FC_KC : fit >= FC_KC_MAX ? FC_KC_MAX : 1 << ttl_floor_log2((int)fit);
 }
 
 /* Shared memory of one tile: column offsets (int64), the A chunk, the B chunk; a direct tile only the A chunk. At
@@ -160,11 +133,11 @@ struct fc_contraction {
     const float *bias;
     int64_t L, P, Q, R;
     int64_t lps, bs, base, es;
-    fc_divider div_r, div_lps;
+    ttl_divider_t div_r, div_lps;
     int32_t small;
     int64_t in_ls, in_qs;
     int32_t out_pad;
-    fc_divider div_out_row;
+    ttl_divider_t div_out_row;
 };
 
 /* A contraction of plain, unpadded tensors; `small` and the dividers are set from L, R and lps (host). */
@@ -176,12 +149,12 @@ static inline fc_contraction fc_contraction_make(const float *at, int64_t lda, c
     k.L = L, k.P = P, k.Q = Q, k.R = R;
     k.lps = lps, k.bs = bs, k.base = base, k.es = es;
     k.small = R > 0 && L <= INT32_MAX / R && lps <= INT32_MAX;
-    k.div_r = fc_divider_make(k.small ? (uint32_t)R : 1u);
-    k.div_lps = fc_divider_make(k.small && lps > 0 ? (uint32_t)lps : 1u);
+    k.div_r = ttl_divider_make(k.small ? (uint32_t)R : 1u);
+    k.div_lps = ttl_divider_make(k.small && lps > 0 ? (uint32_t)lps : 1u);
     k.in_ls = Q * R;
     k.in_qs = R;
     k.out_pad = 0;
-    k.div_out_row = fc_divider_make(1u);
+    k.div_out_row = ttl_divider_make(1u);
     return k;
 }
 
@@ -233,8 +206,9 @@ __host__ __device__ __forceinline__ void fc_stage(int n, Load load, Store store)
 }
 
 /* The row l of column c = l R + r: by the contraction's divider when `small`, in int64 otherwise. */
-__host__ __device__ __forceinline__ int64_t fc_column_row(int64_t c, int32_t small, fc_divider div_r, int64_t R) {
-    return small ? (int64_t)fc_div((uint32_t)c, div_r) : c / R;
+__host__ __device__ __forceinline__ int64_t fc_column_row(int64_t c, int32_t small, ttl_divider_t div_r,
+                                                          int64_t R) {
+    return small ? (int64_t)ttl_div((uint32_t)c, div_r) : c / R;
 }
 
 /* Where output column c = l R + r goes (see the output map at the top of this file). */
@@ -249,7 +223,7 @@ struct fc_out_map {
     const float *bias;
     int64_t P, R, lps, bs, base, es;
     int32_t small, out_pad;
-    fc_divider div_r, div_lps, div_out_row;
+    ttl_divider_t div_r, div_lps, div_out_row;
 
     __host__ __device__ explicit fc_out_map(const fc_contraction &k)
         : out(k.out), bias(k.bias), P(k.P), R(k.R), lps(k.lps), bs(k.bs), base(k.base), es(k.es), small(k.small),
@@ -264,7 +238,7 @@ struct fc_out_map {
     __host__ __device__ __forceinline__ void store(const fc_out_col &col, int64_t p, float v) const {
         const int64_t e = (col.lw * P + p) * R + col.r, o = col.lb * bs + base + e * es;
         if (bias != NULL) v += bias[base + e * es];
-        out[out_pad > 0 ? o + (int64_t)fc_div((uint32_t)o, div_out_row) * out_pad : o] = v;
+        out[out_pad > 0 ? o + (int64_t)ttl_div((uint32_t)o, div_out_row) * out_pad : o] = v;
     }
 };
 
@@ -272,7 +246,7 @@ struct fc_out_map {
  * qq in [kc, fill) (the tensor-core tile reads q 8 at a time). */
 __host__ __device__ __forceinline__ void fc_stage_b(const fc_contraction &k, const int64_t *colbase, float *Bs,
                                                     int cols, int ldb, int64_t q0, int kc, int fill) {
-    const int cols_log = fc_floor_log2(cols);
+    const int cols_log = ttl_floor_log2(cols);
     if (k.R >= 8) { /* runs of r are contiguous in memory: column index fastest */
         fc_stage(
             fill * cols,
@@ -283,7 +257,7 @@ __host__ __device__ __forceinline__ void fc_stage_b(const fc_contraction &k, con
             },
             [&](int i, float v) { Bs[(i >> cols_log) * ldb + (i & (cols - 1))] = v; });
     } else { /* short runs of r: q fastest, which is contiguous when R == 1; a short last chunk is padded */
-        const int kc_log = fc_ceil_log2(fill), kc_pad = 1 << kc_log;
+        const int kc_log = ttl_ceil_log2(fill), kc_pad = 1 << kc_log;
         fc_stage(
             kc_pad * cols,
             [&](int i) {
@@ -321,7 +295,7 @@ __host__ __device__ __forceinline__ void fc_stage_colbase(const fc_contraction &
  * with zeros for rows p >= P and for qq in [kc, fill). */
 __host__ __device__ __forceinline__ void fc_stage_a(const fc_contraction &k, float *As, int rows, int lda,
                                                     int64_t row0, int64_t q0, int kc, int fill) {
-    const int rows_log = fc_floor_log2(rows);
+    const int rows_log = ttl_floor_log2(rows);
     fc_stage(
         fill * rows,
         [&](int i) {

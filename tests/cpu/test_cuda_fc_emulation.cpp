@@ -537,7 +537,7 @@ TEST(FcEmulationStream, EveryShortReduction) {
             fc_contraction k =
                 fc_contraction_make(at.data(), lda, in.data(), nullptr, bias.data(), L, P, Q, 1, L, 0, 0, 1);
             k.out_pad = out_pad;
-            k.div_out_row = fc_divider_make(out_row);
+            k.div_out_row = ttl_divider_make(out_row);
             const int64_t n = L * P;
             std::vector<float> out(size_t(padded_size(n, out_row, out_pad)),
                                    std::numeric_limits<float>::quiet_NaN());
@@ -617,7 +617,7 @@ TEST(FcDirectPad, EveryWarpReadHits32Banks) {
     EXPECT_EQ(fc_direct_pad(16, 1), 1); // an odd stride is enough for R = 1
 }
 
-// The tiles' division by an invariant (fc_div) against the division operator: every n below 2^16 and, near
+// The tiles' division by an invariant (ttl_div) against the division operator: every n below 2^16 and, near
 // multiples of d up to 2^31, the values where rounding would go wrong, for small, power-of-two and large d.
 TEST(FcDivider, ExactBelow2To31) {
     std::vector<uint32_t> divisors;
@@ -631,21 +631,21 @@ TEST(FcDivider, ExactBelow2To31) {
     }
     int64_t wrong = 0;
     for (uint32_t d : divisors) {
-        const fc_divider v = fc_divider_make(d);
-        for (uint32_t n = 0; n < (1u << 16); ++n) wrong += fc_div(n, v) != n / d;
+        const ttl_divider_t v = ttl_divider_make(d);
+        for (uint32_t n = 0; n < (1u << 16); ++n) wrong += ttl_div(n, v) != n / d;
         for (uint64_t k = 1; k <= 0x7fffffffull / d; k = k < 64 ? k + 1 : k * 2 + 1) {
             const uint64_t at = k * d; // around a multiple of d
             for (uint64_t n = at - 1; n <= at + 1 && n <= 0x7fffffffull; ++n)
-                wrong += fc_div(uint32_t(n), v) != uint32_t(n) / d;
+                wrong += ttl_div(uint32_t(n), v) != uint32_t(n) / d;
         }
-        wrong += fc_div(0x7fffffffu, v) != 0x7fffffffu / d;
+        wrong += ttl_div(0x7fffffffu, v) != 0x7fffffffu / d;
     }
     EXPECT_EQ(wrong, 0);
 }
 
 // Every tile configuration of the shared routine, both forms (FFMA register tiles and 3xTF32 tensor-core tiles), on
 // contractions with awkward sizes, against plain loops in double: short rows (q-fastest B stage) and long ones
-// (column-fastest), columns divided by fc_div and in int64, and the direct tile reading padded In (rows of L
+// (column-fastest), columns divided by ttl_div and in int64, and the direct tile reading padded In (rows of L
 // padded; for the tensor-core layouts also every run of R) and writing padded rows of Out (as the fused
 // intermediates).
 class FcEmulationTile : public ::testing::TestWithParam<int64_t> {};
@@ -701,7 +701,7 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
             const auto &ref = refs[variant];
             if (cfg.direct) {
                 k.out_pad = out_pad;
-                k.div_out_row = fc_divider_make(out_row);
+                k.div_out_row = ttl_divider_make(out_row);
             }
             const int64_t n = L * P * R, out_pad_used = cfg.direct ? out_pad : 0;
             std::vector<float> out(size_t(padded_size(n, out_row, out_pad_used)),
