@@ -14,7 +14,8 @@
  * so that the state starts as the input vector and ends as the output vector, both row-major. A_k is stored
  * transposed and zero-padded, At_k[i][o] with o < Opad (a multiple of TTL_CONV_OPAD, and 8 mod 16 so that the
  * tensor-core step's lanes read its rows on distinct banks), so that a thread loads TO consecutive o with vector
- * loads. Pixels are the fastest index of every state: [l][i][r][pixel].
+ * loads. Pixels are the fastest index of every state: [l][i][r][pixel]. A fused tensor-core chain permutes the
+ * 8-float blocks of some states' rows (ttl_conv_state_layout_t) so that its B fragment loads avoid bank conflicts.
  */
 #ifndef TTL_CUDA_CONV_INTERNAL_H
 #define TTL_CUDA_CONV_INTERNAL_H
@@ -47,12 +48,24 @@ enum { TTL_CONV_ORDER_F2L = 0, TTL_CONV_ORDER_L2F = 1, TTL_CONV_ORDERS = 2 };
 // the channel TT-matrix as a chain of per-pixel matrix products
 // ---------------------------------------------------------------------------------------------------------------
 
+/* How a fused tensor-core chain lays out a step's input state, so that the step's B fragments read it without
+ * bank conflicts, and how the state's writer (the producer, or the step before) finds its elements there
+ * (conv_tt.cuh, "swizzled states"). All zero elsewhere: plain rows. */
+enum { TTL_CONV_SWIZZLE_NONE = 0, TTL_CONV_SWIZZLE_4 = 1, TTL_CONV_SWIZZLE_2 = 2 };
+typedef struct ttl_conv_state_layout {
+    int32_t swizzle;   /* TTL_CONV_SWIZZLE_*: how a row's 8-float blocks are permuted by the row's index */
+    int32_t split;     /* > 0: the reader's rows per row of the writer; 0: the writer's rows per reader row (div) */
+    int32_t l_rows;    /* reader rows per l of the writing step (its O rows) */
+    ttl_divider_t div; /* split: by the reader's row length in floats; else by the writer's rows per reader row */
+} ttl_conv_state_layout_t;
+
 typedef struct ttl_conv_tt_step {
     int32_t L, I, O, Opad, R; /* state in is [L][I][R], out is [L][O][R] per pixel */
     int32_t to;               /* register tile height (8, 4 or 2), chosen by the plan */
     int64_t at_offset;        /* floats from the start of the chain's At buffer to At_k [I][Opad] */
     int32_t a_rows;           /* rows of At_k from one i to the next: 1, or n_d in a sliced chain's last step */
     int16_t mma_mt, mma_nt;   /* 3xTF32 tensor-core step: 16-row by 8-column tiles per warp; 0: the FFMA step */
+    ttl_conv_state_layout_t in_layout; /* the fused chain's layout of this step's input (tensor-core chains) */
 } ttl_conv_tt_step_t;
 
 /* A sliced chain (spatial first, first to last, d >= 2) runs once per value j of the last input mode n_d: n_d is

@@ -22,8 +22,9 @@
  * Every step is out[l][o][rp] = sum_i At[i][o] in[l][i][rp] with rp = (r, pixel); a thread computes a TO x 4
  * register tile (TO consecutive o, 4 consecutive rp), reading TO/4 + 1 vectors per i. With allow_3xtf32 (sm_80
  * and later) a warp instead computes 16-row by 8-column tiles on the tensor cores in 3xTF32 (tt_step_mma,
- * mma_tf32.cuh), in both the fused and the chunked kernels; producers and sinks stay FFMA. Sums run in a fixed
- * order and no two threads write one element: results are bit-for-bit repeatable.
+ * mma_tf32.cuh), in both the fused and the chunked kernels; producers and sinks stay FFMA. The fused tensor-core
+ * chain swizzles the states whose rows would put a fragment's lanes on the same banks (swizzle_states). Sums run
+ * in a fixed order and no two threads write one element: results are bit-for-bit repeatable.
  */
 #include <stdint.h>
 
@@ -55,9 +56,9 @@ __global__ void __launch_bounds__(TTL_CONV_THREADS)
     const int64_t tid = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int64_t nthr = (int64_t)gridDim.x * blockDim.x;
     if (kVariant == TTL_CONV_VARIANT_SF)
-        produce_sf<int64_t>(buf, P, P, sf_pixels{g, first}, x, g0, g, tid, nthr);
+        produce_sf<int64_t>(buf, P, P, ttl_conv_state_layout_t{}, sf_pixels{g, first}, x, g0, g, tid, nthr);
     else
-        produce_cf<int64_t>(buf, P, P, cf_pixels{ch, first}, x, g, tid, nthr);
+        produce_cf<int64_t>(buf, P, P, ttl_conv_state_layout_t{}, cf_pixels{ch, first}, x, g, tid, nthr);
 }
 
 template <bool kMma>
@@ -215,6 +216,35 @@ void choose_tiles(ttl_conv_tt_chain_t *chain, int64_t P, int64_t threads, bool m
             if (cost < best_cost) best_cost = cost, best = to;
         }
         st.to = best;
+    }
+}
+
+// The fused tensor-core chain's state layouts for rows of ld floats per pixel (conv_tt.cuh, "swizzled states"):
+// step k's input is swizzled where its rows, R_k ld floats, are a multiple of 16 floats, and its writer's rows
+// split or merge into them. The producer's rows are single channels, R_0 to a row of the first step; step k - 1's
+// rows (R_{k-1} ld floats) hold R_{k-1} / R_k rows of step k (first to last), or R_k / R_{k-1} of them make one
+// (last to first, R_k / R_{k-1} dividing its O). Anything else stays plain.
+void swizzle_states(ttl_conv_tt_chain_t *chain, int64_t ld) {
+    for (int32_t k = 0; k < chain->num_steps; ++k) {
+        ttl_conv_tt_step_t &st = chain->steps[k];
+        ttl_conv_state_layout_t lay{};
+        lay.swizzle = state_swizzle_for((int64_t)st.R * ld);
+        if (k == 0) {
+            lay.div = ttl_divider_make((uint32_t)st.R);
+        } else {
+            const ttl_conv_tt_step_t &w = chain->steps[k - 1];
+            if (w.R % st.R == 0) {
+                lay.split = w.R / st.R;
+                lay.l_rows = w.O * lay.split;
+                lay.div = ttl_divider_make((uint32_t)(st.R * ld));
+            } else if (st.R % w.R == 0 && w.O % (st.R / w.R) == 0) {
+                lay.l_rows = w.O / (st.R / w.R);
+                lay.div = ttl_divider_make((uint32_t)(st.R / w.R));
+            } else {
+                lay.swizzle = TTL_CONV_SWIZZLE_NONE;
+            }
+        }
+        st.in_layout = lay.swizzle == TTL_CONV_SWIZZLE_NONE ? ttl_conv_state_layout_t{} : lay;
     }
 }
 
@@ -434,6 +464,7 @@ extern "C" ttl_status_t ttl_conv_tt_plan(ttl_cuda_conv_plan_t *p, ttl_algo_t alg
             p->max_blocks = blocks_per_sm * h->sm_count;
             choose_tiles(&p->chain, fused_row_stride((int)P), TTL_CONV_THREADS,
                          p->mma); /* steps run over the padded rows */
+            if (p->mma) swizzle_states(&p->chain, fused_row_stride((int)P));
         } else if (variant == TTL_CONV_VARIANT_CF) {
             TTL_TRY(plan_cf_chunks(p, budget / 2, &pix_max)); /* the state buffers take the other half */
         }

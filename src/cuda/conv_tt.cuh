@@ -13,6 +13,7 @@
 
 #include "cuda/conv_internal.h"
 #include "cuda/cta.cuh"
+#include "cuda/int_div.cuh"
 #include "cuda/mma_tf32.cuh"
 #include "cuda/plan_common.h"
 
@@ -111,6 +112,50 @@ template <class Idx> TTL_CONV_HD void split_item(Idx w, Idx channels, Idx P, int
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// swizzled states: conflict-free B fragments for the fused tensor-core steps
+// ---------------------------------------------------------------------------------------------------------------
+
+// A tensor-core step's lanes (g, t) read B at 8 consecutive columns of 4 consecutive rows (t, or t + 4, of the
+// state's rows (l, i), R P floats long). When that length is a multiple of 16 floats the 4 rows' columns fall on
+// the same 8 banks: 4- or 2-way conflicts on every B load. A fused tensor-core chain keeps such a state swizzled:
+// the 8-float blocks of row rho are permuted, block b to b ^ state_xor(rho) / 8, so that any 4 consecutive rows
+// reach 4 different groups of 8 banks:
+//   TTL_CONV_SWIZZLE_4, rows a multiple of 32 floats: b ^ (rho & 3);
+//   TTL_CONV_SWIZZLE_2, rows 16 floats mod 32:        b ^ ((rho >> 1) & 1), bank group 2 rho + that, mod 4.
+// The XOR stays inside the row (a whole number of 32- or 16-float spans), 8-float blocks move whole (float2 and
+// float4 accesses stay contiguous), and no memory is added. Rows of other lengths stay plain.
+TTL_CONV_HD int state_swizzle_for(int64_t row_floats) {
+    return row_floats % 32 == 0   ? TTL_CONV_SWIZZLE_4
+           : row_floats % 16 == 0 ? TTL_CONV_SWIZZLE_2
+                                  : TTL_CONV_SWIZZLE_NONE;
+}
+
+template <class Idx> TTL_CONV_HD Idx state_xor(int32_t swizzle, Idx rho) {
+    return swizzle == TTL_CONV_SWIZZLE_4   ? (rho & 3) << 3
+           : swizzle == TTL_CONV_SWIZZLE_2 ? ((rho >> 1) & 1) << 3
+                                           : 0;
+}
+
+// The writer's side. Its rows (l, o) hold the same floats in the same order as its reader's rows, cut differently:
+// a writer row is `split` reader rows (first to last: R = n_{k+1} R'), or `div` writer rows make a reader row (last
+// to first: R' = m_k R; the producer, whose rows are single channels). The reader row rho of writer element
+// (l, o, c) is the sum of a part of (l, c) and a part of o, so that a tensor-core tile works out each part once per
+// column and per row.
+template <class Idx> TTL_CONV_HD Idx state_rho_of_column(const ttl_conv_state_layout_t &lay, Idx l, Idx c) {
+    return l * lay.l_rows + (lay.split > 0 ? (Idx)ttl_div((uint32_t)c, lay.div) : 0);
+}
+template <class Idx> TTL_CONV_HD Idx state_rho_of_row(const ttl_conv_state_layout_t &lay, Idx o) {
+    return lay.split > 0 ? o * lay.split : (Idx)ttl_div((uint32_t)o, lay.div);
+}
+
+// Offset of element (row w, column c) of a writer with rows of len floats and one l (the producers) in the state.
+template <class Idx> TTL_CONV_HD Idx state_at(const ttl_conv_state_layout_t &lay, Idx len, Idx w, Idx c) {
+    const Idx f = w * len + c;
+    if (lay.swizzle == TTL_CONV_SWIZZLE_NONE) return f;
+    return f ^ state_xor<Idx>(lay.swizzle, state_rho_of_column<Idx>(lay, 0, c) + state_rho_of_row<Idx>(lay, w));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // producers: fill the first state [in_size][P] of P pixels (pixel index q fastest)
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -157,21 +202,22 @@ TTL_CONV_HD void spatial_filters(float (&acc)[W], const pixel_pos &pp, int64_t c
 
 // Stores the W filters of spatial_filters that exist (a0 + t < r_0) into rows (a0 + t) C + c of column q.
 template <int W, class Idx>
-TTL_CONV_HD void store_filters(float *buf, const float (&acc)[W], int32_t a0, int32_t r0, Idx C, Idx c, Idx ld,
-                               Idx q) {
+TTL_CONV_HD void store_filters(float *buf, const ttl_conv_state_layout_t &lay, const float (&acc)[W], int32_t a0,
+                               int32_t r0, Idx C, Idx c, Idx ld, Idx q) {
     CTA_UNROLL
     for (int t = 0; t < W; ++t)
-        if (a0 + t < r0) buf[((Idx)(a0 + t) * C + c) * ld + q] = acc[t];
+        if (a0 + t < r0) buf[state_at<Idx>(lay, ld, (Idx)(a0 + t) * C + c, q)] = acc[t];
 }
 
-// SF: buf[(a C' + c') ld + q] = Z of pixel q < P at channel c = c' slices + slice (ld >= P: the row stride;
-// unsliced, C' = C and c = c'; sliced, the channels whose last mode index is `slice`). g0 is [kh kw][r0pad] (zero
-// beyond r_0; r0pad a multiple of 4): the filters go 8 at a time, then 4 where r0pad leaves 4 (r_0 = 4 does no
-// wasted multiply-adds). Invalid pixels get zeros. Items are (c', q) pairs, q fastest for NCHW (neighbouring ow
-// read neighbouring x), c' fastest for NHWC.
+// SF: buf[(a C' + c') ld + q] = Z of pixel q < P at channel c = c' slices + slice (ld >= P: the row stride; rows
+// laid out by lay, the first step's input layout; unsliced, C' = C and c = c'; sliced, the channels whose last
+// mode index is `slice`). g0 is [kh kw][r0pad] (zero beyond r_0; r0pad a multiple of 4): the filters go 8 at a
+// time, then 4 where r0pad leaves 4 (r_0 = 4 does no wasted multiply-adds). Invalid pixels get zeros. Items are
+// (c', q) pairs, q fastest for NCHW (neighbouring ow read neighbouring x), c' fastest for NHWC.
 template <class Idx, class Pixels>
-TTL_CONV_HD void produce_sf(float *buf, Idx P, Idx ld, Pixels pixels, const float *__restrict__ x, const float *g0,
-                            const ttl_conv_geom_t &g, Idx tid, Idx nthr, int32_t slices = 1, int32_t slice = 0) {
+TTL_CONV_HD void produce_sf(float *buf, Idx P, Idx ld, const ttl_conv_state_layout_t &lay, Pixels pixels,
+                            const float *__restrict__ x, const float *g0, const ttl_conv_geom_t &g, Idx tid,
+                            Idx nthr, int32_t slices = 1, int32_t slice = 0) {
     const Idx C = (Idx)g.C / slices; /* rows of one filter a in the state: C' */
     const Idx items = C * P;
     for (Idx w = tid; w < items; w += nthr) {
@@ -180,36 +226,36 @@ TTL_CONV_HD void produce_sf(float *buf, Idx P, Idx ld, Pixels pixels, const floa
         const Idx c = cs * slices + slice; /* the channel of x */
         const pixel_pos pp = pixels(q);
         if (!pp.valid) {
-            for (int32_t a = 0; a < g.r0; ++a) buf[((Idx)a * C + cs) * ld + q] = 0.0f;
+            for (int32_t a = 0; a < g.r0; ++a) buf[state_at<Idx>(lay, ld, (Idx)a * C + cs, q)] = 0.0f;
             continue;
         }
         for (int32_t a0 = 0; a0 < g.r0;) {
             if (g.r0pad - a0 >= 8) {
                 float acc[8];
                 spatial_filters<8>(acc, pp, c, x, g0 + a0, g);
-                store_filters<8, Idx>(buf, acc, a0, g.r0, C, cs, ld, q);
+                store_filters<8, Idx>(buf, lay, acc, a0, g.r0, C, cs, ld, q);
                 a0 += 8;
             } else {
                 float acc[4];
                 spatial_filters<4>(acc, pp, c, x, g0 + a0, g);
-                store_filters<4, Idx>(buf, acc, a0, g.r0, C, cs, ld, q);
+                store_filters<4, Idx>(buf, lay, acc, a0, g.r0, C, cs, ld, q);
                 a0 += 4;
             }
         }
     }
 }
 
-// CF: buf[c ld + q] = x at input pixel q < P (zeros for invalid pixels).
+// CF: buf[c ld + q] = x at input pixel q < P (zeros for invalid pixels), rows laid out by lay.
 template <class Idx, class Pixels>
-TTL_CONV_HD void produce_cf(float *buf, Idx P, Idx ld, Pixels pixels, const float *__restrict__ x,
-                            const ttl_conv_geom_t &g, Idx tid, Idx nthr) {
+TTL_CONV_HD void produce_cf(float *buf, Idx P, Idx ld, const ttl_conv_state_layout_t &lay, Pixels pixels,
+                            const float *__restrict__ x, const ttl_conv_geom_t &g, Idx tid, Idx nthr) {
     const Idx C = (Idx)g.C;
     const Idx items = C * P;
     for (Idx w = tid; w < items; w += nthr) {
         Idx c, q;
         split_item<Idx>(w, C, P, g.nhwc, &c, &q);
         const pixel_pos pp = pixels(q);
-        buf[c * ld + q] = pp.valid ? load_ro(x + x_index(g, pp.b, c, pp.ih0, pp.iw0)) : 0.0f;
+        buf[state_at<Idx>(lay, ld, c, q)] = pp.valid ? load_ro(x + x_index(g, pp.b, c, pp.ih0, pp.iw0)) : 0.0f;
     }
 }
 
@@ -217,28 +263,39 @@ TTL_CONV_HD void produce_cf(float *buf, Idx P, Idx ld, Pixels pixels, const floa
 // one TT step: out[l][o][rp] = sum_i At[i][o] in[l][i][rp], rp in [0, R P)
 // ---------------------------------------------------------------------------------------------------------------
 
+// TO consecutive floats of At into a, a[t] = p[t ^ swap] (swap: 0, or 4 for TO = 8, see tt_step).
 template <int TO> struct vec_of;
 template <> struct vec_of<8> {
-    static TTL_CONV_HD void load(float (&a)[8], const float *p) {
+    static TTL_CONV_HD void load(float (&a)[8], const float *p, int swap) {
         CTA_ASSERT_ALIGNED(p, 16);
-        const float4 u = reinterpret_cast<const float4 *>(p)[0], v = reinterpret_cast<const float4 *>(p)[1];
+        const float4 u = reinterpret_cast<const float4 *>(p)[swap >> 2],
+                     v = reinterpret_cast<const float4 *>(p)[1 - (swap >> 2)];
         a[0] = u.x, a[1] = u.y, a[2] = u.z, a[3] = u.w, a[4] = v.x, a[5] = v.y, a[6] = v.z, a[7] = v.w;
     }
 };
 template <> struct vec_of<4> {
-    static TTL_CONV_HD void load(float (&a)[4], const float *p) {
+    static TTL_CONV_HD void load(float (&a)[4], const float *p, int) {
         CTA_ASSERT_ALIGNED(p, 16);
         const float4 u = reinterpret_cast<const float4 *>(p)[0];
         a[0] = u.x, a[1] = u.y, a[2] = u.z, a[3] = u.w;
     }
 };
 template <> struct vec_of<2> {
-    static TTL_CONV_HD void load(float (&a)[2], const float *p) {
+    static TTL_CONV_HD void load(float (&a)[2], const float *p, int) {
         CTA_ASSERT_ALIGNED(p, 8);
         const float2 u = reinterpret_cast<const float2 *>(p)[0];
         a[0] = u.x, a[1] = u.y;
     }
 };
+
+// TO = 8: a quarter warp's 8 threads (consecutive items w, og = w mod o_groups fastest) read 8 floats each of At
+// rows, so two threads whose og differ by 4 (mod 32 floats) would reach the same banks. Half of them load their
+// second float4 first (swap 4: a[t] is At row og TO + (t ^ 4)): with 8 or more row groups the upper half of each
+// quarter warp (w & 4), with 5 to 7 the groups og & 4. Each float4 load then covers the 32 banks once where
+// o_groups is below 8 or a multiple of 4, and twice at most elsewhere (three times in order).
+template <int TO, class Idx> TTL_CONV_HD int at_half_swap(Idx w, Idx og, Idx o_groups) {
+    return TO == 8 ? (int)((o_groups >= 8 ? w : og) & 4) : 0;
+}
 
 // Alignment: At_k starts at a multiple of 8 floats, rows are Opad (multiple of 8) floats, og TO is a multiple
 // of TO: the TO-float load is aligned to TO floats. in/out offsets l I RP + i RP + rp0 and l O RP + o RP + rp0
@@ -265,10 +322,11 @@ TTL_CONV_HD void tt_step(const float *at, const ttl_conv_tt_step_t &st, const fl
         const float *bp = in + l * I * RP + rp0;
         const float *ap = at + og * TO;
         float *op = out + l * (Idx)st.O * RP + rp0;
+        const int swap = at_half_swap<TO, Idx>(w, og, o_groups);
         float acc[TO][TN];
         CTA_UNROLL
         for (int t = 0; t < TO; ++t) {
-            const Idx o = og * TO + t;
+            const Idx o = og * TO + (t ^ swap);
             float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
             if (accumulate && o < (Idx)st.O) v = *reinterpret_cast<const float4 *>(op + o * RP);
             acc[t][0] = v.x, acc[t][1] = v.y, acc[t][2] = v.z, acc[t][3] = v.w;
@@ -276,7 +334,7 @@ TTL_CONV_HD void tt_step(const float *at, const ttl_conv_tt_step_t &st, const fl
         CTA_UNROLL_BY_4
         for (Idx i = 0; i < I; ++i) {
             float a[TO];
-            vec_of<TO>::load(a, ap);
+            vec_of<TO>::load(a, ap, swap);
             CTA_ASSERT_ALIGNED(bp, 16);
             const float4 b = *reinterpret_cast<const float4 *>(bp);
             CTA_UNROLL
@@ -291,12 +349,28 @@ TTL_CONV_HD void tt_step(const float *at, const ttl_conv_tt_step_t &st, const fl
         }
         CTA_UNROLL
         for (int t = 0; t < TO; ++t) {
-            const Idx o = og * TO + t;
+            const Idx o = og * TO + (t ^ swap);
             CTA_ASSERT_ALIGNED(op + o * RP, 16);
             if (o < (Idx)st.O)
                 *reinterpret_cast<float4 *>(op + o * RP) = make_float4(acc[t][0], acc[t][1], acc[t][2], acc[t][3]);
         }
     }
+}
+
+// Offset of a tensor-core step's output element in row o of the column whose d_off is l O RP + rp and d_rho its
+// part of the reader's row (state_rho_of_column), in the reader's layout lay.
+template <class Idx>
+TTL_CONV_HD Idx mma_out_at(const ttl_conv_state_layout_t &lay, Idx d_off, Idx d_rho, Idx o, Idx RP) {
+    const Idx f = d_off + o * RP;
+    if (lay.swizzle == TTL_CONV_SWIZZLE_NONE) return f;
+    return f ^ state_xor<Idx>(lay.swizzle, d_rho + state_rho_of_row<Idx>(lay, o));
+}
+
+// Where lane t's B column n (in l = n / RP) starts: in[l][k][rp] of every row k = k0 + t + 4 r it reads is this
+// plus k RP, the rows l I + k of a swizzled state sharing the XOR of row l I + t (k0 + 4 r is a multiple of 4).
+template <class Idx> TTL_CONV_HD Idx mma_b_offset(const ttl_conv_tt_step_t &st, Idx RP, Idx n, Idx l, int t) {
+    const Idx I = st.I;
+    return l * I * RP + ((n - l * RP) ^ state_xor<Idx>(st.in_layout.swizzle, l * I + t));
 }
 
 // The same step on the tensor cores in 3xTF32 (mma_tf32.cuh), with the columns n = (l, rp) flattened (N = L RP:
@@ -305,11 +379,12 @@ TTL_CONV_HD void tt_step(const float *at, const ttl_conv_tt_step_t &st, const fl
 // not stored. Every lane of a warp runs the same items (the warp index, not the thread, strides the loop).
 // Alignment: RP is even (P is a multiple of 4), so a lane's two columns 2t, 2t + 1 share l and start 8 bytes
 // aligned: their float2 of out is aligned. Bank conflicts: lanes (g, t) read At at t a_step + g, on 32 distinct
-// banks when Opad is 8 mod 16 (conv_layer.cu pads it so); the state rows (RP apart, mostly a multiple of 32)
-// put the 4 lanes of one column on one bank.
+// banks when Opad is 8 mod 16 (conv_layer.cu pads it so), and in on 32 distinct banks where the fused chain
+// swizzles it (st.in_layout; the lane's rows l I + k0 + t + 4 r all share the XOR of row l I + t, k0 being a
+// multiple of 8). out is written in its reader's layout out_lay (plain for the last step and the chunked kernels).
 template <int MT, int NT, class Idx>
 TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
-                             Idx tid, Idx nthr, bool accumulate) {
+                             Idx tid, Idx nthr, bool accumulate, const ttl_conv_state_layout_t &out_lay) {
     const Idx RP = (Idx)st.R * P, N = (Idx)st.L * RP;
     const Idx I = st.I, O = st.O, a_step = (Idx)st.Opad * st.a_rows;
     const Idx m_blocks = (O + 16 * MT - 1) / (16 * MT), n_blocks = (N + 8 * NT - 1) / (8 * NT);
@@ -318,17 +393,19 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
     for (Idx w = tid / 32; w < items; w += nthr / 32) {
         const Idx mb = w % m_blocks; /* o fastest: neighbouring warps read the same columns of in */
         const Idx o0 = mb * 16 * MT, n0 = (w / m_blocks) * 8 * NT;
-        /* this lane's B column of each n tile (n0 + 8 j + g): where in[l][0][rp] starts, and whether it exists */
+        /* this lane's B column of each n tile (n0 + 8 j + g): where in[l][0][rp] starts (its block swizzled as
+         * row l I + t's), and whether it exists */
         Idx b_off[NT];
         bool b_ok[NT];
         CTA_UNROLL
         for (int j = 0; j < NT; ++j) {
             const Idx n = n0 + 8 * j + g, l = n / RP;
             b_ok[j] = n < N;
-            b_off[j] = l * I * RP + (n - l * RP);
+            b_off[j] = mma_b_offset<Idx>(st, RP, n, l, t);
         }
-        /* this lane's D elements: rows o0 + 16 i + g (+ 8), columns n0 + 8 j + 2t (+ 1), at out + d_off + o RP */
-        Idx d_off[NT];
+        /* this lane's D elements: rows o0 + 16 i + g (+ 8), columns n0 + 8 j + 2t (+ 1), at out + mma_out_at(...)
+         * of d_off (l O RP + rp) and d_rho (the column's part of the reader row) */
+        Idx d_off[NT], d_rho[NT];
         bool d_ok[NT];
         float acc[MT][NT][4];
         CTA_UNROLL
@@ -336,6 +413,9 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
             const Idx n = n0 + 8 * j + 2 * t, l = n / RP;
             d_ok[j] = n < N;
             d_off[j] = l * O * RP + (n - l * RP);
+            d_rho[j] = out_lay.swizzle != TTL_CONV_SWIZZLE_NONE && d_ok[j]
+                           ? state_rho_of_column<Idx>(out_lay, l, n - l * RP)
+                           : 0;
             CTA_UNROLL
             for (int i = 0; i < MT; ++i) {
                 CTA_UNROLL
@@ -343,8 +423,9 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
                     const Idx o = o0 + 16 * i + 8 * h + g;
                     float2 v = make_float2(0.0f, 0.0f);
                     if (accumulate && d_ok[j] && o < O) {
-                        CTA_ASSERT_ALIGNED(out + d_off[j] + o * RP, 8);
-                        v = *reinterpret_cast<const float2 *>(out + d_off[j] + o * RP);
+                        const float *src = out + mma_out_at<Idx>(out_lay, d_off[j], d_rho[j], o, RP);
+                        CTA_ASSERT_ALIGNED(src, 8);
+                        v = *reinterpret_cast<const float2 *>(src);
                     }
                     acc[i][j][2 * h] = v.x, acc[i][j][2 * h + 1] = v.y;
                 }
@@ -381,9 +462,9 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
                 for (int h = 0; h < 2; ++h) {
                     const Idx o = o0 + 16 * i + 8 * h + g;
                     if (d_ok[j] && o < O) {
-                        CTA_ASSERT_ALIGNED(out + d_off[j] + o * RP, 8);
-                        *reinterpret_cast<float2 *>(out + d_off[j] + o * RP) =
-                            make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+                        float *dst = out + mma_out_at<Idx>(out_lay, d_off[j], d_rho[j], o, RP);
+                        CTA_ASSERT_ALIGNED(dst, 8);
+                        *reinterpret_cast<float2 *>(dst) = make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
                     }
                 }
             }
@@ -411,25 +492,26 @@ template <class Idx> TTL_CONV_HD Idx tt_step_threads(const ttl_conv_tt_step_t &s
 
 // The step in the form the plan chose (ttl_conv_tt_step_t.to or mma_mt, mma_nt). The kernels are compiled per form
 // (kMma): the tensor-core tiles need more registers than the FFMA ones, which would otherwise cost the FFMA kernels
-// occupancy.
+// occupancy. out_lay: the layout of out (its reader's in_layout); only tensor-core chains have swizzled states, the
+// FFMA form reads and writes plain rows.
 template <int MT, class Idx>
 TTL_CONV_HD void tt_step_mma_cols(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
-                                  Idx tid, Idx nthr, bool accumulate) {
+                                  Idx tid, Idx nthr, bool accumulate, const ttl_conv_state_layout_t &out_lay) {
     if (st.mma_nt == 4)
-        tt_step_mma<MT, 4>(at, st, in, out, P, tid, nthr, accumulate);
+        tt_step_mma<MT, 4>(at, st, in, out, P, tid, nthr, accumulate, out_lay);
     else if (st.mma_nt == 2)
-        tt_step_mma<MT, 2>(at, st, in, out, P, tid, nthr, accumulate);
+        tt_step_mma<MT, 2>(at, st, in, out, P, tid, nthr, accumulate, out_lay);
     else
-        tt_step_mma<MT, 1>(at, st, in, out, P, tid, nthr, accumulate);
+        tt_step_mma<MT, 1>(at, st, in, out, P, tid, nthr, accumulate, out_lay);
 }
 
 template <class Idx>
 TTL_CONV_HD void tt_step_mma_any(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
-                                 Idx tid, Idx nthr, bool accumulate) {
+                                 Idx tid, Idx nthr, bool accumulate, const ttl_conv_state_layout_t &out_lay) {
     if (st.mma_mt == 2)
-        tt_step_mma_cols<2, Idx>(at, st, in, out, P, tid, nthr, accumulate);
+        tt_step_mma_cols<2, Idx>(at, st, in, out, P, tid, nthr, accumulate, out_lay);
     else
-        tt_step_mma_cols<1, Idx>(at, st, in, out, P, tid, nthr, accumulate);
+        tt_step_mma_cols<1, Idx>(at, st, in, out, P, tid, nthr, accumulate, out_lay);
 }
 
 template <class Idx>
@@ -445,19 +527,21 @@ TTL_CONV_HD void tt_step_ffma_any(const float *at, const ttl_conv_tt_step_t &st,
 
 template <bool kMma, class Idx>
 TTL_CONV_HD void tt_step_form(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
-                              Idx tid, Idx nthr, bool accumulate = false) {
+                              Idx tid, Idx nthr, bool accumulate = false,
+                              const ttl_conv_state_layout_t &out_lay = ttl_conv_state_layout_t{}) {
     if (kMma)
-        tt_step_mma_any<Idx>(at, st, in, out, P, tid, nthr, accumulate);
+        tt_step_mma_any<Idx>(at, st, in, out, P, tid, nthr, accumulate, out_lay);
     else
         tt_step_ffma_any<Idx>(at, st, in, out, P, tid, nthr, accumulate);
 }
 
-// Either form, by the step's own fields (host-side runs: the emulation tests).
+// Either form, by the step's own fields, on plain states (host-side runs of the chunked kernels: the emulation
+// tests).
 template <class Idx>
 TTL_CONV_HD void tt_step_any(const float *at, const ttl_conv_tt_step_t &st, const float *in, float *out, Idx P,
                              Idx tid, Idx nthr, bool accumulate = false) {
     if (st.mma_mt > 0)
-        tt_step_mma_any<Idx>(at, st, in, out, P, tid, nthr, accumulate);
+        tt_step_mma_any<Idx>(at, st, in, out, P, tid, nthr, accumulate, ttl_conv_state_layout_t{});
     else
         tt_step_ffma_any<Idx>(at, st, in, out, P, tid, nthr, accumulate);
 }
@@ -544,17 +628,20 @@ TTL_CONV_HD void tt_fused_cta(float *__restrict__ out, const float *__restrict__
         float *result = s_acc;
         for (int j = 0; j < slices; ++j) {
             if (kVariant == TTL_CONV_VARIANT_SF)
-                produce_sf<int>(s_buf0, P, ld, pixels, x, s_g0, g, tid, nthr, slices, j);
+                produce_sf<int>(s_buf0, P, ld, chain.steps[0].in_layout, pixels, x, s_g0, g, tid, nthr, slices, j);
             else
-                produce_cf<int>(s_buf0, P, ld, pixels, x, g, tid, nthr);
+                produce_cf<int>(s_buf0, P, ld, chain.steps[0].in_layout, pixels, x, g, tid, nthr);
             CTA_SYNC();
             float *cur = s_buf0, *nxt = s_buf1;
             for (int k = 0; k < chain.num_steps; ++k) {
                 const ttl_conv_tt_step_t st = chain.steps[k];
                 const bool into_acc = slices > 1 && k == last; /* row j of At_d, summed over the slices */
+                /* written as the next step reads it; the sinks and the accumulator read plain rows */
+                const ttl_conv_state_layout_t out_lay =
+                    k < last ? chain.steps[k + 1].in_layout : ttl_conv_state_layout_t{};
                 tt_step_form<kMma, int>(s_at + st.at_offset + (into_acc ? j * st.Opad : 0), st, cur,
-                                        into_acc ? s_acc : nxt, ld, tid, nthr,
-                                        into_acc && j > 0); /* all ld columns */
+                                        into_acc ? s_acc : nxt, ld, tid, nthr, into_acc && j > 0,
+                                        out_lay); /* all ld columns */
                 CTA_SYNC();
                 float *t = cur;
                 cur = nxt;

@@ -15,7 +15,9 @@
 #ifdef TTL_CONV_EMULATION
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -124,10 +126,11 @@ struct HostExec {
         for (int64_t i = 0; i < kGridThreads; ++i) {
             const int64_t t = cta_emu::grid_thread(i, kGridThreads);
             if (p->variant == TTL_CONV_VARIANT_SF)
-                produce_sf<int64_t>(buf, P, P, sf_pixels{p->geom, first}, x, p->layer->d_g0, p->geom, t,
-                                    kGridThreads);
+                produce_sf<int64_t>(buf, P, P, ttl_conv_state_layout_t{}, sf_pixels{p->geom, first}, x,
+                                    p->layer->d_g0, p->geom, t, kGridThreads);
             else
-                produce_cf<int64_t>(buf, P, P, cf_pixels{ch, first}, x, p->geom, t, kGridThreads);
+                produce_cf<int64_t>(buf, P, P, ttl_conv_state_layout_t{}, cf_pixels{ch, first}, x, p->geom, t,
+                                    kGridThreads);
         }
         return TTL_STATUS_SUCCESS;
     }
@@ -307,8 +310,11 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
         if (m.budget == SIZE_MAX && m.algo == TTL_ALGO_SPATIAL_FIRST)
             EXPECT_GE(p.chunk_px, c.batch * d.oh * d.ow) << "an unlimited workspace still cut into chunks";
 
-        for (int k = 0; k < p.chain.num_steps; ++k)
+        for (int k = 0; k < p.chain.num_steps; ++k) {
             EXPECT_EQ(p.chain.steps[k].mma_mt > 0, m.mma == 1) << "step " << k << ": the form asked for";
+            if (!p.fused || !m.mma) // the chunked kernels and the FFMA steps read and write plain rows
+                EXPECT_EQ(p.chain.steps[k].in_layout.swizzle, TTL_CONV_SWIZZLE_NONE) << "step " << k;
+        }
         // a forced bad order or halo-heavy chunking of a big layer
         if (p.info.macs > (m.mma ? kMaxEmulatedMmaMacs : kMaxEmulatedMacs)) return;
         const std::vector<float> y = run_plan(p, x, ref.size());
@@ -476,6 +482,264 @@ TEST(ConvTilePlan, TensorCoreStepsTakeTheSameTiles) {
                 EXPECT_EQ(st.mma_nt, 4) << "step " << k;
                 EXPECT_EQ(st.Opad % 16, 8) << "step " << k << ": At rows on distinct banks for the fragments";
             }
+        }
+}
+
+// ---- swizzled states of the fused tensor-core chains ------------------------------------------------------------
+
+// Most distinct words one bank serves for a tensor-core B load (lanes (g, t): column n0 + g, row k0 + t + 4 r) of
+// a step's input laid out by `swizzle` (conv_tt.cuh: row rho = l I + k of RP = R ld floats, its 8-float blocks
+// XORed by state_xor), over every column tile and k of the step.
+int b_fragment_ways(const ttl_conv_tt_step_t &st, int64_t ld, int32_t swizzle) {
+    const int64_t RP = st.R * ld, N = st.L * RP;
+    int worst = 1;
+    for (int64_t n0 = 0; n0 < N; n0 += 8)
+        for (int64_t k0 = 0; k0 < st.I; k0 += 8)
+            for (int r = 0; r < 2; ++r) {
+                std::vector<std::vector<int64_t>> bank(32);
+                for (int lane = 0; lane < 32; ++lane) {
+                    const int64_t n = n0 + lane / 4, k = k0 + lane % 4 + 4 * r;
+                    if (n >= N || k >= st.I) continue;
+                    const int64_t l = n / RP, rho = l * st.I + k;
+                    const int64_t at = rho * RP + ((n - l * RP) ^ state_xor<int64_t>(swizzle, rho));
+                    std::vector<int64_t> &b = bank[size_t(at % 32)];
+                    if (std::find(b.begin(), b.end(), at) == b.end()) b.push_back(at);
+                }
+                for (const auto &b : bank) worst = std::max(worst, int(b.size()));
+            }
+    return worst;
+}
+
+// The planner swizzles the VGG 512 -> 512 layers' tensor-core states wherever their rows are a multiple of 16
+// floats, and the B loads of those steps go from 2- or 4-way conflicts to none; the FFMA chains stay plain.
+TEST(ConvSwizzle, TensorCoreStepsReadTheirInputWithoutBankConflicts) {
+    int swizzled = 0;
+    for (ttl_algo_t algo : {TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST})
+        for (int64_t rank : {4, 8}) {
+            SCOPED_TRACE(std::string(ttl_algo_name(algo)) + " rank " + std::to_string(rank));
+            ttl_conv_tt_chain_t chain{}, ffma{};
+            const TilePlan t = plan_vgg_512(rank, algo, TTL_CONV_FUSED_DEFAULT, &chain, 1);
+            plan_vgg_512(rank, algo, TTL_CONV_FUSED_DEFAULT, &ffma, 0);
+            const int64_t ld = fused_row_stride(t.tile_px);
+            for (int k = 0; k < chain.num_steps; ++k) {
+                const ttl_conv_tt_step_t &st = chain.steps[k];
+                EXPECT_EQ(ffma.steps[k].in_layout.swizzle, TTL_CONV_SWIZZLE_NONE) << "step " << k;
+                EXPECT_EQ(st.in_layout.swizzle, state_swizzle_for(st.R * ld)) << "step " << k;
+                if (st.in_layout.swizzle == TTL_CONV_SWIZZLE_NONE) continue;
+                ++swizzled;
+                EXPECT_EQ(b_fragment_ways(st, ld, st.in_layout.swizzle), 1) << "step " << k;
+                EXPECT_GE(b_fragment_ways(st, ld, TTL_CONV_SWIZZLE_NONE), 2) << "step " << k << " unswizzled";
+            }
+        }
+    EXPECT_GE(swizzled, 8) << "the first two steps of each chain";
+}
+
+// Both swizzles remove the conflicts for any row length they are chosen for (rows of 16 to 512 floats, 1 to 64
+// rows per l, column tiles straddling l), while plain rows of those lengths conflict.
+TEST(ConvSwizzle, EitherSwizzleFitsEveryRowLengthItIsChosenFor) {
+    for (int64_t RP = 16; RP <= 512; RP += 16)
+        for (int64_t I : {1, 3, 8, 13, 64}) {
+            ttl_conv_tt_step_t st{};
+            st.L = 3, st.I = int32_t(I), st.R = 1;
+            const int32_t swizzle = state_swizzle_for(RP);
+            ASSERT_NE(swizzle, TTL_CONV_SWIZZLE_NONE);
+            EXPECT_EQ(b_fragment_ways(st, RP, swizzle), 1) << "RP " << RP << " I " << I;
+            if (I >= 4) EXPECT_GE(b_fragment_ways(st, RP, TTL_CONV_SWIZZLE_NONE), 2) << "RP " << RP << " I " << I;
+        }
+}
+
+// Every writer of a swizzled state puts each element where its reader looks: for each element (l, o, c) of the
+// step before (or channel row w, column c of the producer), state_at / mma_out_at against the reader's address of
+// the same flat index, row rho = f / (R ld), column f % (R ld); and the reader's B loads (mma_b_offset) look there.
+// The tensor-core chains of every test case, both variants and orders, sliced too, at every tile size that fits.
+TEST(ConvSwizzle, WritersPutEveryElementWhereTheReaderLooks) {
+    int checked[2] = {0, 0}; // writers that split their rows, and that merge them
+    for (size_t ci = 0; ci < cases().size(); ++ci) {
+        const ConvCase &c = cases()[ci];
+        const CaseData &d = case_data(ci);
+        HostConvLayer h(d, false, 3, 227 * 1024);
+        ASSERT_TRUE(h.layer.tt_ok);
+        for (ttl_algo_t algo : {TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST})
+            for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST})
+                for (int form : {TTL_CONV_FUSED_DEFAULT, TTL_CONV_FUSED_SLICED})
+                    for (int tile = 4; tile <= TTL_CONV_MAX_TILE_PX; tile += 4) {
+                        const Mode m{"", algo, order, 0, 0, tile, form, 1};
+                        ttl_cuda_conv_plan_t p{};
+                        const ttl_conv_shape_t shape{c.batch, c.height, c.width, TTL_LAYOUT_NCHW};
+                        ttl_conv_stats_t stats;
+                        ASSERT_EQ(ttl_conv_stats(&stats, &d.desc, &shape), TTL_STATUS_SUCCESS);
+                        const ttl_status_t planned = plan_mode(&p, h, m, c, shape, stats);
+                        ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0, 0, 0};
+                        if (planned != TTL_STATUS_SUCCESS || !p.fused || p.tile_px != tile) continue;
+                        const int64_t ld = fused_row_stride(p.tile_px);
+                        for (int k = 0; k < p.chain.num_steps; ++k) {
+                            const ttl_conv_tt_step_t &st = p.chain.steps[k];
+                            const ttl_conv_state_layout_t &lay = st.in_layout;
+                            if (lay.swizzle == TTL_CONV_SWIZZLE_NONE) continue;
+                            const int64_t len = st.R * ld;
+                            auto reader_at = [&](int64_t f) {
+                                return f / len * len + ((f % len) ^ state_xor<int64_t>(lay.swizzle, f / len));
+                            };
+                            if (k == 0) { // the producer: rows of ld floats, in_size / slices of them
+                                for (int64_t w = 0; w < p.chain.in_size / p.chain.slices; ++w)
+                                    for (int64_t q = 0; q < ld; ++q)
+                                        ASSERT_EQ(state_at<int64_t>(lay, ld, w, q), reader_at(w * ld + q))
+                                            << c.name << " producer row " << w << " column " << q;
+                                continue;
+                            }
+                            // the reader's B loads (mma_b_offset): lane t's column n, rows t + 4 r + k0
+                            for (int64_t n = 0; n < st.L * len; ++n)
+                                for (int t = 0; t < 4; ++t) {
+                                    const int64_t l = n / len;
+                                    const int64_t b = mma_b_offset<int64_t>(st, len, n, l, t);
+                                    for (int64_t kk = t; kk < st.I; kk += 4)
+                                        ASSERT_EQ(b + kk * len, reader_at((l * st.I + kk) * len + n - l * len))
+                                            << c.name << " step " << k << " column " << n << " row " << kk;
+                                }
+                            const ttl_conv_tt_step_t &wr = p.chain.steps[k - 1];
+                            const int64_t RPw = wr.R * ld;
+                            ++checked[lay.split > 0 ? 0 : 1];
+                            for (int64_t l = 0; l < wr.L; ++l)
+                                for (int64_t c2 = 0; c2 < RPw; c2 += 2) // a lane's float2: even columns
+                                    for (int64_t o = 0; o < wr.O; ++o) {
+                                        const int64_t d_off = l * wr.O * RPw + c2;
+                                        const int64_t d_rho = state_rho_of_column<int64_t>(lay, l, c2);
+                                        ASSERT_EQ(mma_out_at<int64_t>(lay, d_off, d_rho, o, RPw),
+                                                  reader_at(d_off + o * RPw))
+                                            << c.name << " step " << k << " l " << l << " o " << o << " c " << c2;
+                                    }
+                        }
+                    }
+    }
+    EXPECT_GT(checked[0], 0) << "no swizzled state written by a step that splits its rows";
+    EXPECT_GT(checked[1], 0) << "no swizzled state written by a step that merges its rows";
+}
+
+// The fused tensor-core chains run on swizzled states give the reference's result, and the same bits as the same
+// plan on plain states (the layout moves values, never the order of a sum): small cases whose tiles put rows of a
+// multiple of 16 floats in both orders, sliced too, both layouts, so that both swizzles, both kinds of writer and
+// the producers are run.
+TEST(ConvSwizzle, SwizzledChainsGiveThePlainChainsBits) {
+    int runs = 0, seen_swizzle[3] = {0, 0, 0}, seen_split = 0, seen_merge = 0, seen_producer = 0;
+    for (const char *name : {"wide_input_1024", "d4", "pad0_r0_9"}) {
+        size_t ci = 0;
+        while (ci < cases().size() && std::string(cases()[ci].name) != name) ++ci;
+        ASSERT_LT(ci, cases().size()) << name;
+        const ConvCase &c = cases()[ci];
+        const CaseData &d = case_data(ci);
+        HostConvLayer h(d, c.bias, 3, 227 * 1024);
+        ASSERT_TRUE(h.layer.tt_ok);
+        for (int layout : {TTL_LAYOUT_NCHW, TTL_LAYOUT_NHWC})
+            for (ttl_algo_t algo : {TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST})
+                for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST})
+                    for (int form : {TTL_CONV_FUSED_DEFAULT, TTL_CONV_FUSED_SLICED})
+                        for (int tile : {4, 8, 12}) {
+                            const Mode m{"", algo, order, 0, 0, tile, form, 1};
+                            const ttl_conv_shape_t shape{c.batch, c.height, c.width, ttl_layout_t(layout)};
+                            ttl_conv_stats_t stats;
+                            ASSERT_EQ(ttl_conv_stats(&stats, &d.desc, &shape), TTL_STATUS_SUCCESS);
+                            ttl_cuda_conv_plan_t p{};
+                            const ttl_status_t planned = plan_mode(&p, h, m, c, shape, stats);
+                            ttl_conv_tt_test_overrides = ttl_conv_tt_overrides_t{0, 0, 0};
+                            if (planned != TTL_STATUS_SUCCESS || !p.fused || p.tile_px != tile) continue;
+                            const float *x = layout == TTL_LAYOUT_NCHW ? d.x_nchw.data() : d.x_nhwc.data();
+                            const std::vector<float> &ref = d.y_ref.at(layout);
+                            ttl_cuda_conv_plan_t plain = p;
+                            bool swizzled = false;
+                            for (int k = 0; k < p.chain.num_steps; ++k) {
+                                const ttl_conv_state_layout_t &lay = p.chain.steps[k].in_layout;
+                                if (lay.swizzle == TTL_CONV_SWIZZLE_NONE) continue;
+                                swizzled = true;
+                                ++seen_swizzle[lay.swizzle];
+                                if (k == 0)
+                                    ++seen_producer;
+                                else
+                                    ++(lay.split > 0 ? seen_split : seen_merge);
+                                plain.chain.steps[k].in_layout = ttl_conv_state_layout_t{};
+                            }
+                            if (!swizzled) continue;
+                            SCOPED_TRACE(std::string(name) + " " + ttl_algo_name(algo) + " order " +
+                                         std::to_string(order) + " form " + std::to_string(form) + " tile " +
+                                         std::to_string(tile) + " layout " + std::to_string(layout));
+                            const std::vector<float> y = run_plan(p, x, ref.size());
+                            EXPECT_LE(rel_err(y, ref), 1e-5);
+                            const std::vector<float> y_plain = run_plan(plain, x, ref.size());
+                            EXPECT_EQ(0, std::memcmp(y.data(), y_plain.data(), y.size() * sizeof(float)))
+                                << "swizzled and plain states differ";
+                            ++runs;
+                        }
+    }
+    EXPECT_GT(runs, 0);
+    EXPECT_GT(seen_swizzle[TTL_CONV_SWIZZLE_4], 0);
+    EXPECT_GT(seen_swizzle[TTL_CONV_SWIZZLE_2], 0);
+    EXPECT_GT(seen_split, 0);
+    EXPECT_GT(seen_merge, 0);
+    EXPECT_GT(seen_producer, 0);
+}
+
+// The FFMA step's loads of At (TO = 8: two float4 per thread, items w of a 256-thread block, og = w mod o_groups):
+// every quarter warp's float4 load reaches each bank once where o_groups is below 8 or a multiple of 4 (the paper's
+// layers: O = m r of 32, 64, 128), at most twice elsewhere, and never more often than loading the halves in order.
+TEST(ConvSwizzle, FfmaStepLoadsAtWithoutBankConflicts) {
+    auto wavefronts = [](int64_t o_groups, bool swapped, int *worst) {
+        int total = 0;
+        *worst = 1;
+        for (int64_t w0 = 0; w0 < TTL_CONV_THREADS; w0 += 8) // a quarter warp: items w0 .. w0 + 7
+            for (int half = 0; half < 2; ++half) {
+                std::vector<std::vector<int64_t>> bank(32);
+                for (int64_t w = w0; w < w0 + 8; ++w) {
+                    const int64_t og = w % o_groups;
+                    const int swap = swapped ? at_half_swap<8, int64_t>(w, og, o_groups) : 0;
+                    const int64_t first = og * 8 + (half == 0 ? swap : 4 - swap); // this load's float4
+                    for (int64_t f = first; f < first + 4; ++f) {
+                        std::vector<int64_t> &b = bank[size_t(f % 32)];
+                        if (std::find(b.begin(), b.end(), f) == b.end()) b.push_back(f);
+                    }
+                }
+                int ways = 1;
+                for (const auto &b : bank) ways = std::max(ways, int(b.size()));
+                total += ways;
+                *worst = std::max(*worst, ways);
+            }
+        return total;
+    };
+    for (int64_t o_groups = 1; o_groups <= 40; ++o_groups) {
+        int worst = 0, worst_in_order = 0;
+        const int total = wavefronts(o_groups, true, &worst);
+        const int total_in_order = wavefronts(o_groups, false, &worst_in_order);
+        EXPECT_EQ(worst, o_groups < 8 || o_groups % 4 == 0 ? 1 : 2) << o_groups << " row groups";
+        EXPECT_LE(total, total_in_order) << o_groups << " row groups";
+        if (o_groups >= 5 && o_groups % 8 != 0) EXPECT_LT(total, total_in_order) << o_groups << " row groups";
+        if (o_groups % 8 == 0) EXPECT_EQ(worst_in_order, 2) << o_groups << " row groups, halves in order";
+    }
+}
+
+// The FFMA step with TO = 8 and more than 4 row groups (threads load and store their rows' halves swapped, see
+// at_half_swap) against double loops, overwriting and accumulating into out: O = 70 rows (9 groups, not a
+// multiple of the tile; Opad 88), 1, 37 and 256 threads, so that grid-stride items start anywhere in a quarter
+// warp.
+TEST(ConvStep, FfmaStepWithSwappedHalvesOverwritesAndAccumulates) {
+    ttl_conv_tt_step_t st{};
+    st.L = 3, st.I = 5, st.O = 70, st.Opad = 88, st.R = 2, st.to = 8, st.a_rows = 1;
+    const int64_t P = 8, RP = st.R * P;
+    const std::vector<float> at = random_vector(size_t(st.I * st.Opad), 11);
+    const std::vector<float> in = random_vector(size_t(st.L * st.I * RP), 12);
+    const std::vector<float> out0 = random_vector(size_t(st.L * st.O * RP), 13);
+    for (bool accumulate : {false, true})
+        for (int64_t thr : {int64_t(1), int64_t(37), int64_t(256)}) {
+            std::vector<float> out = out0;
+            for (int64_t t = 0; t < thr; ++t)
+                tt_step<8, int64_t>(at.data(), st, in.data(), out.data(), P, t, thr, accumulate);
+            for (int64_t l = 0; l < st.L; ++l)
+                for (int64_t o = 0; o < st.O; ++o)
+                    for (int64_t rp = 0; rp < RP; ++rp) {
+                        double want = accumulate ? out0[size_t((l * st.O + o) * RP + rp)] : 0.0;
+                        for (int64_t i = 0; i < st.I; ++i)
+                            want += double(at[size_t(i * st.Opad + o)]) * in[size_t((l * st.I + i) * RP + rp)];
+                        ASSERT_NEAR(out[size_t((l * st.O + o) * RP + rp)], want, 1e-5 * (1.0 + std::fabs(want)))
+                            << "threads " << thr << " accumulate " << accumulate << " l " << l << " o " << o
+                            << " rp " << rp;
+                    }
         }
 }
 
