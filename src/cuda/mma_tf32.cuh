@@ -74,7 +74,9 @@ __host__ __device__ __forceinline__ void mma_m16n8k8_tf32(float (&d)[4], const u
 }
 
 // acc[i][j] += A_i B_j for MT x NT tiles of fp32 fragments split into (hi, lo) pairs: per tile the two small
-// products first, then the large one. Emulated as one rendezvous of the warp for all of them.
+// products first, then the large one. The three passes go over all the tiles in turn, so that consecutive products
+// write different accumulators: a product waits on the one before it into the same tile, and the asm statements
+// are kept in program order. Emulated as one rendezvous of the warp for all of them.
 template <int MT, int NT>
 __host__ __device__ __forceinline__ void
 mma_tiles_3xtf32(float (&acc)[MT][NT][4], const uint32_t (&a_hi)[MT][4], const uint32_t (&a_lo)[MT][4],
@@ -85,11 +87,17 @@ mma_tiles_3xtf32(float (&acc)[MT][NT][4], const uint32_t (&a_hi)[MT][4], const u
     CTA_UNROLL
     for (int i = 0; i < MT; ++i) {
         CTA_UNROLL
-        for (int j = 0; j < NT; ++j) {
-            mma_m16n8k8_tf32(acc[i][j], a_lo[i], b_hi[j]);
-            mma_m16n8k8_tf32(acc[i][j], a_hi[i], b_lo[j]);
-            mma_m16n8k8_tf32(acc[i][j], a_hi[i], b_hi[j]);
-        }
+        for (int j = 0; j < NT; ++j) mma_m16n8k8_tf32(acc[i][j], a_lo[i], b_hi[j]);
+    }
+    CTA_UNROLL
+    for (int i = 0; i < MT; ++i) {
+        CTA_UNROLL
+        for (int j = 0; j < NT; ++j) mma_m16n8k8_tf32(acc[i][j], a_hi[i], b_lo[j]);
+    }
+    CTA_UNROLL
+    for (int i = 0; i < MT; ++i) {
+        CTA_UNROLL
+        for (int j = 0; j < NT; ++j) mma_m16n8k8_tf32(acc[i][j], a_hi[i], b_hi[j]);
     }
 #endif
 }
