@@ -171,6 +171,15 @@ void fc_at_fill(float *at, const int64_t *offset, const int64_t *lda, const ttl_
 #define FC_MMA_ALLOWED 1
 #define FC_MMA_FORCED 2
 
+/* Test hook, like ttl_conv_tt_test_overrides: with force_mma, a named algorithm planned with allow_3xtf32 on a
+ * device with TF32 tensor cores runs every tiled step on them (FC_MMA_FORCED), so that the GPU tests' small shapes
+ * (the ones the sanitizers run) reach the tensor-core tiles of both kernels. Not part of the API; tests set it
+ * single-threaded. */
+typedef struct ttl_fc_test_overrides {
+    int32_t force_mma;
+} ttl_fc_test_overrides_t;
+extern ttl_fc_test_overrides_t ttl_fc_test_overrides;
+
 /* fc_sequential.cu: one libttl contraction kernel per launch; bias (may be NULL) added by the last step.
  * fc_tile_choose picks the cheapest tile of the given forms (FC_FORM_*) for a contraction, `ways` being the bank
  * conflicts of a tensor-core tile's direct reads (fc_mma_layout_t). fc_seq_schedule_plan picks the schedule with

@@ -342,6 +342,8 @@ static ttl_status_t choose_by_timing(ttl_cuda_fc_plan_t *p, ttl_order_t want) {
 // entry points
 // ---------------------------------------------------------------------------------------------------------------
 
+ttl_fc_test_overrides_t ttl_fc_test_overrides = {0};
+
 extern "C" ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_cuda_fc_layer_t *layer,
                                                 int64_t batch, const ttl_cuda_plan_opts_t *opts) {
     if (plan == NULL || layer == NULL) return TTL_STATUS_NULL_POINTER;
@@ -365,6 +367,7 @@ extern "C" ttl_status_t ttl_cuda_fc_plan_create(ttl_cuda_fc_plan_t **plan, ttl_c
     p->allow_tf32 = o.allow_tf32;
     p->ws_limit = o.workspace_limit;
     ttl_status_t st = o.allow_3xtf32 ? fc_mma_usable(layer->handle, &p->mma_ok) : TTL_STATUS_SUCCESS;
+    if (p->mma_ok && ttl_fc_test_overrides.force_mma && o.algo != TTL_ALGO_AUTO) p->mma_ok = FC_MMA_FORCED;
     if (st != TTL_STATUS_SUCCESS) {
         /* the device could not be queried: nothing to configure */
     } else if (o.algo != TTL_ALGO_AUTO) {

@@ -15,6 +15,7 @@
 #include <cuda_runtime_api.h>
 
 #include "common/test_util.h"
+#include "cuda/fc_internal.h"
 #include "ttl/ttl_cuda.h"
 
 namespace {
@@ -131,6 +132,7 @@ struct Variant {
     int autotune;
     size_t limit;         // ttl_cuda_plan_opts_t.workspace_limit
     int allow_3xtf32 = 0; // tensor-core tiles where the cost model prefers them
+    int force_mma = 0;    // with allow_3xtf32: every tiled step on the tensor cores (ttl_fc_test_overrides)
 };
 
 const std::vector<Variant> kVariants = {
@@ -154,11 +156,18 @@ const std::vector<Variant> kVariants = {
     {TTL_ALGO_SEQUENTIAL, TTL_ORDER_LAST_TO_FIRST, 0, 1, 1}, // sliced as finely as it goes
     {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 0, 0, 1},
     {TTL_ALGO_AUTO, TTL_ORDER_AUTO, 1, 0, 1},
+    // every tiled step on the tensor cores: the small shapes (and so the sanitizer runs) reach those tiles too
+    {TTL_ALGO_FUSED, TTL_ORDER_FIRST_TO_LAST, 0, 0, 1, 1},
+    {TTL_ALGO_FUSED, TTL_ORDER_LAST_TO_FIRST, 0, 0, 1, 1},
+    {TTL_ALGO_SEQUENTIAL, TTL_ORDER_FIRST_TO_LAST, 0, 0, 1, 1},
+    {TTL_ALGO_SEQUENTIAL, TTL_ORDER_LAST_TO_FIRST, 0, 0, 1, 1},
+    {TTL_ALGO_SEQUENTIAL, TTL_ORDER_LAST_TO_FIRST, 0, 1, 1, 1},
 };
 
 std::string variant_name(const Variant &v) {
     return std::string(ttl_algo_name(v.algo)) + "/" + ttl_order_name(v.order) + (v.autotune ? "/autotune" : "") +
-           (v.limit > 0 ? "/limit " + std::to_string(v.limit) : "") + (v.allow_3xtf32 ? "/3xtf32" : "");
+           (v.limit > 0 ? "/limit " + std::to_string(v.limit) : "") + (v.allow_3xtf32 ? "/3xtf32" : "") +
+           (v.force_mma ? " forced" : "");
 }
 
 // Plan info must be consistent with what was asked.
@@ -217,8 +226,12 @@ TEST_P(CudaFc, EveryAlgorithmMatchesReference) {
         SCOPED_TRACE(variant_name(v));
         Plan plan;
         const ttl_cuda_plan_opts_t o = opts(v.algo, v.order, v.autotune, v.limit, v.allow_3xtf32);
+        ttl_fc_test_overrides.force_mma = v.force_mma;
         const ttl_status_t st = ttl_cuda_fc_plan_create(&plan.p, layer.l, c.batch, &o);
-        if (v.algo == TTL_ALGO_FUSED && !c.fused_required && st == TTL_STATUS_UNSUPPORTED) continue;
+        ttl_fc_test_overrides.force_mma = 0;
+        // a fused plan whose every step takes a tensor-core tile may need more shared memory than the device has
+        const bool may_not_fuse = !c.fused_required || v.force_mma;
+        if (v.algo == TTL_ALGO_FUSED && may_not_fuse && st == TTL_STATUS_UNSUPPORTED) continue;
         ASSERT_EQ(st, TTL_STATUS_SUCCESS) << ttl_status_string(st);
         ttl_plan_info_t info;
         ASSERT_EQ(ttl_cuda_fc_plan_info(plan.p, &info), TTL_STATUS_SUCCESS);
@@ -226,6 +239,8 @@ TEST_P(CudaFc, EveryAlgorithmMatchesReference) {
         // the VGG layer's 16-row steps and the CIFAR layers' wide ones take tensor-core tiles (cost model)
         const bool big = std::strncmp(c.name, "vgg_fc6_tt4", 11) == 0 || std::strncmp(c.name, "cifar", 5) == 0;
         if (big && v.allow_3xtf32 && v.algo == TTL_ALGO_FUSED && st == TTL_STATUS_SUCCESS && has_tf32_mma())
+            EXPECT_NE(std::strstr(info.reason, "3xTF32"), nullptr) << info.reason;
+        if (v.force_mma && info.algo == TTL_ALGO_SEQUENTIAL && has_tf32_mma()) // every step is a tiled one
             EXPECT_NE(std::strstr(info.reason, "3xTF32"), nullptr) << info.reason;
         const bool sequential = info.algo == TTL_ALGO_SEQUENTIAL || info.algo == TTL_ALGO_SEQUENTIAL_BLAS;
         if (sequential && info.order == TTL_ORDER_LAST_TO_FIRST && c.ltf_bound && v.limit == 0)
