@@ -448,6 +448,11 @@ __host__ __device__ void fc_tile_mma(const fc_contraction &k, int wp_count, int6
 #endif
         const int bstride = DIRECT ? (int)k.in_qs : ldb;
         const float *bsrc = DIRECT ? bq : Bs;
+        /* two steps of 8 q per iteration where the fragments leave room (no spills): the next step's loads
+         * then issue while this step's products run */
+#ifdef __CUDA_ARCH__
+#pragma unroll(MT * NT <= 4 ? 2 : 1)
+#endif
         for (int kk = 0; kk < kc8; kk += 8) {
             uint32_t a_hi[MT][4], a_lo[MT][4], b_hi[NT][2], b_lo[NT][2];
             CTA_UNROLL
