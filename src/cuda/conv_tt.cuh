@@ -373,6 +373,34 @@ template <class Idx> TTL_CONV_HD Idx mma_b_offset(const ttl_conv_tt_step_t &st, 
     return l * I * RP + ((n - l * RP) ^ state_xor<Idx>(st.in_layout.swizzle, l * I + t));
 }
 
+// One step of 8 values of i of a tensor-core step: lane (g, t) takes A[g + 8 (r & 1)][t + 4 (r >> 1)] =
+// At[k][o] of each 16-row tile from a (its row o0 + g of row k0 + t: at + (k0 + t) a_step + o0 + g) where a_ok
+// says the row exists, and B[t + 4 r][g] from b + b_off[j] (row k0 + t) and 4 RP further; GUARD: rows t + 4 r at
+// or past `rows` (past I) are zeros. Splits both (mma_tf32.cuh) and adds the products into acc.
+template <int MT, int NT, bool GUARD, class Idx>
+TTL_CONV_HD void mma_step_3xtf32(float (&acc)[MT][NT][4], const float *a, Idx a_step, const bool (&a_ok)[MT][2],
+                                 const float *b, const Idx (&b_off)[NT], Idx RP, Idx rows) {
+    uint32_t a_hi[MT][4], a_lo[MT][4], b_hi[NT][2], b_lo[NT][2];
+    CTA_UNROLL
+    for (int i = 0; i < MT; ++i) {
+        CTA_UNROLL
+        for (int r = 0; r < 4; ++r) {
+            const bool ok = a_ok[i][r & 1] && (!GUARD || 4 * (r >> 1) < rows);
+            const float v = ok ? a[4 * (r >> 1) * a_step + 16 * i + 8 * (r & 1)] : 0.0f;
+            tf32_split(v, &a_hi[i][r], &a_lo[i][r]);
+        }
+    }
+    CTA_UNROLL
+    for (int j = 0; j < NT; ++j) {
+        CTA_UNROLL
+        for (int r = 0; r < 2; ++r) {
+            const float v = !GUARD || 4 * r < rows ? b[b_off[j] + 4 * r * RP] : 0.0f;
+            tf32_split(v, &b_hi[j][r], &b_lo[j][r]);
+        }
+    }
+    mma_tiles_3xtf32<MT, NT>(acc, a_hi, a_lo, b_hi, b_lo);
+}
+
 // The same step on the tensor cores in 3xTF32 (mma_tf32.cuh), with the columns n = (l, rp) flattened (N = L RP:
 // a step with few columns per l still fills the 8-wide tiles). A warp computes MT 16-row tiles of o by NT 8-column
 // tiles of n, 8 values of i at a time; rows o >= O, columns n >= N and i >= I are taken as zero (not loaded) and
@@ -393,16 +421,19 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
     for (Idx w = tid / 32; w < items; w += nthr / 32) {
         const Idx mb = w % m_blocks; /* o fastest: neighbouring warps read the same columns of in */
         const Idx o0 = mb * 16 * MT, n0 = (w / m_blocks) * 8 * NT;
-        /* this lane's B column of each n tile (n0 + 8 j + g): where in[l][0][rp] starts (its block swizzled as
-         * row l I + t's), and whether it exists */
+        /* this lane's B column of each n tile (n0 + 8 j + g), where it is in row t (its block swizzled as row
+         * l I + t's). A column past N reads column N - 1 instead: it only reaches D's column of its own, which is
+         * not stored. */
         Idx b_off[NT];
-        bool b_ok[NT];
         CTA_UNROLL
         for (int j = 0; j < NT; ++j) {
-            const Idx n = n0 + 8 * j + g, l = n / RP;
-            b_ok[j] = n < N;
-            b_off[j] = mma_b_offset<Idx>(st, RP, n, l, t);
+            const Idx n = n0 + 8 * j + g < N ? n0 + 8 * j + g : N - 1, l = n / RP;
+            b_off[j] = mma_b_offset<Idx>(st, RP, n, l, t) + t * RP;
         }
+        /* this lane's A rows o0 + 16 i + 8 h + g that exist */
+        bool a_ok[MT][2];
+        CTA_UNROLL
+        for (int i = 0; i < MT; ++i) a_ok[i][0] = o0 + 16 * i + g < O, a_ok[i][1] = o0 + 16 * i + 8 + g < O;
         /* this lane's D elements: rows o0 + 16 i + g (+ 8), columns n0 + 8 j + 2t (+ 1), at out + mma_out_at(...)
          * of d_off (l O RP + rp) and d_rho (the column's part of the reader row) */
         Idx d_off[NT], d_rho[NT];
@@ -431,29 +462,15 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
                 }
             }
         }
-        for (Idx k0 = 0; k0 < I; k0 += 8) {
-            const Idx k[2] = {k0 + t, k0 + t + 4};
-            const bool k_ok[2] = {k[0] < I, k[1] < I};
-            uint32_t a_hi[MT][4], a_lo[MT][4], b_hi[NT][2], b_lo[NT][2];
-            CTA_UNROLL
-            for (int i = 0; i < MT; ++i) {
-                CTA_UNROLL
-                for (int r = 0; r < 4; ++r) { /* a[r] = A[g + 8 (r & 1)][t + 4 (r >> 1)] = At[k][o] */
-                    const Idx o = o0 + 16 * i + 8 * (r & 1) + g, kk = k[r >> 1];
-                    const float v = o < O && k_ok[r >> 1] ? at[kk * a_step + o] : 0.0f;
-                    tf32_split(v, &a_hi[i][r], &a_lo[i][r]);
-                }
-            }
-            CTA_UNROLL
-            for (int j = 0; j < NT; ++j) {
-                CTA_UNROLL
-                for (int r = 0; r < 2; ++r) { /* b[r] = B[t + 4 r][g] = in[l][k][rp] */
-                    const float v = b_ok[j] && k_ok[r] ? in[b_off[j] + k[r] * RP] : 0.0f;
-                    tf32_split(v, &b_hi[j][r], &b_lo[j][r]);
-                }
-            }
-            mma_tiles_3xtf32<MT, NT>(acc, a_hi, a_lo, b_hi, b_lo);
+        /* steps of 8 values of i; only the last may reach past I (guarded) */
+        const float *a = at + (Idx)t * a_step + o0 + g, *b = in;
+        Idx k0 = 0;
+        for (; k0 + 8 <= I; k0 += 8) {
+            mma_step_3xtf32<MT, NT, false, Idx>(acc, a, a_step, a_ok, b, b_off, RP, 8);
+            a += 8 * a_step;
+            b += 8 * RP;
         }
+        if (k0 < I) mma_step_3xtf32<MT, NT, true, Idx>(acc, a, a_step, a_ok, b, b_off, RP, I - k0 - t);
         CTA_UNROLL
         for (int j = 0; j < NT; ++j) {
             CTA_UNROLL
