@@ -188,7 +188,8 @@ static ttl_status_t list_candidates(candidate_t *c, int32_t *count, const ttl_cu
     tmp->mma_ok = base->mma_ok;
     tmp->ws_limit = base->ws_limit;
     static const ttl_order_t orders[2] = {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST};
-    for (int32_t mma = base->mma_ok; mma >= 0; --mma) {
+    /* allowed, then off: at most FC_MAX_CANDIDATES (the test hook's FC_MMA_FORCED never reaches AUTO) */
+    for (int32_t mma = base->mma_ok < FC_MMA_ALLOWED ? base->mma_ok : FC_MMA_ALLOWED; mma >= 0; --mma) {
         if (fc_fused_configure(&tmp->fused, base->layer, base->batch, want, mma) == TTL_STATUS_SUCCESS)
             c[n++] = candidate_t{TTL_ALGO_FUSED, want, mma, tmp->fused.est_us, REASON_FUSED};
         for (ttl_order_t o : orders) {

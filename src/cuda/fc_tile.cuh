@@ -393,7 +393,7 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
 }
 
 /* One step of 8 q of the tensor-core tile: lane (g, t) takes A[g + 8 (r & 1)][t + 4 (r >> 1)] of each 16-row
- * tile from a (its rows g, t of the step: As + (q0 + t) lda + warp_row + g), B[t + 4 r][g] of each n tile from
+ * tile from a (its rows g, t of the step: As + (kk + t) lda + warp_row + g), B[t + 4 r][g] of each n tile from
  * b + off[j] (row t) and b + off[j] + b4 (row t + 4), those only where their row is below `rows` (GUARD: past a
  * chunk's kc rows, which a direct read must not take), splits both (mma_tf32.cuh) and adds the products. */
 template <int MT, int NT, bool GUARD>
@@ -473,9 +473,9 @@ __host__ __device__ void fc_tile_mma(const fc_contraction &k, int wp_count, int6
         if constexpr (DIRECT) __builtin_assume(__isShared(bq));
 #endif
         const float *bsrc = DIRECT ? bq : Bs; /* row kk of B at step kk, moved on 8 rows per step */
-        /* Steps whose 8 rows all exist; a direct tile's last step past kc rows reads those as zeros (the stage
-         * holds zeros there). Two steps per iteration where the fragments leave room (no spills): the next
-         * step's loads then issue while this step's products run. */
+        /* Steps whose 8 rows all exist (a staged tile's rows kc .. kc8 hold zeros, so all of its steps); a direct
+         * tile's last step past kc rows takes those as zeros (guarded). Two steps per iteration where the fragments
+         * leave room (no spills): the next step's loads then issue while this step's products run. */
         const int kfull = DIRECT ? (kc & ~7) : kc8;
         int kk = 0;
 #ifdef __CUDA_ARCH__

@@ -162,7 +162,8 @@ class FiberCta {
         mma_tiles(1, 1, false, d, a, nullptr, b, nullptr);
     }
     // mt x nt tiles of mma_tiles_3xtf32 (src/cuda/mma_tf32.cuh) in one rendezvous: acc [mt][nt][4], a_hi and
-    // a_lo [mt][4], b_hi and b_lo [nt][2]; per tile lo hi, hi lo, then hi hi, as the device runs them.
+    // a_lo [mt][4], b_hi and b_lo [nt][2]; per tile lo hi, hi lo, then hi hi: each tile's order of sums on
+    // the device (which runs each pass over all tiles before the next).
     void mma_tiles_3xtf32(int mt, int nt, float *acc, const uint32_t *a_hi, const uint32_t *a_lo,
                           const uint32_t *b_hi, const uint32_t *b_lo) {
         mma_tiles(mt, nt, true, acc, a_hi, a_lo, b_hi, b_lo);

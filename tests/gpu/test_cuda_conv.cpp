@@ -135,7 +135,8 @@ const Variant kVariants[] = {
      1},
     {"sf_tile16_3xtf32", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_AUTO, 0, 0, 0, 16, TTL_CONV_FUSED_DEFAULT, 1},
     {"sf_sliced_3xtf32", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0, 0, TTL_CONV_FUSED_SLICED, 1},
-    // small tiles: state rows of a multiple of 16 floats, which the tensor-core chains swizzle (conv_tt.cuh)
+    // small tiles: state rows (R ld floats) a multiple of 16 floats on more steps, which the tensor-core chains
+    // swizzle (conv_tt.cuh)
     {"sf_f2l_tile4_3xtf32", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0, 4, TTL_CONV_FUSED_DEFAULT, 1},
     {"sf_l2f_tile4_3xtf32", TTL_ALGO_SPATIAL_FIRST, TTL_ORDER_LAST_TO_FIRST, 0, 0, 0, 4, TTL_CONV_FUSED_DEFAULT, 1},
     {"cf_f2l_tile8_3xtf32", TTL_ALGO_CHANNELS_FIRST, TTL_ORDER_FIRST_TO_LAST, 0, 0, 0, 8, TTL_CONV_FUSED_DEFAULT,
