@@ -373,34 +373,6 @@ template <class Idx> TTL_CONV_HD Idx mma_b_offset(const ttl_conv_tt_step_t &st, 
     return l * I * RP + ((n - l * RP) ^ state_xor<Idx>(st.in_layout.swizzle, l * I + t));
 }
 
-// One step of 8 values of i of a tensor-core step: lane (g, t) takes A[g + 8 (r & 1)][t + 4 (r >> 1)] =
-// At[k][o] of each 16-row tile from a (its row o0 + g of row k0 + t: at + (k0 + t) a_step + o0 + g) where a_ok
-// says the row exists, and B[t + 4 r][g] from b + b_off[j] (row k0 + t) and 4 RP further; GUARD: rows t + 4 r at
-// or past `rows` (past I) are zeros. Splits both (mma_tf32.cuh) and adds the products into acc.
-template <int MT, int NT, bool GUARD, class Idx>
-TTL_CONV_HD void mma_step_3xtf32(float (&acc)[MT][NT][4], const float *a, Idx a_step, const bool (&a_ok)[MT][2],
-                                 const float *b, const Idx (&b_off)[NT], Idx RP, Idx rows) {
-    uint32_t a_hi[MT][4], a_lo[MT][4], b_hi[NT][2], b_lo[NT][2];
-    CTA_UNROLL
-    for (int i = 0; i < MT; ++i) {
-        CTA_UNROLL
-        for (int r = 0; r < 4; ++r) {
-            const bool ok = a_ok[i][r & 1] && (!GUARD || 4 * (r >> 1) < rows);
-            const float v = ok ? a[4 * (r >> 1) * a_step + 16 * i + 8 * (r & 1)] : 0.0f;
-            tf32_split(v, &a_hi[i][r], &a_lo[i][r]);
-        }
-    }
-    CTA_UNROLL
-    for (int j = 0; j < NT; ++j) {
-        CTA_UNROLL
-        for (int r = 0; r < 2; ++r) {
-            const float v = !GUARD || 4 * r < rows ? b[b_off[j] + 4 * r * RP] : 0.0f;
-            tf32_split(v, &b_hi[j][r], &b_lo[j][r]);
-        }
-    }
-    mma_tiles_3xtf32<MT, NT>(acc, a_hi, a_lo, b_hi, b_lo);
-}
-
 // The same step on the tensor cores in 3xTF32 (mma_tf32.cuh), with the columns n = (l, rp) flattened (N = L RP:
 // a step with few columns per l still fills the 8-wide tiles). A warp computes MT 16-row tiles of o by NT 8-column
 // tiles of n, 8 values of i at a time; rows o >= O, columns n >= N and i >= I are taken as zero (not loaded) and
@@ -466,11 +438,11 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
         const float *a = at + (Idx)t * a_step + o0 + g, *b = in;
         Idx k0 = 0;
         for (; k0 + 8 <= I; k0 += 8) {
-            mma_step_3xtf32<MT, NT, false, Idx>(acc, a, a_step, a_ok, b, b_off, RP, 8);
+            mma_step_3xtf32<MT, NT, false, Idx>(acc, a, a_step, a_ok, b, b_off, 4 * RP, 8);
             a += 8 * a_step;
             b += 8 * RP;
         }
-        if (k0 < I) mma_step_3xtf32<MT, NT, true, Idx>(acc, a, a_step, a_ok, b, b_off, RP, I - k0 - t);
+        if (k0 < I) mma_step_3xtf32<MT, NT, true, Idx>(acc, a, a_step, a_ok, b, b_off, 4 * RP, I - k0 - t);
         CTA_UNROLL
         for (int j = 0; j < NT; ++j) {
             CTA_UNROLL

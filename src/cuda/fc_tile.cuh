@@ -392,31 +392,6 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
     }
 }
 
-/* One step of 8 q of the tensor-core tile: lane (g, t) takes A[g + 8 (r & 1)][t + 4 (r >> 1)] of each 16-row
- * tile from a (its rows g, t of the step: As + (kk + t) lda + warp_row + g), B[t + 4 r][g] of each n tile from
- * b + off[j] (row t) and b + off[j] + b4 (row t + 4), those only where their row is below `rows` (GUARD: past a
- * chunk's kc rows, which a direct read must not take), splits both (mma_tf32.cuh) and adds the products. */
-template <int MT, int NT, bool GUARD>
-__host__ __device__ __forceinline__ void fc_mma_step(float (&acc)[MT][NT][4], const float *a, int lda,
-                                                     const float *b, const int (&off)[NT], int b4, int rows) {
-    uint32_t a_hi[MT][4], a_lo[MT][4], b_hi[NT][2], b_lo[NT][2];
-    CTA_UNROLL
-    for (int i = 0; i < MT; ++i) {
-        CTA_UNROLL
-        for (int r = 0; r < 4; ++r) /* row offset 8 (r & 1) + 16 i, q offset 4 (r >> 1) */
-            tf32_split(a[4 * (r >> 1) * lda + 8 * (r & 1) + 16 * i], &a_hi[i][r], &a_lo[i][r]);
-    }
-    CTA_UNROLL
-    for (int j = 0; j < NT; ++j) {
-        CTA_UNROLL
-        for (int r = 0; r < 2; ++r) {
-            const float v = !GUARD || 4 * r < rows ? b[off[j] + r * b4] : 0.0f;
-            tf32_split(v, &b_hi[j][r], &b_lo[j][r]);
-        }
-    }
-    mma_tiles_3xtf32<MT, NT>(acc, a_hi, a_lo, b_hi, b_lo);
-}
-
 /* The tensor-core form of fc_tile_gemm (same contract and stage size, fc_tile_smem_bytes with mma = 1): warp w
  * computes rows [row0 + 16 MT (w % wp_count), + 16 MT) and columns [col0 + 8 NT (w / wp_count), + 8 NT) of the
  * tile, as MT x NT m16n8k8 products in 3xTF32 per 8 values of q. A is staged with rows lda = ROWS + 8 floats
@@ -461,6 +436,9 @@ __host__ __device__ void fc_tile_mma(const fc_contraction &k, int wp_count, int6
         }
     }
     if constexpr (!DIRECT) fc_stage_colbase(k, colbase, cols, col0);
+    bool a_rows[MT][2]; /* every staged row of A is read (rows past P hold zeros) */
+    CTA_UNROLL
+    for (int i = 0; i < MT; ++i) a_rows[i][0] = a_rows[i][1] = true;
 
     for (int64_t q0 = 0; q0 < k.Q; q0 += kch) {
         const int kc = (int)(k.Q - q0 < kch ? k.Q - q0 : kch), kc8 = (kc + 7) & ~7;
@@ -483,12 +461,13 @@ __host__ __device__ void fc_tile_mma(const fc_contraction &k, int wp_count, int6
 #pragma unroll(kStepsPerIteration)
 #endif
         for (; kk < kfull; kk += 8) {
-            fc_mma_step<MT, NT, false>(acc, As + (kk + t) * lda + warp_row + g, lda, bsrc, boff, 4 * bstride, 8);
+            mma_step_3xtf32<MT, NT, false, int>(acc, As + (kk + t) * lda + warp_row + g, lda, a_rows, bsrc, boff,
+                                                4 * bstride, 8);
             bsrc += 8 * bstride;
         }
         if (DIRECT && kk < kc8)
-            fc_mma_step<MT, NT, true>(acc, As + (kk + t) * lda + warp_row + g, lda, bsrc, boff, 4 * bstride,
-                                      kc - kk - t);
+            mma_step_3xtf32<MT, NT, true, int>(acc, As + (kk + t) * lda + warp_row + g, lda, a_rows, bsrc, boff,
+                                               4 * bstride, kc - kk - t);
     }
 
     /* d[2 h + e] = D[g + 8 h][2 t + e]: rows warp_row + 16 i + 8 h + g, columns warp_col + 8 j + 2 t + e */

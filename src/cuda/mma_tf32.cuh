@@ -1,7 +1,7 @@
 /*
- * 3xTF32: fp32 matrix products on the tensor cores at close to fp32 accuracy (the TT-conv steps with
- * ttl_cuda_plan_opts_t.allow_3xtf32). Each fp32 operand v is split into a TF32 head and the TF32 rounding of the
- * rest, v = hi + lo + O(2^-22 v); a b is then hi_a hi_b + hi_a lo_b + lo_a hi_b (the lo lo term, ~2^-22 a b, is
+ * 3xTF32: fp32 matrix products on the tensor cores at close to fp32 accuracy (the TT-conv steps and TT-FC tiles
+ * with ttl_cuda_plan_opts_t.allow_3xtf32). Each fp32 operand v is split into a TF32 head and the TF32 rounding of
+ * the rest, v = hi + lo + O(2^-22 v); a b is then hi_a hi_b + hi_a lo_b + lo_a hi_b (the lo lo term, ~2^-22 a b, is
  * dropped), three tensor-core products summed in fp32. TF32 keeps 10 of fp32's 23 fraction bits, so one pass
  * (1xTF32) would carry errors near 2^-11.
  *
@@ -100,6 +100,36 @@ mma_tiles_3xtf32(float (&acc)[MT][NT][4], const uint32_t (&a_hi)[MT][4], const u
         for (int j = 0; j < NT; ++j) mma_m16n8k8_tf32(acc[i][j], a_hi[i], b_hi[j]);
     }
 #endif
+}
+
+// One step of 8 values of k of a warp's MT x NT tiles (the TT-FC and TT-conv steps): lane (g, t) takes
+// A[g + 8 (r & 1) + 16 i][t + 4 (r >> 1)] from a[4 (r >> 1) lda + 8 (r & 1) + 16 i] (a: the lane's row g in k row
+// t) where a_ok[i][r & 1] says that row exists, and B[t + 4 r][g] of n tile j from b[b_off[j] + r b4] (b_off[j]:
+// the lane's column in k row t); GUARD: k rows t + 4 r at or past `rows` are zeros (not read). Splits both and
+// adds the products into acc.
+template <int MT, int NT, bool GUARD, class Idx>
+__host__ __device__ __forceinline__ void mma_step_3xtf32(float (&acc)[MT][NT][4], const float *a, Idx lda,
+                                                         const bool (&a_ok)[MT][2], const float *b,
+                                                         const Idx (&b_off)[NT], Idx b4, Idx rows) {
+    uint32_t a_hi[MT][4], a_lo[MT][4], b_hi[NT][2], b_lo[NT][2];
+    CTA_UNROLL
+    for (int i = 0; i < MT; ++i) {
+        CTA_UNROLL
+        for (int r = 0; r < 4; ++r) {
+            const bool ok = a_ok[i][r & 1] && (!GUARD || 4 * (r >> 1) < rows);
+            const float v = ok ? a[4 * (r >> 1) * lda + 16 * i + 8 * (r & 1)] : 0.0f;
+            tf32_split(v, &a_hi[i][r], &a_lo[i][r]);
+        }
+    }
+    CTA_UNROLL
+    for (int j = 0; j < NT; ++j) {
+        CTA_UNROLL
+        for (int r = 0; r < 2; ++r) {
+            const float v = !GUARD || 4 * r < rows ? b[b_off[j] + r * b4] : 0.0f;
+            tf32_split(v, &b_hi[j][r], &b_lo[j][r]);
+        }
+    }
+    mma_tiles_3xtf32<MT, NT>(acc, a_hi, a_lo, b_hi, b_lo);
 }
 
 #endif /* TTL_CUDA_MMA_TF32_CUH */
