@@ -288,13 +288,46 @@ template <> struct vec_of<2> {
     }
 };
 
-// TO = 8: a quarter warp's 8 threads (consecutive items w, og = w mod o_groups fastest) read 8 floats each of At
-// rows, so two threads whose og differ by 4 (mod 32 floats) would reach the same banks. Half of them load their
-// second float4 first (swap 4: a[t] is At row og TO + (t ^ 4)): with 8 or more row groups the upper half of each
-// quarter warp (w & 4), with 5 to 7 the groups og & 4. Each float4 load then covers the 32 banks once where
-// o_groups is below 8 or a multiple of 4, and twice at most elsewhere (three times in order).
-template <int TO, class Idx> TTL_CONV_HD int at_half_swap(Idx w, Idx og, Idx o_groups) {
-    return TO == 8 ? (int)((o_groups >= 8 ? w : og) & 4) : 0;
+// The FFMA step's items: TO rows (row group og) by one float4 of columns (column group ng of l's R P columns).
+// Items w run 2^shift column groups fastest, then row groups, then the rest of the columns:
+//   w = ((t o_groups + og) << shift) + low,  ng over all L n_groups groups = (t << shift) + low.
+// Shift 0 (row groups fastest): a quarter warp stores 8 rows og TO + t at one column group; where rows are a
+// multiple of 32 floats (the VGG chains) those meet on the same 4 banks, 8 times over. Shift 3: a quarter warp
+// stores 8 consecutive float4 of one row (the 32 banks once) and loads one At vector (broadcast) and 8 consecutive
+// state vectors (also the 32 banks once); a warp holds 4 row groups. In the chunked kernels the same walk gives
+// stores to device memory in runs of 128 contiguous bytes. A shift needs 2^shift to divide n_groups
+// (a block of low never crosses l) and 32 >> shift to divide o_groups (a warp's items share t: one set of state
+// vectors), else the next smaller one is taken. Counted over quarter warps and over whole warps, for 1..20 row
+// groups and 1..40 column groups, no step's loads or stores take more wavefronts than with row groups fastest
+// (tests/cpu: ConvFfmaWalk).
+template <class Idx> TTL_CONV_HD int ffma_column_shift(Idx o_groups, Idx n_groups) {
+    for (int s = 3; s > 0; --s)
+        if ((n_groups & ((1 << s) - 1)) == 0 && o_groups % (32 >> s) == 0) return s;
+    return 0;
+}
+
+template <class Idx> struct ffma_item {
+    Idx og; /* row group: rows og TO .. og TO + TO - 1 */
+    Idx l;  /* leading index of the state */
+    Idx ng; /* column group of l: columns 4 ng .. 4 ng + 3 */
+};
+
+template <class Idx> TTL_CONV_HD ffma_item<Idx> ffma_item_at(Idx w, Idx o_groups, Idx n_groups, int shift) {
+    const Idx rest = w >> shift, t = rest / o_groups;
+    const Idx ng = (t << shift) + (w & (((Idx)1 << shift) - 1));
+    const Idx l = ng / n_groups;
+    return ffma_item<Idx>{rest - t * o_groups, l, ng - l * n_groups};
+}
+
+// TO = 8: threads load 8 floats each of At rows og TO .., so two threads of one access whose og differ by 4 (mod
+// 32 floats) would reach the same banks. Half of them load their second float4 first (swap 4: a[t] is At row
+// og TO + (t ^ 4)). Row groups fastest (shift 0), where a quarter warp holds 8 consecutive row groups: with 8 or
+// more row groups the upper half of each quarter warp (w & 4), with 5 to 7 the groups og & 4; each float4 load
+// then covers the 32 banks once where o_groups is below 8 or a multiple of 4, and twice at most elsewhere (three
+// times in order). Column groups fastest (a warp holds 4, 8 or 16 row groups): the groups og & 4.
+template <int TO, class Idx> TTL_CONV_HD int at_half_swap(Idx w, Idx og, Idx o_groups, int shift) {
+    if (TO != 8) return 0;
+    return (int)((shift == 0 && o_groups >= 8 ? w : og) & 4);
 }
 
 // Alignment: At_k starts at a multiple of 8 floats, rows are Opad (multiple of 8) floats, og TO is a multiple
@@ -314,15 +347,14 @@ TTL_CONV_HD void tt_step(const float *at, const ttl_conv_tt_step_t &st, const fl
     const Idx o_groups = ((Idx)st.O + TO - 1) / TO;
     const Idx items = o_groups * (Idx)st.L * n_groups;
     const Idx I = st.I, a_step = (Idx)st.Opad * st.a_rows;
+    const int shift = ffma_column_shift<Idx>(o_groups, n_groups);
     for (Idx w = tid; w < items; w += nthr) {
-        const Idx og = w % o_groups; /* o fastest: neighbouring threads share the in[] vector (broadcast) */
-        const Idx ng = w / o_groups;
-        const Idx l = ng / n_groups;
-        const Idx rp0 = (ng - l * n_groups) * TN;
+        const ffma_item<Idx> it = ffma_item_at<Idx>(w, o_groups, n_groups, shift);
+        const Idx og = it.og, l = it.l, rp0 = it.ng * TN;
         const float *bp = in + l * I * RP + rp0;
         const float *ap = at + og * TO;
         float *op = out + l * (Idx)st.O * RP + rp0;
-        const int swap = at_half_swap<TO, Idx>(w, og, o_groups);
+        const int swap = at_half_swap<TO, Idx>(w, og, o_groups, shift);
         float acc[TO][TN];
         CTA_UNROLL
         for (int t = 0; t < TO; ++t) {

@@ -677,7 +677,8 @@ TEST(ConvSwizzle, SwizzledChainsGiveThePlainChainsBits) {
     EXPECT_GT(seen_producer, 0);
 }
 
-// The FFMA step's loads of At (TO = 8: two float4 per thread, items w of a 256-thread block, og = w mod o_groups):
+// The FFMA step's loads of At with row groups fastest (shift 0; TO = 8: two float4 per thread, items w of a
+// 256-thread block, og = w mod o_groups):
 // every quarter warp's float4 load reaches each bank once where o_groups is below 8 or a multiple of 4 (the paper's
 // layers: O = m r of 32, 64, 128), at most twice elsewhere, and never more often than loading the halves in order.
 TEST(ConvSwizzle, FfmaStepLoadsAtWithoutBankConflicts) {
@@ -689,7 +690,7 @@ TEST(ConvSwizzle, FfmaStepLoadsAtWithoutBankConflicts) {
                 std::vector<std::vector<int64_t>> bank(32);
                 for (int64_t w = w0; w < w0 + 8; ++w) {
                     const int64_t og = w % o_groups;
-                    const int swap = swapped ? at_half_swap<8, int64_t>(w, og, o_groups) : 0;
+                    const int swap = swapped ? at_half_swap<8, int64_t>(w, og, o_groups, 0) : 0;
                     const int64_t first = og * 8 + (half == 0 ? swap : 4 - swap); // this load's float4
                     for (int64_t f = first; f < first + 4; ++f) {
                         std::vector<int64_t> &b = bank[size_t(f % 32)];
@@ -714,33 +715,198 @@ TEST(ConvSwizzle, FfmaStepLoadsAtWithoutBankConflicts) {
     }
 }
 
-// The FFMA step with TO = 8 and more than 4 row groups (threads load and store their rows' halves swapped, see
-// at_half_swap) against double loops, overwriting and accumulating into out: O = 70 rows (9 groups, not a
-// multiple of the tile; Opad 88), 1, 37 and 256 threads, so that grid-stride items start anywhere in a quarter
-// warp.
-TEST(ConvStep, FfmaStepWithSwappedHalvesOverwritesAndAccumulates) {
-    ttl_conv_tt_step_t st{};
-    st.L = 3, st.I = 5, st.O = 70, st.Opad = 88, st.R = 2, st.to = 8, st.a_rows = 1;
-    const int64_t P = 8, RP = st.R * P;
-    const std::vector<float> at = random_vector(size_t(st.I * st.Opad), 11);
-    const std::vector<float> in = random_vector(size_t(st.L * st.I * RP), 12);
-    const std::vector<float> out0 = random_vector(size_t(st.L * st.O * RP), 13);
-    for (bool accumulate : {false, true})
-        for (int64_t thr : {int64_t(1), int64_t(37), int64_t(256)}) {
-            std::vector<float> out = out0;
-            for (int64_t t = 0; t < thr; ++t)
-                tt_step<8, int64_t>(at.data(), st, in.data(), out.data(), P, t, thr, accumulate);
-            for (int64_t l = 0; l < st.L; ++l)
-                for (int64_t o = 0; o < st.O; ++o)
-                    for (int64_t rp = 0; rp < RP; ++rp) {
-                        double want = accumulate ? out0[size_t((l * st.O + o) * RP + rp)] : 0.0;
-                        for (int64_t i = 0; i < st.I; ++i)
-                            want += double(at[size_t(i * st.Opad + o)]) * in[size_t((l * st.I + i) * RP + rp)];
-                        ASSERT_NEAR(out[size_t((l * st.O + o) * RP + rp)], want, 1e-5 * (1.0 + std::fabs(want)))
-                            << "threads " << thr << " accumulate " << accumulate << " l " << l << " o " << o
-                            << " rp " << rp;
-                    }
+// ---- the FFMA step's item walk ---------------------------------------------------------------------------------
+
+// Shared-memory wavefronts of one FFMA step's accesses (TO-row by 4-column items of a 256-thread block, the walk
+// of ffma_item_at at `shift`, the At half swap of at_half_swap): per access instruction, the most distinct words
+// one bank serves, counted per phase of `phase` threads (8: quarter warps for 128-bit accesses, 16 for 64-bit;
+// 32: a whole warp at once, the other bound). Loads are one value of i (TO / 4 float4 or one float2 of At, one
+// float4 of the state), stores all TO rows; state rows RP = 4 n_groups floats, l strides I RP and O RP, the last
+// row group cut at O.
+struct Wavefronts {
+    int64_t loads = 0, stores = 0;
+    int worst_store = 0;
+};
+
+Wavefronts ffma_wavefronts(int TO, int64_t o_groups, int64_t n_groups, int64_t L, int64_t O, int shift, int phase) {
+    const int64_t I = 64, RP = 4 * n_groups, items = o_groups * L * n_groups;
+    Wavefronts wf;
+    struct Access {
+        int64_t w, first; // the thread's item, its access's first float
+    };
+    auto ways = [&](const std::vector<Access> &acc, int width) {
+        int total = 0, worst = 0;
+        const int per_phase = width == 2 ? std::min(phase * 2, 32) : phase; // 64-bit: half warps
+        for (int p0 = 0; p0 < 32; p0 += per_phase) {
+            int64_t words[32][32 * 4]; // per bank, the distinct words asked of it
+            int count[32] = {0}, k = 0;
+            for (const Access &a : acc) {
+                if (a.w % 32 < p0 || a.w % 32 >= p0 + per_phase) continue;
+                for (int64_t f = a.first; f < a.first + width; ++f) {
+                    const size_t b = size_t(f % 32);
+                    if (std::find(words[b], words[b] + count[b], f) == words[b] + count[b])
+                        words[b][count[b]++] = f;
+                    k = std::max(k, count[b]);
+                }
+            }
+            total += k;
+            worst = std::max(worst, k);
         }
+        return std::make_pair(total, worst);
+    };
+    for (int64_t w0 = 0; w0 < items; w0 += 32) {
+        std::vector<Access> a_lo, a_hi, state;
+        std::vector<std::vector<Access>> store{size_t(TO)};
+        for (int64_t w = w0; w < std::min(w0 + 32, items); ++w) {
+            const ffma_item<int64_t> it = ffma_item_at<int64_t>(w, o_groups, n_groups, shift);
+            const int swap = TO == 8 ? at_half_swap<8, int64_t>(w, it.og, o_groups, shift) : 0;
+            a_lo.push_back({w, it.og * TO + swap});
+            a_hi.push_back({w, it.og * TO + 4 - swap});
+            state.push_back({w, it.l * I * RP + it.ng * 4});
+            for (int t = 0; t < TO; ++t) {
+                const int64_t o = it.og * TO + (t ^ swap);
+                if (o < O) store[size_t(t)].push_back({w, it.l * O * RP + o * RP + it.ng * 4});
+            }
+        }
+        wf.loads += ways(a_lo, TO == 2 ? 2 : 4).first + (TO == 8 ? ways(a_hi, 4).first : 0) + ways(state, 4).first;
+        for (const auto &st : store) {
+            const auto k = ways(st, 4);
+            wf.stores += k.first;
+            wf.worst_store = std::max(wf.worst_store, k.second);
+        }
+    }
+    return wf;
+}
+
+// Every item w < o_groups L n_groups is one (row group, l, column group), each met once, at every shift the step
+// may take.
+TEST(ConvFfmaWalk, ItemsCoverEveryTileOnce) {
+    for (int64_t o_groups = 1; o_groups <= 24; ++o_groups)
+        for (int64_t n_groups = 1; n_groups <= 48; ++n_groups)
+            for (int64_t L : {1, 3}) {
+                const int shift = ffma_column_shift<int64_t>(o_groups, n_groups);
+                ASSERT_EQ(n_groups % (int64_t(1) << shift), 0);
+                std::vector<int> seen(size_t(o_groups * L * n_groups), 0);
+                for (int64_t w = 0; w < o_groups * L * n_groups; ++w) {
+                    const ffma_item<int64_t> it = ffma_item_at<int64_t>(w, o_groups, n_groups, shift);
+                    ASSERT_TRUE(it.og >= 0 && it.og < o_groups && it.l >= 0 && it.l < L && it.ng >= 0 &&
+                                it.ng < n_groups)
+                        << o_groups << " x " << n_groups << " item " << w;
+                    ++seen[size_t((it.l * n_groups + it.ng) * o_groups + it.og)];
+                }
+                EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), int64_t(seen.size()))
+                    << o_groups << " row groups, " << n_groups << " column groups, L " << L;
+            }
+}
+
+// The column-first walk never takes more load or store wavefronts than row groups fastest, counted per quarter
+// (half) warp and per whole warp, for TO = 8, 4, 2, 1..20 row groups (the last one cut short too), 1..40 column
+// groups and 1 or 3 values of l; it takes fewer stores wherever it moves at all.
+TEST(ConvFfmaWalk, NeverMoreWavefrontsThanRowGroupsFastest) {
+    int moved = 0;
+    for (int TO : {8, 4, 2})
+        for (int64_t o_groups = 1; o_groups <= 20; ++o_groups)
+            for (int64_t n_groups = 1; n_groups <= 40; ++n_groups)
+                for (int64_t L : {1, 3})
+                    for (int64_t cut : {0, TO / 2}) {
+                        const int64_t O = o_groups * TO - cut;
+                        const int shift = ffma_column_shift<int64_t>(o_groups, n_groups);
+                        for (int phase : {8, 32}) {
+                            const Wavefronts by_rows = ffma_wavefronts(TO, o_groups, n_groups, L, O, 0, phase);
+                            const Wavefronts walked = ffma_wavefronts(TO, o_groups, n_groups, L, O, shift, phase);
+                            SCOPED_TRACE("TO " + std::to_string(TO) + ", " + std::to_string(o_groups) + " x " +
+                                         std::to_string(n_groups) + ", L " + std::to_string(L) + ", O " +
+                                         std::to_string(O) + ", phase " + std::to_string(phase));
+                            EXPECT_LE(walked.loads, by_rows.loads);
+                            EXPECT_LE(walked.stores, by_rows.stores);
+                            if (shift > 0 && phase == 8 && o_groups > 1) EXPECT_LT(walked.stores, by_rows.stores);
+                        }
+                        moved += shift > 0;
+                    }
+    EXPECT_GT(moved, 500);
+}
+
+// The FFMA steps of the VGG 512 -> 512 chains at ranks 4 and 8 (spatial and channels first, 4-pixel tiles) whose
+// rows are a multiple of 32 floats store without bank conflicts (8-way with row groups fastest) and load as
+// before: 4 to 8 times fewer store wavefronts.
+TEST(ConvFfmaWalk, VggStepsStoreWithoutBankConflicts) {
+    int checked = 0;
+    for (ttl_algo_t algo : {TTL_ALGO_SPATIAL_FIRST, TTL_ALGO_CHANNELS_FIRST})
+        for (int64_t rank : {4, 8}) {
+            ttl_conv_tt_chain_t chain{};
+            const TilePlan t = plan_vgg_512(rank, algo, TTL_CONV_FUSED_DEFAULT, &chain, 0);
+            const int64_t ld = fused_row_stride(t.tile_px);
+            for (int k = 0; k < chain.num_steps; ++k) {
+                const ttl_conv_tt_step_t &st = chain.steps[k];
+                const int64_t o_groups = (st.O + st.to - 1) / st.to, n_groups = st.R * ld / 4;
+                if (st.R * ld % 32 != 0) continue;
+                SCOPED_TRACE(std::string(ttl_algo_name(algo)) + " rank " + std::to_string(rank) + " step " +
+                             std::to_string(k));
+                const int shift = ffma_column_shift<int64_t>(o_groups, n_groups);
+                EXPECT_EQ(shift, 3);
+                const Wavefronts by_rows = ffma_wavefronts(st.to, o_groups, n_groups, st.L, st.O, 0, 8);
+                const Wavefronts walked = ffma_wavefronts(st.to, o_groups, n_groups, st.L, st.O, shift, 8);
+                EXPECT_EQ(walked.worst_store, 1);
+                EXPECT_EQ(by_rows.worst_store, std::min<int64_t>(o_groups, 8));
+                EXPECT_EQ(walked.loads, by_rows.loads);
+                EXPECT_LE(walked.stores * 4, by_rows.stores);
+                ++checked;
+            }
+        }
+    EXPECT_GE(checked, 6);
+}
+
+// The FFMA step against double loops, overwriting and accumulating into out, at every walk: row groups fastest
+// with TO = 8 and more than 4 row groups (threads load and store their rows' halves swapped, see at_half_swap;
+// O = 70 rows, 9 groups, not a multiple of the tile), and column groups fastest at shifts 3, 2 and 1 (TO = 8, 4
+// and 2; last row groups cut short), at 1, 37 and 256 threads, so that grid-stride items start anywhere in a
+// quarter warp.
+TEST(ConvStep, FfmaStepOverwritesAndAccumulatesAtEveryWalk) {
+    struct Shape {
+        int to;
+        int32_t L, I, O, Opad, R;
+        int64_t P;
+        int shift;
+    };
+    const Shape shapes[] = {
+        {8, 3, 5, 70, 88, 2, 8, 0},  // 9 row groups, 4 column groups: row groups fastest, halves swapped
+        {8, 3, 7, 30, 32, 8, 4, 3},  // 4 row groups, 8 column groups
+        {8, 2, 6, 64, 64, 16, 4, 3}, // 8 row groups (swapped halves), 16 column groups
+        {4, 3, 5, 31, 32, 1, 16, 2}, // 8 row groups, 4 column groups
+        {2, 2, 9, 31, 32, 2, 4, 1},  // 16 row groups, 2 column groups
+        {4, 2, 3, 12, 16, 3, 4, 0},  // 3 row groups, 3 column groups
+    };
+    for (const Shape &sh : shapes) {
+        ttl_conv_tt_step_t st{};
+        st.L = sh.L, st.I = sh.I, st.O = sh.O, st.Opad = sh.Opad, st.R = sh.R, st.to = sh.to, st.a_rows = 1;
+        const int64_t P = sh.P, RP = st.R * P, o_groups = (st.O + sh.to - 1) / sh.to;
+        ASSERT_EQ(ffma_column_shift<int64_t>(o_groups, RP / 4), sh.shift) << "TO " << sh.to << " O " << st.O;
+        const std::vector<float> at = random_vector(size_t(st.I * st.Opad), 11);
+        const std::vector<float> in = random_vector(size_t(st.L * st.I * RP), 12);
+        const std::vector<float> out0 = random_vector(size_t(st.L * st.O * RP), 13);
+        for (bool accumulate : {false, true})
+            for (int64_t thr : {int64_t(1), int64_t(37), int64_t(256)}) {
+                std::vector<float> out = out0;
+                for (int64_t t = 0; t < thr; ++t) {
+                    if (sh.to == 8)
+                        tt_step<8, int64_t>(at.data(), st, in.data(), out.data(), P, t, thr, accumulate);
+                    else if (sh.to == 4)
+                        tt_step<4, int64_t>(at.data(), st, in.data(), out.data(), P, t, thr, accumulate);
+                    else
+                        tt_step<2, int64_t>(at.data(), st, in.data(), out.data(), P, t, thr, accumulate);
+                }
+                for (int64_t l = 0; l < st.L; ++l)
+                    for (int64_t o = 0; o < st.O; ++o)
+                        for (int64_t rp = 0; rp < RP; ++rp) {
+                            double want = accumulate ? out0[size_t((l * st.O + o) * RP + rp)] : 0.0;
+                            for (int64_t i = 0; i < st.I; ++i)
+                                want += double(at[size_t(i * st.Opad + o)]) * in[size_t((l * st.I + i) * RP + rp)];
+                            ASSERT_NEAR(out[size_t((l * st.O + o) * RP + rp)], want, 1e-5 * (1.0 + std::fabs(want)))
+                                << "TO " << sh.to << " O " << st.O << " threads " << thr << " accumulate "
+                                << accumulate << " l " << l << " o " << o << " rp " << rp;
+                        }
+            }
+    }
 }
 
 } // namespace
