@@ -184,23 +184,42 @@ template <int TP> __host__ __device__ __forceinline__ void fc_load_rows(float (&
     }
 }
 
-/* Copies n values into shared memory: store(i, load(i)) for i < n, spread over the CTA. Each thread issues
- * FC_STAGE_BATCH independent loads before its first store, so the loads overlap (a store in between would
+/* Copies n values into shared memory, *dst(i) = *src(i) for i < n, spread over the CTA: src(i) NULL stores a
+ * zero, dst(i) NULL skips i. Where the device has asynchronous copies (CTA_HAS_COPY_ASYNC) and `async` says every
+ * source is in device memory, each value is one: all of a thread's copies are in flight together, and the caller
+ * waits for them (CTA_COPY_WAIT) before the barrier that ends the stage. Otherwise (an older device, a source in
+ * shared memory such as the fused kernel's merged core, a caller short of registers) each thread issues
+ * FC_STAGE_BATCH independent loads before its first store, so those loads overlap (a store in between would
  * serialise them: the compiler cannot tell that a generic source pointer does not alias the stage). */
 #define FC_STAGE_BATCH 8
-template <typename Load, typename Store>
-__host__ __device__ __forceinline__ void fc_stage(int n, Load load, Store store) {
-    for (int i0 = CTA_TID(); i0 < n; i0 += FC_THREADS * FC_STAGE_BATCH) {
-        float v[FC_STAGE_BATCH];
-        CTA_UNROLL
-        for (int u = 0; u < FC_STAGE_BATCH; ++u) {
-            const int i = i0 + u * FC_THREADS;
-            v[u] = i < n ? load(i) : 0.0f;
+template <typename Src, typename Dst>
+__host__ __device__ __forceinline__ void fc_stage(int n, bool async, Src src, Dst dst) {
+    if (CTA_HAS_COPY_ASYNC && async) {
+        CTA_NO_UNROLL
+        for (int i = CTA_TID(); i < n; i += FC_THREADS) {
+            float *d = dst(i);
+            if (d == NULL) continue;
+            const float *s = src(i);
+            if (s == NULL)
+                *d = 0.0f;
+            else
+                CTA_COPY_ASYNC_F32(d, s);
         }
-        CTA_UNROLL
-        for (int u = 0; u < FC_STAGE_BATCH; ++u) {
-            const int i = i0 + u * FC_THREADS;
-            if (i < n) store(i, v[u]);
+    } else {
+        for (int i0 = CTA_TID(); i0 < n; i0 += FC_THREADS * FC_STAGE_BATCH) {
+            float v[FC_STAGE_BATCH];
+            CTA_UNROLL
+            for (int u = 0; u < FC_STAGE_BATCH; ++u) {
+                const int i = i0 + u * FC_THREADS;
+                const float *s = i < n ? src(i) : NULL;
+                v[u] = s != NULL ? *s : 0.0f;
+            }
+            CTA_UNROLL
+            for (int u = 0; u < FC_STAGE_BATCH; ++u) {
+                const int i = i0 + u * FC_THREADS;
+                float *d = i < n ? dst(i) : NULL;
+                if (d != NULL) *d = v[u];
+            }
         }
     }
 }
@@ -243,31 +262,34 @@ struct fc_out_map {
 };
 
 /* Stages a chunk of B (q in [q0, q0 + kc), the tile's columns) into Bs[qq * ldb + cc], and zeros into the rows
- * qq in [kc, fill) (the tensor-core tile reads q 8 at a time). */
+ * qq in [kc, fill) (the tensor-core tile reads q 8 at a time). Asynchronous where `async_ok` and In is in device
+ * memory: the caller waits (CTA_COPY_WAIT) before its barrier. */
 __host__ __device__ __forceinline__ void fc_stage_b(const fc_contraction &k, const int64_t *colbase, float *Bs,
-                                                    int cols, int ldb, int64_t q0, int kc, int fill) {
+                                                    int cols, int ldb, int64_t q0, int kc, int fill,
+                                                    bool async_ok) {
     const int cols_log = ttl_floor_log2(cols);
+    const bool async = async_ok && CTA_IS_DEVICE_MEMORY(k.in);
     if (k.R >= 8) { /* runs of r are contiguous in memory: column index fastest */
         fc_stage(
-            fill * cols,
-            [&](int i) {
+            fill * cols, async,
+            [&](int i) -> const float * {
                 const int qq = i >> cols_log, cc = i & (cols - 1);
                 const int64_t base = colbase[cc];
-                return base >= 0 && qq < kc ? k.in[base + (q0 + qq) * k.in_qs] : 0.0f;
+                return base >= 0 && qq < kc ? k.in + base + (q0 + qq) * k.in_qs : NULL;
             },
-            [&](int i, float v) { Bs[(i >> cols_log) * ldb + (i & (cols - 1))] = v; });
+            [&](int i) -> float * { return Bs + (i >> cols_log) * ldb + (i & (cols - 1)); });
     } else { /* short runs of r: q fastest, which is contiguous when R == 1; a short last chunk is padded */
         const int kc_log = ttl_ceil_log2(fill), kc_pad = 1 << kc_log;
         fc_stage(
-            kc_pad * cols,
-            [&](int i) {
+            kc_pad * cols, async,
+            [&](int i) -> const float * {
                 const int cc = i >> kc_log, qq = i & (kc_pad - 1);
                 const int64_t base = colbase[cc];
-                return base >= 0 && qq < kc ? k.in[base + (q0 + qq) * k.in_qs] : 0.0f;
+                return base >= 0 && qq < kc ? k.in + base + (q0 + qq) * k.in_qs : NULL;
             },
-            [&](int i, float v) {
+            [&](int i) -> float * {
                 const int cc = i >> kc_log, qq = i & (kc_pad - 1);
-                if (qq < fill) Bs[qq * ldb + cc] = v;
+                return qq < fill ? Bs + qq * ldb + cc : NULL;
             });
     }
 }
@@ -292,17 +314,19 @@ __host__ __device__ __forceinline__ void fc_stage_colbase(const fc_contraction &
 }
 
 /* Stages a chunk of A (q in [q0, q0 + kc), rows [row0, row0 + rows), rows a power of two) into As[qq * lda + pp],
- * with zeros for rows p >= P and for qq in [kc, fill). */
+ * with zeros for rows p >= P and for qq in [kc, fill). Asynchronous where `async` and At is in device memory (not
+ * the fused kernel's merged core): the caller waits (CTA_COPY_WAIT) before its barrier. The direct tiles stage A
+ * alone, a few values per thread, in batches: beside their tiles the copy loop cost the fused kernel spills. */
 __host__ __device__ __forceinline__ void fc_stage_a(const fc_contraction &k, float *As, int rows, int lda,
-                                                    int64_t row0, int64_t q0, int kc, int fill) {
+                                                    int64_t row0, int64_t q0, int kc, int fill, bool async) {
     const int rows_log = ttl_floor_log2(rows);
     fc_stage(
-        fill * rows,
-        [&](int i) {
+        fill * rows, async && CTA_IS_DEVICE_MEMORY(k.at),
+        [&](int i) -> const float * {
             const int qq = i >> rows_log, pp = i & (rows - 1);
-            return qq < kc && row0 + pp < k.P ? k.at[(q0 + qq) * k.lda + row0 + pp] : 0.0f;
+            return qq < kc && row0 + pp < k.P ? k.at + (q0 + qq) * k.lda + row0 + pp : NULL;
         },
-        [&](int i, float v) { As[(i >> rows_log) * lda + (i & (rows - 1))] = v; });
+        [&](int i) -> float * { return As + (i >> rows_log) * lda + (i & (rows - 1)); });
 }
 
 /* Computes the tile of rows [row0, row0 + ROWS) and columns [col0, col0 + COLS) of the contraction. Every thread
@@ -349,8 +373,11 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
     for (int64_t q0 = 0; q0 < k.Q; q0 += kch) {
         const int kc = (int)(k.Q - q0 < kch ? k.Q - q0 : kch);
         CTA_SYNC(); /* colbase written; the previous chunk (or tile) is consumed */
-        fc_stage_a(k, As, rows, rows, row0, q0, kc, kc);
-        if constexpr (!DIRECT) fc_stage_b(k, colbase, Bs, cols, ldb, q0, kc, kc);
+        fc_stage_a(k, As, rows, rows, row0, q0, kc, kc, !DIRECT);
+        if constexpr (!DIRECT) {
+            fc_stage_b(k, colbase, Bs, cols, ldb, q0, kc, kc, true);
+            CTA_COPY_WAIT();
+        }
         CTA_SYNC();
         const float *arow = As + wp * TP;
         const float *bcol = Bs + wc * 32 * TC + lane;
@@ -422,6 +449,10 @@ __host__ __device__ void fc_tile_mma(const fc_contraction &k, int wp_count, int6
         }
     }
 
+    /* Staged chunks are asynchronous copies, except beside the widest tile, whose fragments leave the fused kernel
+     * few registers: with the copy loop it spilled 12 bytes there, staging in batches 4 (ptxas -v). */
+    constexpr bool kAsync = !DIRECT && MT * NT < 8;
+
     /* This lane's B column of each n tile (warp_col + 8 j + g), in its row t of a step: direct, its offset into
      * In (past the last column, column 0's: computed, never stored); staged, its place in the stage. */
     const int bstride = DIRECT ? (int)k.in_qs : ldb;
@@ -443,8 +474,9 @@ __host__ __device__ void fc_tile_mma(const fc_contraction &k, int wp_count, int6
     for (int64_t q0 = 0; q0 < k.Q; q0 += kch) {
         const int kc = (int)(k.Q - q0 < kch ? k.Q - q0 : kch), kc8 = (kc + 7) & ~7;
         CTA_SYNC(); /* colbase written; the previous chunk (or tile) is consumed */
-        fc_stage_a(k, As, rows, lda, row0, q0, kc, kc8);
-        if constexpr (!DIRECT) fc_stage_b(k, colbase, Bs, cols, ldb, q0, kc, kc8);
+        fc_stage_a(k, As, rows, lda, row0, q0, kc, kc8, kAsync);
+        if constexpr (!DIRECT) fc_stage_b(k, colbase, Bs, cols, ldb, q0, kc, kc8, kAsync);
+        if constexpr (kAsync) CTA_COPY_WAIT();
         CTA_SYNC();
         const float *bq = k.in + q0 * k.in_qs; /* direct: row q0 of B, shifted by each column's offset */
 #ifdef __CUDA_ARCH__

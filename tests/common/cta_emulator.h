@@ -2,8 +2,9 @@
 // at every __syncthreads and warp-wide tensor-core product (mma.sync), and a host buffer for shared memory
 // (poisoned with NaN, with a guard zone after it). The kernel code is included with CTA_HOST_EMULATION defined
 // (src/cuda/cta.cuh) and reaches the thread index, the barrier and the alignment check of its vector accesses
-// through the hooks this header defines. Include it before the kernel headers. Fibers rather than threads: a
-// barrier of 256 fibers costs 256 context switches in one process, not 256 kernel wake-ups.
+// through the hooks this header defines. Include it before the kernel headers. Asynchronous copies into shared
+// memory (cp.async) land only when their thread waits for them: a read before the wait sees the poison. Fibers
+// rather than threads: a barrier of 256 fibers costs 256 context switches in one process, not 256 kernel wake-ups.
 //
 // A fiber runs from one barrier to the next without interruption, in the order the scheduler resumes them
 // (ScopedOrder): a kernel that reads in one barrier interval what another thread writes in the same interval (a
@@ -23,6 +24,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include <vector_types.h>
@@ -89,6 +91,33 @@ inline int64_t grid_thread(int64_t i, int64_t n) {
     return perm[size_t(i)];
 }
 
+// Address ranges of the buffers that stand in for shared memory (GuardedBuffer of kind kShared, while alive): an
+// asynchronous copy must go from outside them into them.
+inline std::vector<std::pair<const unsigned char *, const unsigned char *>> &shared_ranges() {
+    static std::vector<std::pair<const unsigned char *, const unsigned char *>> ranges;
+    return ranges;
+}
+inline bool is_shared(const void *p) {
+    const unsigned char *c = static_cast<const unsigned char *>(p);
+    for (const auto &r : shared_ranges())
+        if (c >= r.first && c < r.second) return true;
+    return false;
+}
+
+// Whether the emulated device has asynchronous copies (cp.async, sm_80 and later; CTA_HAS_COPY_ASYNC): a test
+// clears it to run the stage loops of older devices.
+inline bool &copy_async_available() {
+    static bool available = true;
+    return available;
+}
+
+// Asynchronous copies that broke a rule since the last reset: a destination outside shared memory, a source in
+// it, or a copy its thread never waited for.
+inline long &async_copy_errors() {
+    static long count = 0;
+    return count;
+}
+
 class FiberCta {
   public:
     static constexpr size_t kStackBytes = 256 * 1024;
@@ -103,6 +132,7 @@ class FiberCta {
         state_.assign(size_t(threads), kReady);
         mma_calls_.assign(size_t(threads), 0);
         mma_.assign(size_t((threads + 31) / 32), WarpMma{});
+        pending_.assign(size_t(threads), {});
         job_ = &fn;
         bool consistent = true;
         std::vector<char> runnable(static_cast<size_t>(threads));
@@ -142,6 +172,17 @@ class FiberCta {
         return consistent;
     }
     int thread_index() const { return current_; }
+    // cp.async of one float: the source is read now, the destination written at the thread's wait.
+    void copy_async(float *dst, const float *src) {
+        if (!is_shared(dst) || is_shared(src)) ++async_copy_errors();
+        if (size_t(current_) >= pending_.size()) pending_.resize(size_t(current_) + 1);
+        pending_[size_t(current_)].push_back({dst, *src});
+    }
+    void copy_wait() {
+        if (size_t(current_) >= pending_.size()) return;
+        for (const auto &c : pending_[size_t(current_)]) *c.first = c.second;
+        pending_[size_t(current_)].clear();
+    }
     // The running fiber stops at the barrier; the scheduler resumes it once every fiber has reached it.
     void barrier() {
         state_[current_] = kWaiting;
@@ -236,6 +277,7 @@ class FiberCta {
     std::vector<int> order_;          // of this barrier interval
     std::vector<uint32_t> mma_calls_; // per fiber: products it has started, whose parity picks its post slot
     std::vector<WarpMma> mma_;        // per warp
+    std::vector<std::vector<std::pair<float *, float>>> pending_; // per fiber: copies not yet waited for
     ucontext_t scheduler_{};
     const std::function<void()> *job_ = nullptr;
     int current_ = 0;
@@ -249,7 +291,8 @@ inline FiberCta &cta() {
 inline void FiberCta::entry() {
     FiberCta &c = cta();
     (*c.job_)();
-    c.state_[c.current_] = kDone; // uc_link returns to the scheduler
+    if (!c.pending_[size_t(c.current_)].empty()) ++async_copy_errors(); // never waited for: never landed
+    c.state_[c.current_] = kDone;                                       // uc_link returns to the scheduler
 }
 
 // Vector accesses of emulated kernel code at an address not aligned to their width, since the last reset.
@@ -261,14 +304,24 @@ inline long &misaligned_accesses() {
 // Runs fn as one CTA of `threads` threads; false on a divergent barrier.
 inline bool run_cta(int threads, const std::function<void()> &fn) { return cta().run(threads, fn); }
 
-// Device memory stand-in (shared memory of one CTA, or a workspace): NaN-poisoned, 16-byte aligned, followed by
-// a guard zone that must stay untouched.
+// Device memory stand-in (shared memory of one CTA, kShared, or a workspace): NaN-poisoned, 16-byte aligned,
+// followed by a guard zone that must stay untouched.
 class GuardedBuffer {
   public:
     static constexpr size_t kGuard = 256;
-    explicit GuardedBuffer(size_t bytes) : storage_((bytes + kGuard) / sizeof(float4) + 1), bytes_(bytes) {
+    enum Kind { kDevice, kShared };
+    explicit GuardedBuffer(size_t bytes, Kind kind = kDevice)
+        : storage_((bytes + kGuard) / sizeof(float4) + 1), bytes_(bytes), kind_(kind) {
         poison();
+        if (kind_ == kShared) shared_ranges().push_back(range());
     }
+    ~GuardedBuffer() {
+        if (kind_ != kShared) return;
+        auto &r = shared_ranges();
+        r.erase(std::find(r.begin(), r.end(), range()));
+    }
+    GuardedBuffer(const GuardedBuffer &) = delete;
+    GuardedBuffer &operator=(const GuardedBuffer &) = delete;
     unsigned char *data() { return reinterpret_cast<unsigned char *>(storage_.data()); }
     size_t bytes() const { return bytes_; }
     void poison() {
@@ -286,8 +339,12 @@ class GuardedBuffer {
     }
 
   private:
+    std::pair<const unsigned char *, const unsigned char *> range() {
+        return {data(), data() + storage_.size() * sizeof(float4)};
+    }
     std::vector<float4> storage_;
     size_t bytes_;
+    Kind kind_;
 };
 
 } // namespace cta_emu
@@ -304,3 +361,7 @@ static inline void cta_emu_mma_tiles_3xtf32(int mt, int nt, float *acc, const ui
 static inline void cta_emu_check_aligned(const void *p, uintptr_t bytes) {
     if (reinterpret_cast<uintptr_t>(p) % bytes != 0) ++cta_emu::misaligned_accesses();
 }
+static inline bool cta_emu_has_copy_async() { return cta_emu::copy_async_available(); }
+static inline bool cta_emu_is_device_memory(const void *p) { return !cta_emu::is_shared(p); }
+static inline void cta_emu_copy_async_f32(float *dst, const float *src) { cta_emu::cta().copy_async(dst, src); }
+static inline void cta_emu_copy_wait() { cta_emu::cta().copy_wait(); }

@@ -100,7 +100,7 @@ struct HostExec {
         const int64_t grid = std::min<int64_t>(tiles, p->max_blocks);
         const ttl_cuda_conv_layer_t *l = p->layer;
         const float *bias = kVariant == TTL_CONV_VARIANT_SF ? l->d_bias : nullptr;
-        cta_emu::GuardedBuffer smem(p->fused_smem);
+        cta_emu::GuardedBuffer smem(p->fused_smem, cta_emu::GuardedBuffer::kShared);
         for (int64_t block = 0; block < grid; ++block) {
             smem.poison();
             fused_ok &= cta_emu::run_cta(TTL_CONV_THREADS, [&] {

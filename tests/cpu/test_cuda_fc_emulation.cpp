@@ -65,7 +65,7 @@ bool run_fused(const fc_fused_config_t &cfg, float *y, const float *x) {
     fc_fused_params_t p = cfg.params;
     p.x = x;
     p.y = y;
-    cta_emu::GuardedBuffer smem(cfg.smem_bytes);
+    cta_emu::GuardedBuffer smem(cfg.smem_bytes, cta_emu::GuardedBuffer::kShared);
     for (int64_t block = 0; block < cfg.grid; ++block) {
         smem.poison();
         if (!cta_emu::run_cta(FC_THREADS, [&] { fc_fused_cta(p, block, smem.data()); })) return false;
@@ -88,7 +88,7 @@ bool run_sequential(const ttl_cuda_fc_plan_t &plan, float *y, const float *x) {
         const fc_contraction k = fc_seq_contraction(&plan, l);
         const fc_tile_cfg_t cfg = plan.seq.steps[l.step].tile;
         const int64_t rows = fc_tile_rows(cfg), cols = fc_tile_cols(cfg);
-        cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(cfg));
+        cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(cfg), cta_emu::GuardedBuffer::kShared);
         for (int64_t by = 0; by < (k.P + rows - 1) / rows; ++by)
             for (int64_t bx = 0; bx < (k.L * k.R + cols - 1) / cols; ++bx) {
                 smem.poison();
@@ -159,13 +159,17 @@ void PrintTo(const Shape &s, std::ostream *os) {
     *os << " batch=" << s.batch;
 }
 
-// Also checks (and resets) the count of misaligned vector accesses of the emulated run.
+// Also checks (and resets) the counts of misaligned vector accesses and of broken asynchronous copies of the
+// emulated run.
 void check(const std::vector<float> &y, const std::vector<float> &ref, const char *what, int detail) {
     const double err = ttl_test::rel_err(y, ref);
     EXPECT_LE(err, 1e-5) << what << " " << detail;
     EXPECT_EQ(cta_emu::misaligned_accesses(), 0)
         << what << " " << detail << ": vector accesses off their alignment";
+    EXPECT_EQ(cta_emu::async_copy_errors(), 0)
+        << what << " " << detail << ": asynchronous copies not from device into shared memory, or not waited for";
     cta_emu::misaligned_accesses() = 0;
+    cta_emu::async_copy_errors() = 0;
 }
 
 // Outputs written with out_pad floats after every out_row (fc_contraction.out_pad, 0: plain): the buffer size for n
@@ -348,6 +352,38 @@ TEST_P(FcEmulation, FusedEveryOrderAndMerge) {
                 }
         EXPECT_GT(ran, 0) << "no fused configuration fits a " << budget << "-byte budget";
     }
+}
+
+// A device without asynchronous copies (before sm_80) stages every chunk in batches of plain loads: sequential and
+// fused plans, both orders, every merge, FFMA and tensor-core tiles, against the oracle.
+TEST_P(FcEmulation, StagesWithoutAsynchronousCopies) {
+    struct NoAsyncCopies {
+        NoAsyncCopies() { cta_emu::copy_async_available() = false; }
+        ~NoAsyncCopies() { cta_emu::copy_async_available() = true; }
+    } scoped;
+    const Shape &s = GetParam();
+    const ttl_fc_desc_t d = ttl_test::fc_desc(s.out_modes, s.in_modes, s.ranks);
+    HostLayer h(d, 31, s.bias, 4, 60 * 1024);
+    const auto x = ttl_test::random_vector(s.batch * d.in_features, 32);
+    const auto ref = oracle(h, x, s.batch);
+    for (int mma : {FC_MMA_OFF, FC_MMA_FORCED})
+        for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST}) {
+            ttl_cuda_fc_plan_t plan = host_plan(h, s.batch);
+            ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, s.batch, order, 0, 0, mma), TTL_STATUS_SUCCESS);
+            std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+            ASSERT_TRUE(run_sequential(plan, y.data(), x.data()));
+            check(y, ref, "sequential without asynchronous copies, mma/order", mma * 10 + int(order));
+            for (int32_t merged : {0, d.num_cores}) {
+                fc_fused_config_t cfg;
+                const ttl_status_t st = fc_fused_plan(&cfg, &h.layer, s.batch, order, merged, mma);
+                if (st == TTL_STATUS_UNSUPPORTED) continue;
+                ASSERT_EQ(st, TTL_STATUS_SUCCESS);
+                std::fill(y.begin(), y.end(), std::numeric_limits<float>::quiet_NaN());
+                ASSERT_TRUE(run_fused(cfg, y.data(), x.data())) << "shared memory guard written";
+                check(y, ref, "fused without asynchronous copies, mma/order/merged",
+                      mma * 1000 + int(order) * 100 + merged);
+            }
+        }
 }
 
 // Allowing tensor cores never loses a fused plan: the planner also tries every shape without them (their layouts
@@ -542,7 +578,7 @@ TEST(FcEmulationStream, EveryShortReduction) {
             std::vector<float> out(size_t(padded_size(n, out_row, out_pad)),
                                    std::numeric_limits<float>::quiet_NaN());
             k.out = out.data();
-            cta_emu::GuardedBuffer smem(FC_TILE_SMEM_MAX);
+            cta_emu::GuardedBuffer smem(FC_TILE_SMEM_MAX, cta_emu::GuardedBuffer::kShared);
             smem.poison();
             ASSERT_TRUE(cta_emu::run_cta(FC_THREADS, [&] { fc_fused_stream(k, smem.data()); }));
             ASSERT_TRUE(smem.guard_intact());
@@ -708,7 +744,7 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
                                    std::numeric_limits<float>::quiet_NaN());
             k.out = out.data();
             const int64_t rows = fc_tile_rows(cfg), cols = fc_tile_cols(cfg);
-            cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(cfg));
+            cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(cfg), cta_emu::GuardedBuffer::kShared);
             for (int64_t by = 0; by < (P + rows - 1) / rows; ++by)
                 for (int64_t bx = 0; bx < (L * R + cols - 1) / cols; ++bx) {
                     smem.poison();
@@ -733,7 +769,9 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
             EXPECT_EQ(untouched_written, 0) << what;
             EXPECT_LE(ttl_test::rel_err(got, ref), 1e-6) << what;
             EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << what;
+            EXPECT_EQ(cta_emu::async_copy_errors(), 0) << what;
             cta_emu::misaligned_accesses() = 0;
+            cta_emu::async_copy_errors() = 0;
         }
 }
 
