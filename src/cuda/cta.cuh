@@ -33,11 +33,12 @@
 #define CTA_ASSERT_ALIGNED(p, bytes) assert(((uintptr_t)(p) & ((bytes)-1)) == 0)
 #endif
 
-/* Copies of one float from device memory into shared memory that stay in flight together until the thread waits
- * (cp.async, sm_80 and later): a CTA staging a chunk issues all its copies at once instead of a few loads per
- * thread at a time, each batch waiting a full memory latency before the next, and holds no registers for them.
- * CTA_COPY_ASYNC_F32(dst, src): dst in shared memory, src in device memory (CTA_IS_DEVICE_MEMORY(src)); a thread
- * sees its copies only after CTA_COPY_WAIT(), and the others only after a barrier that follows it. Devices
+/* Copies of one float (or one 16-byte aligned float4) from device memory into shared memory that stay in flight
+ * together until the thread waits (cp.async, sm_80 and later): a CTA staging a chunk issues all its copies at
+ * once instead of a few loads per thread at a time, each batch waiting a full memory latency before the next,
+ * and holds no registers for them.
+ * CTA_COPY_ASYNC_F32 / _F4(dst, src): dst in shared memory, src in device memory (CTA_IS_DEVICE_MEMORY(src)); a
+ * thread sees its copies only after CTA_COPY_WAIT(), and the others only after a barrier that follows it. Devices
  * before sm_80 and the host have no such copy: CTA_HAS_COPY_ASYNC is 0 and the stage loops batch plain loads
  * instead. The emulation (CTA_HOST_EMULATION) defers each copy to the thread's wait, so a read before the wait
  * sees the stage's poison. */
@@ -49,17 +50,25 @@ static __device__ __forceinline__ void cta_copy_async_f32(float *dst, const floa
                  "l"(__cvta_generic_to_global(src))
                  : "memory");
 }
+static __device__ __forceinline__ void cta_copy_async_f4(float4 *dst, const float4 *src) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"((unsigned)__cvta_generic_to_shared(dst)),
+                 "l"(__cvta_generic_to_global(src))
+                 : "memory");
+}
 #define CTA_COPY_ASYNC_F32(dst, src) cta_copy_async_f32((dst), (src))
+#define CTA_COPY_ASYNC_F4(dst, src) cta_copy_async_f4((dst), (src))
 #define CTA_COPY_WAIT() asm volatile("cp.async.wait_all;\n" ::: "memory")
 #elif defined(CTA_HOST_EMULATION)
 #define CTA_HAS_COPY_ASYNC cta_emu_has_copy_async() /* a test may emulate a device without them */
 #define CTA_IS_DEVICE_MEMORY(p) cta_emu_is_device_memory((const void *)(p))
 #define CTA_COPY_ASYNC_F32(dst, src) cta_emu_copy_async_f32((dst), (src))
+#define CTA_COPY_ASYNC_F4(dst, src) cta_emu_copy_async_f4((dst), (src))
 #define CTA_COPY_WAIT() cta_emu_copy_wait()
 #else
 #define CTA_HAS_COPY_ASYNC 0
 #define CTA_IS_DEVICE_MEMORY(p) false
 #define CTA_COPY_ASYNC_F32(dst, src) (*(dst) = *(src))
+#define CTA_COPY_ASYNC_F4(dst, src) (*(dst) = *(src))
 #define CTA_COPY_WAIT() ((void)0)
 #endif
 

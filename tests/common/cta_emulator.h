@@ -364,4 +364,10 @@ static inline void cta_emu_check_aligned(const void *p, uintptr_t bytes) {
 static inline bool cta_emu_has_copy_async() { return cta_emu::copy_async_available(); }
 static inline bool cta_emu_is_device_memory(const void *p) { return !cta_emu::is_shared(p); }
 static inline void cta_emu_copy_async_f32(float *dst, const float *src) { cta_emu::cta().copy_async(dst, src); }
+static inline void cta_emu_copy_async_f4(float4 *dst, const float4 *src) {
+    cta_emu_check_aligned(dst, 16);
+    cta_emu_check_aligned(src, 16);
+    for (int e = 0; e < 4; ++e)
+        cta_emu::cta().copy_async(reinterpret_cast<float *>(dst) + e, reinterpret_cast<const float *>(src) + e);
+}
 static inline void cta_emu_copy_wait() { cta_emu::cta().copy_wait(); }

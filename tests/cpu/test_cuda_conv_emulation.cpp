@@ -244,8 +244,11 @@ std::vector<float> run_plan(const ttl_cuda_conv_plan_t &p, const float *x, size_
     std::vector<float> y(y_size, std::numeric_limits<float>::quiet_NaN());
     HostExec exec{&p};
     cta_emu::misaligned_accesses() = 0;
+    cta_emu::async_copy_errors() = 0;
     EXPECT_EQ(conv_tt_schedule(&p, exec, y.data(), x, ws.data()), TTL_STATUS_SUCCESS);
     EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << "vector accesses off their alignment";
+    EXPECT_EQ(cta_emu::async_copy_errors(), 0) << "asynchronous copies not from device into shared memory, or not "
+                                                  "waited for";
     EXPECT_TRUE(exec.fused_ok) << "a fused block wrote past its shared memory or diverged at a barrier";
     EXPECT_TRUE(ws.guard_intact()) << "workspace written past workspace_bytes";
     return y;
@@ -333,6 +336,32 @@ TEST_P(ConvEmulation, EveryVariantOrderAndChunking) {
     h100.occupancy = h100_occupancy;
     for (const Mode &m : kModes)
         if (m.order == TTL_ORDER_AUTO && m.budget == 0 && !m.force_unfused && m.tile_px == 0) run_mode(h100, m);
+}
+
+// A device without asynchronous copies (before sm_80) stages a fused block's cores with plain loads: both
+// variants' default plans on the 3-multiprocessor device, against the reference.
+TEST_P(ConvEmulation, FusedBlocksWithoutAsynchronousCopies) {
+    struct NoAsyncCopies {
+        NoAsyncCopies() { cta_emu::copy_async_available() = false; }
+        ~NoAsyncCopies() { cta_emu::copy_async_available() = true; }
+    } scoped;
+    const ConvCase &c = cases()[GetParam().case_index];
+    const int layout = GetParam().layout;
+    const CaseData &d = case_data(GetParam().case_index);
+    const ttl_conv_shape_t shape{c.batch, c.height, c.width, ttl_layout_t(layout)};
+    ttl_conv_stats_t stats;
+    ASSERT_EQ(ttl_conv_stats(&stats, &d.desc, &shape), TTL_STATUS_SUCCESS);
+    const float *x = layout == TTL_LAYOUT_NCHW ? d.x_nchw.data() : d.x_nhwc.data();
+    const std::vector<float> &ref = d.y_ref.at(layout);
+    HostConvLayer h(d, c.bias, 3, 227 * 1024);
+    ASSERT_TRUE(h.layer.tt_ok);
+    for (const Mode &m : {kModes[0], kModes[1]}) {
+        ttl_cuda_conv_plan_t p{};
+        ASSERT_EQ(plan_mode(&p, h, m, c, shape, stats), TTL_STATUS_SUCCESS) << m.name;
+        if (p.info.macs > kMaxEmulatedMacs) continue;
+        EXPECT_EQ(p.fused, 1) << m.name;
+        EXPECT_LE(rel_err(run_plan(p, x, ref.size()), ref), 1e-5) << m.name;
+    }
 }
 
 // A missing barrier in a fused block (or a grid-stride kernel reading what another of its threads writes) makes
