@@ -635,18 +635,17 @@ TTL_CONV_HD void tt_fused_cta(float *__restrict__ out, const float *__restrict__
 
     /* at_floats (a multiple of 8) and g0_floats (of 4): whole float4 copies, all in flight at once where the
      * device has asynchronous copies (a dozen round trips to memory before the first tile otherwise) */
-    if (CTA_HAS_COPY_ASYNC) {
-        for (int64_t i = tid; i < chain.at_floats / 4; i += nthr)
-            CTA_COPY_ASYNC_F4(reinterpret_cast<float4 *>(s_at) + i, reinterpret_cast<const float4 *>(at_g) + i);
-        for (int i = tid; i < g0_floats / 4; i += nthr)
-            CTA_COPY_ASYNC_F4(reinterpret_cast<float4 *>(s_g0) + i, reinterpret_cast<const float4 *>(g0_g) + i);
-        CTA_COPY_WAIT();
-    } else {
-        for (int64_t i = tid; i < chain.at_floats / 4; i += nthr)
-            reinterpret_cast<float4 *>(s_at)[i] = load_ro(reinterpret_cast<const float4 *>(at_g) + i);
-        for (int i = tid; i < g0_floats / 4; i += nthr)
-            reinterpret_cast<float4 *>(s_g0)[i] = load_ro(reinterpret_cast<const float4 *>(g0_g) + i);
-    }
+    auto copy4 = [](float4 *dst, const float4 *src) {
+        if (CTA_HAS_COPY_ASYNC)
+            CTA_COPY_ASYNC_F4(dst, src);
+        else
+            *dst = load_ro(src);
+    };
+    for (int64_t i = tid; i < chain.at_floats / 4; i += nthr)
+        copy4(reinterpret_cast<float4 *>(s_at) + i, reinterpret_cast<const float4 *>(at_g) + i);
+    for (int i = tid; i < g0_floats / 4; i += nthr)
+        copy4(reinterpret_cast<float4 *>(s_g0) + i, reinterpret_cast<const float4 *>(g0_g) + i);
+    CTA_COPY_WAIT(); /* this thread's copies landed; the first tile's barrier shows them to the others */
 
     const int last = chain.num_steps - 1;
     for (int64_t tile = block; tile < num_tiles; tile += grid) {

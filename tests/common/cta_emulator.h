@@ -111,6 +111,15 @@ inline bool &copy_async_available() {
     return available;
 }
 
+// Emulates a device with or without asynchronous copies for the lifetime of the object.
+class ScopedAsyncCopies {
+  public:
+    explicit ScopedAsyncCopies(bool available) { copy_async_available() = available; }
+    ~ScopedAsyncCopies() { copy_async_available() = true; }
+    ScopedAsyncCopies(const ScopedAsyncCopies &) = delete;
+    ScopedAsyncCopies &operator=(const ScopedAsyncCopies &) = delete;
+};
+
 // Asynchronous copies that broke a rule since the last reset: a destination outside shared memory, a source in
 // it, or a copy its thread never waited for.
 inline long &async_copy_errors() {

@@ -197,18 +197,22 @@ TEST_P(FcEmulation, SequentialBothOrders) {
     HostLayer h(d, 11, s.bias, 132, 227 * 1024);
     const auto x = ttl_test::random_vector(s.batch * d.in_features, 12);
     const auto ref = oracle(h, x, s.batch);
-    for (int mma : {FC_MMA_OFF, FC_MMA_FORCED})
-        for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST}) {
-            ttl_cuda_fc_plan_t plan = host_plan(h, s.batch);
-            ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, s.batch, order, 0, 0, mma), TTL_STATUS_SUCCESS);
-            EXPECT_TRUE(plan.seq.ws_bytes <= activation_bound(d, s.batch) ||
-                        plan.seq.ws_bytes == least_workspace(h, s.batch, order))
-                << "workspace " << plan.seq.ws_bytes << " over the bound and not the least";
-            for (int32_t i = 0; i < plan.seq.num_steps; ++i) EXPECT_EQ(plan.seq.steps[i].tile.mma, mma > 0);
-            std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
-            ASSERT_TRUE(run_sequential(plan, y.data(), x.data()));
-            check(y, ref, mma ? "sequential (tensor cores) order" : "sequential order", int(order));
-        }
+    for (bool async_copies : {true, false}) { // false: a device before sm_80, whose stages batch plain loads
+        const cta_emu::ScopedAsyncCopies copies(async_copies);
+        for (int mma : {FC_MMA_OFF, FC_MMA_FORCED})
+            for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST}) {
+                ttl_cuda_fc_plan_t plan = host_plan(h, s.batch);
+                ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, s.batch, order, 0, 0, mma), TTL_STATUS_SUCCESS);
+                EXPECT_TRUE(plan.seq.ws_bytes <= activation_bound(d, s.batch) ||
+                            plan.seq.ws_bytes == least_workspace(h, s.batch, order))
+                    << "workspace " << plan.seq.ws_bytes << " over the bound and not the least";
+                for (int32_t i = 0; i < plan.seq.num_steps; ++i) EXPECT_EQ(plan.seq.steps[i].tile.mma, mma > 0);
+                std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+                ASSERT_TRUE(run_sequential(plan, y.data(), x.data()));
+                check(y, ref, mma ? "sequential (tensor cores) async/order" : "sequential async/order",
+                      int(async_copies) * 10 + int(order));
+            }
+    }
 }
 
 // Every slicing of the schedule (how many leading steps run per chunk, and chunks of 1, 2, 3 units and all of
@@ -354,36 +358,28 @@ TEST_P(FcEmulation, FusedEveryOrderAndMerge) {
     }
 }
 
-// A device without asynchronous copies (before sm_80) stages every chunk in batches of plain loads: sequential and
-// fused plans, both orders, every merge, FFMA and tensor-core tiles, against the oracle.
-TEST_P(FcEmulation, StagesWithoutAsynchronousCopies) {
-    struct NoAsyncCopies {
-        NoAsyncCopies() { cta_emu::copy_async_available() = false; }
-        ~NoAsyncCopies() { cta_emu::copy_async_available() = true; }
-    } scoped;
+// A device without asynchronous copies (before sm_80) stages every chunk in batches of plain loads: fused plans,
+// both orders, no merge and every core merged, FFMA and tensor-core tiles, against the oracle (the sequential
+// kernel: SequentialBothOrders).
+TEST_P(FcEmulation, FusedStagesWithoutAsynchronousCopies) {
+    const cta_emu::ScopedAsyncCopies no_async_copies(false);
     const Shape &s = GetParam();
     const ttl_fc_desc_t d = ttl_test::fc_desc(s.out_modes, s.in_modes, s.ranks);
     HostLayer h(d, 31, s.bias, 4, 60 * 1024);
     const auto x = ttl_test::random_vector(s.batch * d.in_features, 32);
     const auto ref = oracle(h, x, s.batch);
     for (int mma : {FC_MMA_OFF, FC_MMA_FORCED})
-        for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST}) {
-            ttl_cuda_fc_plan_t plan = host_plan(h, s.batch);
-            ASSERT_EQ(fc_seq_schedule_plan(&plan.seq, &h.layer, s.batch, order, 0, 0, mma), TTL_STATUS_SUCCESS);
-            std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
-            ASSERT_TRUE(run_sequential(plan, y.data(), x.data()));
-            check(y, ref, "sequential without asynchronous copies, mma/order", mma * 10 + int(order));
+        for (ttl_order_t order : {TTL_ORDER_FIRST_TO_LAST, TTL_ORDER_LAST_TO_FIRST})
             for (int32_t merged : {0, d.num_cores}) {
                 fc_fused_config_t cfg;
                 const ttl_status_t st = fc_fused_plan(&cfg, &h.layer, s.batch, order, merged, mma);
                 if (st == TTL_STATUS_UNSUPPORTED) continue;
                 ASSERT_EQ(st, TTL_STATUS_SUCCESS);
-                std::fill(y.begin(), y.end(), std::numeric_limits<float>::quiet_NaN());
+                std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
                 ASSERT_TRUE(run_fused(cfg, y.data(), x.data())) << "shared memory guard written";
                 check(y, ref, "fused without asynchronous copies, mma/order/merged",
                       mma * 1000 + int(order) * 100 + merged);
             }
-        }
 }
 
 // Allowing tensor cores never loses a fused plan: the planner also tries every shape without them (their layouts
