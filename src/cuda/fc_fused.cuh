@@ -156,10 +156,7 @@ __host__ __device__ CTA_NOINLINE void fc_stream_step(const fc_contraction &__res
                 const int64_t l = l0 + u * FC_THREADS + tid;
                 if (l >= L) continue;
                 const fc_out_map map(k);
-                const fc_out_col col = map.column(l);
-                CTA_UNROLL
-                for (int j = 0; j < 4; ++j)
-                    if (p0 + j < P) map.store(col, p0 + j, acc[u][j]);
+                map.store_column(l, p0, 1, acc[u]); /* column l: R = 1 */
             }
         }
     }
@@ -209,6 +206,7 @@ static inline __host__ __device__ void fc_fused_cta(const fc_fused_params_t &prm
         k.in_qs = st.in_qs;
         k.out_pad = st.out_pad;
         k.div_out_row = st.div_out_row;
+        k.out_plain = !last; /* an intermediate in shared memory, [L, P, R] with padding, no bias */
         /* No barrier needed between steps: fc_tile_gemm has one before it reads In or writes the stage, and step
          * s + 1 writes the buffer step s - 1 wrote (and step s read) only in its store phase, after its own
          * barriers. */

@@ -24,7 +24,11 @@
  * Output map: element (l, p, r) goes to out[o + (o / out_row) * out_pad] with o = (l / lps) * bs + base + e * es
  * and e = ((l % lps) * P + p) * R + r, and bias[base + e * es] is added when bias is not NULL. An intermediate uses
  * lps = L, bs = 0, base = 0, es = 1 (plain [L, P, R], rows padded by out_pad when the next step reads it
- * directly); the last step maps into y (see fc_fused.cu for the strided variants) with out_pad = 0.
+ * directly); the last step maps into y (see fc_fused.cu for the strided variants) with out_pad = 0. Where the map
+ * is plain, o = (l P + p) R + r, with no bias and every offset below 2^31 (fc_contraction.out_plain: every
+ * intermediate, and every sequential launch without bias), it is computed in 32 bits, a handful of instructions per
+ * output instead of about forty in int64 with the bias test (the epilogue of a short-q tile cost more than its
+ * multiply-adds).
  *
  * Bounds: columns c >= L R and rows p >= P are staged as zeros (direct: read at column 0) and never stored; a
  * chunk reads In at colbase(c) + q in_qs <= (L - 1) in_ls + (R - 1) + (Q - 1) in_qs < L in_ls, and At at
@@ -48,6 +52,7 @@
 
 static_assert(FC_WARPS == 8, "tile shapes below assume 8 warps");
 static_assert(FC_MAX_ROWS == 8 * FC_WARPS, "largest row tile is tp = 8 times wp = 8");
+static_assert(FC_MAX_COLS <= 2 * FC_THREADS, "fc_stage_b gives a thread at most two columns");
 
 // ---------------------------------------------------------------------------------------------------------------
 // tile geometry (host and device)
@@ -124,7 +129,8 @@ __host__ __device__ static inline fc_tile_stage fc_tile_stage_carve(const fc_til
  * divide by R and lps (fc_contraction_make); otherwise the tile divides in int64. in_ls, in_qs: floats from one
  * row l of In to the next (Q R, or more when padded), and from one q to the next (R, or more when padded).
  * out_pad > 0 (only for outputs in shared memory, all offsets below 2^31): out_pad floats follow every out_row
- * outputs, div_out_row divides by out_row. */
+ * outputs, div_out_row divides by out_row. out_plain: the output map is plain (see the top of this file; implies
+ * small, so that the tile divides by R with div_r). */
 struct fc_contraction {
     const float *at;
     int64_t lda;
@@ -138,6 +144,7 @@ struct fc_contraction {
     int64_t in_ls, in_qs;
     int32_t out_pad;
     ttl_divider_t div_out_row;
+    int32_t out_plain;
 };
 
 /* A contraction of plain, unpadded tensors; `small` and the dividers are set from L, R and lps (host). */
@@ -155,6 +162,9 @@ static inline fc_contraction fc_contraction_make(const float *at, int64_t lda, c
     k.in_qs = R;
     k.out_pad = 0;
     k.div_out_row = ttl_divider_make(1u);
+    /* plain: (l / lps) bs + e is (l P + p) R + r when lps covers L or bs is a whole sample's lps P R */
+    k.out_plain = k.small && bias == NULL && base == 0 && es == 1 && P > 0 && P <= INT32_MAX / R &&
+                  L <= INT32_MAX / (P * R) && (lps >= L || bs == lps * P * R);
     return k;
 }
 
@@ -184,45 +194,84 @@ template <int TP> __host__ __device__ __forceinline__ void fc_load_rows(float (&
     }
 }
 
-/* Copies n values into shared memory, *dst(i) = *src(i) for i < n, spread over the CTA: src(i) NULL stores a
- * zero, dst(i) NULL skips i. Where the device has asynchronous copies (CTA_HAS_COPY_ASYNC) and `async` says every
- * source is in device memory, each value is one: all of a thread's copies are in flight together, and the caller
- * waits for them (CTA_COPY_WAIT) before the barrier that ends the stage. Otherwise (an older device, a source in
- * shared memory such as the fused kernel's merged core, a caller short of registers) each thread issues
- * FC_STAGE_BATCH independent loads before its first store, so those loads overlap (a store in between would
- * serialise them: the compiler cannot tell that a generic source pointer does not alias the stage). */
+/* This thread's share of a stage into shared memory. A stage is spread over the CTA so that each thread's values
+ * lie at a fixed stride in the stage (and, mostly, in the source): its addresses then advance by a constant per
+ * value instead of each being worked out from a flat index (about 50 instructions a value in int64, several times
+ * the multiply-adds a value feeds). Where the device has asynchronous copies (CTA_HAS_COPY_ASYNC) and `async` says
+ * every source is in device memory, each value is one: all of a thread's copies are in flight together, and the
+ * caller waits for them (CTA_COPY_WAIT) before the barrier that ends the stage. Otherwise (an older device, a
+ * source in shared memory such as the fused kernel's merged core, a caller short of registers) the thread issues
+ * BATCH independent loads before its first store, so that those loads overlap (a store in between would serialise
+ * them: the compiler cannot tell that a generic source pointer does not alias the stage). */
 #define FC_STAGE_BATCH 8
-template <typename Src, typename Dst>
-__host__ __device__ __forceinline__ void fc_stage(int n, bool async, Src src, Dst dst) {
+/* The direct tiles stage A alone, two or three values per thread: short batches keep their registers. */
+#define FC_STAGE_BATCH_A 2
+
+/* Values j < count: dst[j dst_step] = src[j src_step] for j < valid, zero for valid <= j < count. */
+template <int BATCH = FC_STAGE_BATCH>
+__host__ __device__ __forceinline__ void fc_stage_strided(int count, int valid, bool async, const float *src,
+                                                          int64_t src_step, float *dst, int dst_step) {
     if (CTA_HAS_COPY_ASYNC && async) {
         CTA_NO_UNROLL
-        for (int i = CTA_TID(); i < n; i += FC_THREADS) {
-            float *d = dst(i);
-            if (d == NULL) continue;
-            const float *s = src(i);
-            if (s == NULL)
-                *d = 0.0f;
+        for (int j = 0; j < count; ++j, src += src_step, dst += dst_step) {
+            if (j < valid)
+                CTA_COPY_ASYNC_F32(dst, src);
             else
-                CTA_COPY_ASYNC_F32(d, s);
+                *dst = 0.0f;
         }
     } else {
-        for (int i0 = CTA_TID(); i0 < n; i0 += FC_THREADS * FC_STAGE_BATCH) {
-            float v[FC_STAGE_BATCH];
+        for (int j0 = 0; j0 < count; j0 += BATCH, src += BATCH * src_step, dst += BATCH * dst_step) {
+            float v[BATCH];
+            const float *s = src;
             CTA_UNROLL
-            for (int u = 0; u < FC_STAGE_BATCH; ++u) {
-                const int i = i0 + u * FC_THREADS;
-                const float *s = i < n ? src(i) : NULL;
-                v[u] = s != NULL ? *s : 0.0f;
-            }
+            for (int u = 0; u < BATCH; ++u, s += src_step) v[u] = j0 + u < valid ? *s : 0.0f;
             CTA_UNROLL
-            for (int u = 0; u < FC_STAGE_BATCH; ++u) {
-                const int i = i0 + u * FC_THREADS;
-                float *d = i < n ? dst(i) : NULL;
-                if (d != NULL) *d = v[u];
-            }
+            for (int u = 0; u < BATCH; ++u)
+                if (j0 + u < count) dst[u * dst_step] = v[u];
         }
     }
 }
+
+/* Values j < count: dst[j dst_step] = *src(j), a zero where src(j) is NULL (sources at no fixed stride). */
+template <typename Src>
+__host__ __device__ __forceinline__ void fc_stage_gather(int count, bool async, Src src, float *dst, int dst_step) {
+    if (CTA_HAS_COPY_ASYNC && async) {
+        CTA_NO_UNROLL
+        for (int j = 0; j < count; ++j, dst += dst_step) {
+            const float *s = src(j);
+            if (s == NULL)
+                *dst = 0.0f;
+            else
+                CTA_COPY_ASYNC_F32(dst, s);
+        }
+    } else {
+        for (int j0 = 0; j0 < count; j0 += FC_STAGE_BATCH, dst += FC_STAGE_BATCH * dst_step) {
+            float v[FC_STAGE_BATCH];
+            CTA_UNROLL
+            for (int u = 0; u < FC_STAGE_BATCH; ++u) {
+                const float *s = j0 + u < count ? src(j0 + u) : NULL;
+                v[u] = s != NULL ? *s : 0.0f;
+            }
+            CTA_UNROLL
+            for (int u = 0; u < FC_STAGE_BATCH; ++u)
+                if (j0 + u < count) dst[u * dst_step] = v[u];
+        }
+    }
+}
+
+/* A thread's values of a stage whose flat index is i = major << minor_log | minor (minor_log <= 8): its first
+ * one, its stride in `major` and how many of [0, majors) it takes (minor = the thread's own: tid mod 2^minor_log,
+ * whole CTA strides apart). */
+struct fc_stage_share {
+    int minor, major0, major_step, step_log;
+    __host__ __device__ __forceinline__ fc_stage_share(int minor_log)
+        : minor(CTA_TID() & ((1 << minor_log) - 1)), major0(CTA_TID() >> minor_log),
+          major_step(FC_THREADS >> minor_log), step_log(ttl_floor_log2(FC_THREADS) - minor_log) {}
+    /* values of major in [major0, end) this thread takes */
+    __host__ __device__ __forceinline__ int count(int end) const {
+        return major0 < end ? (end - major0 + major_step - 1) >> step_log : 0;
+    }
+};
 
 /* The row l of column c = l R + r: by the contraction's divider when `small`, in int64 otherwise. */
 __host__ __device__ __forceinline__ int64_t fc_column_row(int64_t c, int32_t small, ttl_divider_t div_r,
@@ -230,34 +279,79 @@ __host__ __device__ __forceinline__ int64_t fc_column_row(int64_t c, int32_t sma
     return small ? (int64_t)ttl_div((uint32_t)c, div_r) : c / R;
 }
 
-/* Where output column c = l R + r goes (see the output map at the top of this file). */
-struct fc_out_col {
-    int64_t lb, lw, r;
-};
-
 /* The output map of a contraction with its fields read once: read through the contraction, they would be reloaded
  * after every store into `out`, which might alias them. */
 struct fc_out_map {
     float *out;
     const float *bias;
     int64_t P, R, lps, bs, base, es;
-    int32_t small, out_pad;
+    int32_t small, out_pad, plain;
     ttl_divider_t div_r, div_lps, div_out_row;
 
     __host__ __device__ explicit fc_out_map(const fc_contraction &k)
         : out(k.out), bias(k.bias), P(k.P), R(k.R), lps(k.lps), bs(k.bs), base(k.base), es(k.es), small(k.small),
-          out_pad(k.out_pad), div_r(k.div_r), div_lps(k.div_lps), div_out_row(k.div_out_row) {}
+          out_pad(k.out_pad), plain(k.out_plain), div_r(k.div_r), div_lps(k.div_lps), div_out_row(k.div_out_row) {}
 
-    __host__ __device__ __forceinline__ fc_out_col column(int64_t c) const {
-        const int64_t l = fc_column_row(c, small, div_r, R), lb = fc_column_row(l, small, div_lps, lps);
-        return fc_out_col{lb, l - lb * lps, c - l * R};
+    /* The first `count` values of a plain map's column, v[i] at e0 + i estep (plus its padding where PADDED),
+     * into `to`. */
+    template <bool PADDED, int N>
+    __host__ __device__ __forceinline__ void store_plain(float *to, int32_t e0, int32_t estep, int32_t count,
+                                                         const float (&v)[N]) const {
+        if constexpr (!PADDED) { /* one pointer walked down the column: fewer registers than N addresses */
+            float *o = to + e0;
+            CTA_UNROLL
+            for (int i = 0; i < N; ++i, o += estep)
+                if (count >= N || i < count) *o = v[i];
+        } else {
+            auto at = [&](int32_t e) { return e + (int32_t)ttl_div((uint32_t)e, div_out_row) * out_pad; };
+            if (count >= N) {
+                CTA_UNROLL
+                for (int i = 0; i < N; ++i) to[at(e0 + i * estep)] = v[i];
+            } else {
+                CTA_UNROLL
+                for (int i = 0; i < N; ++i)
+                    if (i < count) to[at(e0 + i * estep)] = v[i];
+            }
+        }
     }
 
-    /* Stores element (column, p), adding the bias. */
-    __host__ __device__ __forceinline__ void store(const fc_out_col &col, int64_t p, float v) const {
-        const int64_t e = (col.lw * P + p) * R + col.r, o = col.lb * bs + base + e * es;
-        if (bias != NULL) v += bias[base + e * es];
-        out[out_pad > 0 ? o + (int64_t)ttl_div((uint32_t)o, div_out_row) * out_pad : o] = v;
+    /* Stores v[i] as element (p0 + i pstep, c) of column c, for the rows below P, adding the bias. The map's
+     * form is tested once per column, not per value: a plain map's offsets are e0 + i pstep R (int32) plus the
+     * padding, stored without a bound test per value where the column's rows all exist, and into shared memory
+     * as such where `out` is there (a generic store costs address instructions more); the general form works in
+     * int64. */
+    template <int N>
+    __host__ __device__ __forceinline__ void store_column(int64_t c, int64_t p0, int pstep,
+                                                          const float (&v)[N]) const {
+        if (plain) {
+            const int32_t r32 = (int32_t)R, l = (int32_t)ttl_div((uint32_t)c, div_r), rows = (int32_t)(P - p0);
+            const int32_t e0 = (l * (int32_t)P + (int32_t)p0) * r32 + ((int32_t)c - l * r32);
+            const int32_t count = rows <= 0 ? 0 : (rows + pstep - 1) / pstep; /* values i with p0 + i pstep < P */
+#ifdef __CUDA_ARCH__
+            if (__isShared(out)) { /* a fused intermediate: padded (a multiply by zero where it is not) */
+                float *so = out;
+                __builtin_assume(__isShared(so));
+                store_plain<true>(so, e0, pstep * r32, count, v);
+                return;
+            }
+#endif
+            if (out_pad > 0)
+                store_plain<true>(out, e0, pstep * r32, count, v);
+            else
+                store_plain<false>(out, e0, pstep * r32, count, v);
+            return;
+        }
+        const int64_t l = fc_column_row(c, small, div_r, R), lb = fc_column_row(l, small, div_lps, lps);
+        const int64_t lw = l - lb * lps, r = c - l * R;
+        CTA_UNROLL
+        for (int i = 0; i < N; ++i) {
+            const int64_t p = p0 + i * pstep;
+            if (p >= P) continue;
+            const int64_t e = (lw * P + p) * R + r, o = lb * bs + base + e * es;
+            float x = v[i];
+            if (bias != NULL) x += bias[base + e * es];
+            out[out_pad > 0 ? o + (int64_t)ttl_div((uint32_t)o, div_out_row) * out_pad : o] = x;
+        }
     }
 };
 
@@ -269,28 +363,31 @@ __host__ __device__ __forceinline__ void fc_stage_b(const fc_contraction &k, con
                                                     bool async_ok) {
     const int cols_log = ttl_floor_log2(cols);
     const bool async = async_ok && CTA_IS_DEVICE_MEMORY(k.in);
-    if (k.R >= 8) { /* runs of r are contiguous in memory: column index fastest */
-        fc_stage(
-            fill * cols, async,
-            [&](int i) -> const float * {
-                const int qq = i >> cols_log, cc = i & (cols - 1);
-                const int64_t base = colbase[cc];
-                return base >= 0 && qq < kc ? k.in + base + (q0 + qq) * k.in_qs : NULL;
-            },
-            [&](int i) -> float * { return Bs + (i >> cols_log) * ldb + (i & (cols - 1)); });
+    if (k.R >= 8) { /* runs of r are contiguous in memory: column index fastest, each thread down its columns */
+        const int per_thread = cols > FC_THREADS ? cols / FC_THREADS : 1; /* columns (cols <= 512: 1 or 2) */
+        const fc_stage_share sh(cols_log < 8 ? cols_log : 8);             /* minor: the column (mod 256) */
+        for (int m = 0; m < per_thread; ++m) {
+            const int cc = sh.minor + m * FC_THREADS, q_first = sh.major0;
+            const int64_t base = colbase[cc];
+            const int valid = base >= 0 ? sh.count(kc) : 0;
+            fc_stage_strided(sh.count(fill), valid, async, k.in + (valid > 0 ? base + (q0 + q_first) * k.in_qs : 0),
+                             (int64_t)sh.major_step * k.in_qs, Bs + q_first * ldb + cc, sh.major_step * ldb);
+        }
     } else { /* short runs of r: q fastest, which is contiguous when R == 1; a short last chunk is padded */
-        const int kc_log = ttl_ceil_log2(fill), kc_pad = 1 << kc_log;
-        fc_stage(
-            kc_pad * cols, async,
-            [&](int i) -> const float * {
-                const int cc = i >> kc_log, qq = i & (kc_pad - 1);
-                const int64_t base = colbase[cc];
-                return base >= 0 && qq < kc ? k.in + base + (q0 + qq) * k.in_qs : NULL;
+        const int kc_log = ttl_ceil_log2(fill);
+        const fc_stage_share sh(kc_log); /* minor: this thread's q, major: its columns */
+        const int qq = sh.minor;
+        if (qq >= fill) return;
+        const bool q_valid = qq < kc;
+        const float *in_q = k.in + (q_valid ? (q0 + qq) * k.in_qs : 0);
+        const int cc0 = sh.major0, cstep = sh.major_step;
+        fc_stage_gather(
+            sh.count(cols), async,
+            [&](int j) -> const float * {
+                const int64_t base = colbase[cc0 + j * cstep];
+                return q_valid && base >= 0 ? in_q + base : NULL;
             },
-            [&](int i) -> float * {
-                const int cc = i >> kc_log, qq = i & (kc_pad - 1);
-                return qq < fill ? Bs + qq * ldb + cc : NULL;
-            });
+            Bs + qq * ldb + cc0, cstep);
     }
 }
 
@@ -319,14 +416,13 @@ __host__ __device__ __forceinline__ void fc_stage_colbase(const fc_contraction &
  * alone, a few values per thread, in batches: beside their tiles the copy loop cost the fused kernel spills. */
 __host__ __device__ __forceinline__ void fc_stage_a(const fc_contraction &k, float *As, int rows, int lda,
                                                     int64_t row0, int64_t q0, int kc, int fill, bool async) {
-    const int rows_log = ttl_floor_log2(rows);
-    fc_stage(
-        fill * rows, async && CTA_IS_DEVICE_MEMORY(k.at),
-        [&](int i) -> const float * {
-            const int qq = i >> rows_log, pp = i & (rows - 1);
-            return qq < kc && row0 + pp < k.P ? k.at + (q0 + qq) * k.lda + row0 + pp : NULL;
-        },
-        [&](int i) -> float * { return As + (i >> rows_log) * lda + (i & (rows - 1)); });
+    const fc_stage_share sh(ttl_floor_log2(rows)); /* rows <= FC_MAX_ROWS: minor is the row, major the q */
+    const int pp = sh.minor;
+    const int valid = row0 + pp < k.P ? sh.count(kc) : 0;
+    fc_stage_strided<FC_STAGE_BATCH_A>(sh.count(fill), valid, async && CTA_IS_DEVICE_MEMORY(k.at),
+                                       k.at + (valid > 0 ? (q0 + sh.major0) * k.lda + row0 + pp : 0),
+                                       (int64_t)sh.major_step * k.lda, As + sh.major0 * lda + pp,
+                                       sh.major_step * lda);
 }
 
 /* Computes the tile of rows [row0, row0 + ROWS) and columns [col0, col0 + COLS) of the contraction. Every thread
@@ -410,12 +506,10 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
         const int64_t c = col_thread + 32 * t;
         if (c >= C) continue;
         const fc_out_map map(k); /* per column, not per tile: held across the whole tile, its fields spilled */
-        const fc_out_col col = map.column(c);
+        float v[TP];
         CTA_UNROLL
-        for (int i = 0; i < TP; ++i) {
-            const int64_t p = row0 + wp * TP + i;
-            if (p < map.P) map.store(col, p, acc[i][t]);
-        }
+        for (int i = 0; i < TP; ++i) v[i] = acc[i][t];
+        map.store_column(c, row0 + wp * TP, 1, v);
     }
 }
 
@@ -510,15 +604,13 @@ __host__ __device__ void fc_tile_mma(const fc_contraction &k, int wp_count, int6
             const int64_t c = col0 + warp_col + 8 * j + 2 * t + e;
             if (c >= C) continue;
             const fc_out_map map(k);
-            const fc_out_col col = map.column(c);
+            float v[2 * MT]; /* rows g + 8 n of the warp's rows, n = 2 i + h */
             CTA_UNROLL
             for (int i = 0; i < MT; ++i) {
                 CTA_UNROLL
-                for (int h = 0; h < 2; ++h) {
-                    const int64_t p = row0 + warp_row + 16 * i + 8 * h + g;
-                    if (p < map.P) map.store(col, p, acc[i][j][2 * h + e]);
-                }
+                for (int h = 0; h < 2; ++h) v[2 * i + h] = acc[i][j][2 * h + e];
             }
+            map.store_column(c, row0 + warp_row + g, 8, v);
         }
     }
 }

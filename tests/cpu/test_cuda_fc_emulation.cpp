@@ -675,11 +675,32 @@ TEST(FcDivider, ExactBelow2To31) {
     EXPECT_EQ(wrong, 0);
 }
 
+// The plain output map (32-bit offsets, no bias) is taken exactly where it gives the general map's offsets: the
+// intermediates and a bias-free last step of a sequential launch, not with a bias, a strided map or offsets of
+// 2^31 or more.
+TEST(FcContraction, PlainOutputMapOnlyWhereItHolds) {
+    const float a = 0.0f, bias = 0.0f;
+    auto make = [&](const float *b, int64_t L, int64_t P, int64_t R, int64_t lps, int64_t bs, int64_t base,
+                    int64_t es) {
+        return fc_contraction_make(&a, 8, &a, nullptr, b, L, P, 3, R, lps, bs, base, es);
+    };
+    EXPECT_EQ(make(nullptr, 10, 4, 6, 10, 0, 0, 1).out_plain, 1);     // an intermediate
+    EXPECT_EQ(make(nullptr, 10, 4, 6, 5, 5 * 24, 0, 1).out_plain, 1); // y [B, M] of 2 samples of 5 rows
+    EXPECT_EQ(make(&bias, 10, 4, 6, 10, 0, 0, 1).out_plain, 0);
+    EXPECT_EQ(make(nullptr, 10, 4, 6, 5, 5 * 24 + 1, 0, 1).out_plain, 0); // samples further apart
+    EXPECT_EQ(make(nullptr, 10, 4, 6, 10, 0, 3, 1).out_plain, 0);
+    EXPECT_EQ(make(nullptr, 10, 4, 6, 10, 0, 0, 2).out_plain, 0);
+    const int64_t big = (int64_t(1) << 31) / 24; // L P R just under and at 2^31
+    EXPECT_EQ(make(nullptr, big - 1, 4, 6, big - 1, 0, 0, 1).out_plain, 1);
+    EXPECT_EQ(make(nullptr, big + 1, 4, 6, big + 1, 0, 0, 1).out_plain, 0);
+    EXPECT_EQ(make(nullptr, 2, int64_t(1) << 20, int64_t(1) << 12, 2, 0, 0, 1).out_plain, 0); // P R >= 2^31
+}
+
 // Every tile configuration of the shared routine, both forms (FFMA register tiles and 3xTF32 tensor-core tiles), on
 // contractions with awkward sizes, against plain loops in double: short rows (q-fastest B stage) and long ones
-// (column-fastest), columns divided by ttl_div and in int64, and the direct tile reading padded In (rows of L
-// padded; for the tensor-core layouts also every run of R) and writing padded rows of Out (as the fused
-// intermediates).
+// (column-fastest), columns divided by ttl_div and in int64 (there through the general output map), and the direct
+// tile reading padded In (rows of L padded; for the tensor-core layouts also every run of R) and writing padded
+// rows of Out (as the fused intermediates).
 class FcEmulationTile : public ::testing::TestWithParam<int64_t> {};
 
 enum TileVariant { kStagedDivider, kStagedInt64, kDirect, kDirectPaddedQ };
@@ -727,7 +748,7 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
             fc_contraction k =
                 fc_contraction_make(at.data(), lda, in.data(), nullptr, nullptr, L, P, Q, R, L, 0, 0, 1);
             ASSERT_TRUE(k.small);
-            if (variant == kStagedInt64) k.small = 0;
+            if (variant == kStagedInt64) k.small = 0, k.out_plain = 0; // and the general output map
             k.in_ls = layouts[variant].ls;
             k.in_qs = layouts[variant].qs;
             const auto &ref = refs[variant];
