@@ -99,17 +99,26 @@ TTL_CONV_HD int64_t x_index(const ttl_conv_geom_t &g, int64_t b, int64_t c, int6
     return g.nhwc ? ((b * g.H + ih) * g.W + iw) * g.C + c : ((b * g.C + c) * g.H + ih) * g.W + iw;
 }
 
-// Splits a work item w of a [channels][P] producer or sink into (channel, pixel): pixel fastest for NCHW
-// (neighbouring threads touch neighbouring activations of one plane), channel fastest for NHWC.
-template <class Idx> TTL_CONV_HD void split_item(Idx w, Idx channels, Idx P, int32_t nhwc, Idx *ch, Idx *q) {
-    if (nhwc) {
-        *q = w / channels;
-        *ch = w - *q * channels;
-    } else {
-        *ch = w / P;
-        *q = w - *ch * P;
+// The work items w = tid, tid + nthr, ... of a [channels][P] producer or sink as (channel, pixel) pairs: pixel
+// fastest for NCHW (neighbouring threads touch neighbouring activations of one plane), channel fastest for NHWC.
+// One division for the first item, then a step of (nthr / len, nthr % len) with a carry per item: a division per
+// item costs about 20 instructions, a fifth of a sink's item.
+template <class Idx> struct item_walk {
+    Idx major, minor, len, step_major, step_minor;
+    int32_t nhwc;
+    TTL_CONV_HD item_walk(Idx tid, Idx nthr, Idx channels, Idx P, int32_t nhwc_)
+        : len(nhwc_ ? channels : P), nhwc(nhwc_) {
+        if (len < 1) len = 1; /* no items: never walked */
+        major = tid / len, minor = tid - major * len;
+        step_major = nthr / len, step_minor = nthr - step_major * len;
     }
-}
+    TTL_CONV_HD Idx channel() const { return nhwc ? minor : major; }
+    TTL_CONV_HD Idx pixel() const { return nhwc ? major : minor; }
+    TTL_CONV_HD void next() {
+        major += step_major, minor += step_minor;
+        if (minor >= len) minor -= len, ++major;
+    }
+};
 
 // ---------------------------------------------------------------------------------------------------------------
 // swizzled states: conflict-free B fragments for the fused tensor-core steps
@@ -200,6 +209,53 @@ TTL_CONV_HD void spatial_filters(float (&acc)[W], const pixel_pos &pp, int64_t c
     }
 }
 
+// The nine x values a 3 x 3 filter reads at channel c of pixel pp (zeros in the padding), for every filter of the
+// pixel: one base pointer per item and each tap an offset from its row and column (three bounds tests of each),
+// where the general loop above works out every tap's int64 index and four bounds tests (about 20 instructions a
+// tap, more than its multiply-adds).
+TTL_CONV_HD void receptive_field_3x3(float (&xv)[9], const pixel_pos &pp, int64_t c, const float *__restrict__ x,
+                                     const ttl_conv_geom_t &g) {
+    const int64_t col_stride = g.nhwc ? g.C : 1, row_stride = g.W * col_stride;
+    const float *base = x + x_index(g, pp.b, c, 0, 0);
+    int64_t row_off[3], col_off[3];
+    bool row_in[3], col_in[3];
+    CTA_UNROLL
+    for (int k = 0; k < 3; ++k) {
+        const int64_t ih = pp.ih0 + (int64_t)k * g.dh, iw = pp.iw0 + (int64_t)k * g.dw;
+        row_in[k] = ih >= 0 && ih < g.H;
+        col_in[k] = iw >= 0 && iw < g.W;
+        row_off[k] = ih * row_stride;
+        col_off[k] = iw * col_stride;
+    }
+    CTA_UNROLL
+    for (int kp = 0; kp < 3; ++kp) {
+        CTA_UNROLL
+        for (int kq = 0; kq < 3; ++kq)
+            xv[3 * kp + kq] = row_in[kp] && col_in[kq] ? load_ro(base + row_off[kp] + col_off[kq]) : 0.0f;
+    }
+}
+
+// spatial_filters for a 3 x 3 filter from its loaded receptive field: the same sums in the same order.
+template <int W>
+TTL_CONV_HD void spatial_filters_3x3(float (&acc)[W], const float (&xv)[9], const float *g0a, int32_t r0pad) {
+    static_assert(W == 8 || W == 4, "whole float4 loads of the padded spatial core");
+    CTA_UNROLL
+    for (int t = 0; t < W; ++t) acc[t] = 0.0f;
+    CTA_UNROLL
+    for (int j = 0; j < 9; ++j) {
+        const float *gk = g0a + j * r0pad;
+        CTA_ASSERT_ALIGNED(gk, 16);
+        CTA_UNROLL
+        for (int v = 0; v < W / 4; ++v) {
+            const float4 gv = reinterpret_cast<const float4 *>(gk)[v];
+            acc[4 * v + 0] = fmaf(gv.x, xv[j], acc[4 * v + 0]);
+            acc[4 * v + 1] = fmaf(gv.y, xv[j], acc[4 * v + 1]);
+            acc[4 * v + 2] = fmaf(gv.z, xv[j], acc[4 * v + 2]);
+            acc[4 * v + 3] = fmaf(gv.w, xv[j], acc[4 * v + 3]);
+        }
+    }
+}
+
 // Stores the W filters of spatial_filters that exist (a0 + t < r_0) into rows (a0 + t) C + c of column q.
 template <int W, class Idx>
 TTL_CONV_HD void store_filters(float *buf, const ttl_conv_state_layout_t &lay, const float (&acc)[W], int32_t a0,
@@ -207,6 +263,53 @@ TTL_CONV_HD void store_filters(float *buf, const ttl_conv_state_layout_t &lay, c
     CTA_UNROLL
     for (int t = 0; t < W; ++t)
         if (a0 + t < r0) buf[state_at<Idx>(lay, ld, (Idx)(a0 + t) * C + c, q)] = acc[t];
+}
+
+// produce_sf for 3 x 3 filters (every layer of the paper), C' channels: a thread's items go kItems at a time,
+// all their receptive fields loaded (18 loads in flight, one wait) before the filters of any, each field feeding
+// all r_0 filters; the general loop waits once per item and per group of filters.
+template <class Idx, class Pixels>
+TTL_CONV_HD void produce_sf_3x3(float *buf, Idx P, Idx ld, const ttl_conv_state_layout_t &lay, Pixels pixels,
+                                const float *__restrict__ x, const float *g0, const ttl_conv_geom_t &g, Idx tid,
+                                Idx nthr, Idx C, int32_t slices, int32_t slice) {
+    constexpr int kItems = 2;
+    const Idx items = C * P;
+    item_walk<Idx> it(tid, nthr, C, P, g.nhwc);
+    for (Idx w0 = tid; w0 < items; w0 += kItems * nthr) {
+        Idx cs[kItems], q[kItems];
+        bool exists[kItems], valid[kItems];
+        float xv[kItems][9];
+        CTA_UNROLL
+        for (int u = 0; u < kItems; ++u) {
+            cs[u] = it.channel(), q[u] = it.pixel();
+            it.next();
+            const pixel_pos pp = pixels(q[u]);
+            exists[u] = w0 + u * nthr < items;
+            valid[u] = exists[u] && pp.valid;
+            if (valid[u]) receptive_field_3x3(xv[u], pp, cs[u] * slices + slice, x, g);
+        }
+        CTA_UNROLL
+        for (int u = 0; u < kItems; ++u) {
+            if (!exists[u]) continue;
+            if (!valid[u]) { /* a pixel past the batch: zeros */
+                for (int32_t a = 0; a < g.r0; ++a) buf[state_at<Idx>(lay, ld, (Idx)a * C + cs[u], q[u])] = 0.0f;
+                continue;
+            }
+            for (int32_t a0 = 0; a0 < g.r0;) {
+                if (g.r0pad - a0 >= 8) {
+                    float acc[8];
+                    spatial_filters_3x3<8>(acc, xv[u], g0 + a0, g.r0pad);
+                    store_filters<8, Idx>(buf, lay, acc, a0, g.r0, C, cs[u], ld, q[u]);
+                    a0 += 8;
+                } else {
+                    float acc[4];
+                    spatial_filters_3x3<4>(acc, xv[u], g0 + a0, g.r0pad);
+                    store_filters<4, Idx>(buf, lay, acc, a0, g.r0, C, cs[u], ld, q[u]);
+                    a0 += 4;
+                }
+            }
+        }
+    }
 }
 
 // SF: buf[(a C' + c') ld + q] = Z of pixel q < P at channel c = c' slices + slice (ld >= P: the row stride; rows
@@ -219,10 +322,14 @@ TTL_CONV_HD void produce_sf(float *buf, Idx P, Idx ld, const ttl_conv_state_layo
                             const float *__restrict__ x, const float *g0, const ttl_conv_geom_t &g, Idx tid,
                             Idx nthr, int32_t slices = 1, int32_t slice = 0) {
     const Idx C = (Idx)g.C / slices; /* rows of one filter a in the state: C' */
+    if (g.kh == 3 && g.kw == 3) {
+        produce_sf_3x3<Idx>(buf, P, ld, lay, pixels, x, g0, g, tid, nthr, C, slices, slice);
+        return;
+    }
     const Idx items = C * P;
-    for (Idx w = tid; w < items; w += nthr) {
-        Idx cs, q;
-        split_item<Idx>(w, C, P, g.nhwc, &cs, &q);
+    item_walk<Idx> it(tid, nthr, C, P, g.nhwc);
+    for (Idx w = tid; w < items; w += nthr, it.next()) {
+        const Idx cs = it.channel(), q = it.pixel();
         const Idx c = cs * slices + slice; /* the channel of x */
         const pixel_pos pp = pixels(q);
         if (!pp.valid) {
@@ -251,9 +358,9 @@ TTL_CONV_HD void produce_cf(float *buf, Idx P, Idx ld, const ttl_conv_state_layo
                             const float *__restrict__ x, const ttl_conv_geom_t &g, Idx tid, Idx nthr) {
     const Idx C = (Idx)g.C;
     const Idx items = C * P;
-    for (Idx w = tid; w < items; w += nthr) {
-        Idx c, q;
-        split_item<Idx>(w, C, P, g.nhwc, &c, &q);
+    item_walk<Idx> it(tid, nthr, C, P, g.nhwc);
+    for (Idx w = tid; w < items; w += nthr, it.next()) {
+        const Idx c = it.channel(), q = it.pixel();
         const pixel_pos pp = pixels(q);
         buf[state_at<Idx>(lay, ld, c, q)] = pp.valid ? load_ro(x + x_index(g, pp.b, c, pp.ih0, pp.iw0)) : 0.0f;
     }
@@ -578,9 +685,9 @@ TTL_CONV_HD void sink_sf(const float *buf, Idx P, Idx ld, Pixels pixels, float *
     const Idx S = (Idx)g.S;
     const Idx items = S * P;
     const int64_t ohw = g.OH * g.OW;
-    for (Idx w = tid; w < items; w += nthr) {
-        Idx s, q;
-        split_item<Idx>(w, S, P, g.nhwc, &s, &q);
+    item_walk<Idx> it(tid, nthr, S, P, g.nhwc);
+    for (Idx w = tid; w < items; w += nthr, it.next()) {
+        const Idx s = it.channel(), q = it.pixel();
         const pixel_pos pp = pixels(q);
         if (!pp.valid) continue;
         const float v = buf[s * ld + q] + (bias != nullptr ? load_ro(bias + s) : 0.0f);
@@ -594,9 +701,9 @@ template <class Idx>
 TTL_CONV_HD void sink_cf(const float *buf, Idx P, Idx ld, int64_t first, int64_t npix, Idx out_size,
                          float *__restrict__ U, Idx tid, Idx nthr) {
     const Idx items = out_size * P;
-    for (Idx w = tid; w < items; w += nthr) {
-        const Idx q = w / out_size;
-        const Idx o = w - q * out_size;
+    item_walk<Idx> it(tid, nthr, out_size, P, 1); /* o fastest */
+    for (Idx w = tid; w < items; w += nthr, it.next()) {
+        const Idx q = it.pixel(), o = it.channel();
         const int64_t cp = first + q;
         if (cp < npix) U[cp * out_size + o] = buf[o * ld + q];
     }
