@@ -19,9 +19,9 @@
  *
  * Rule for "fits": per CTA, shared memory = merged core (N_<p x r_p padded) + two ping-pong buffers (each the
  * larger of bt times the per-sample intermediate it holds, rows padded, and the merged-core build scratch) + one
- * tile stage
- * (FC_TILE_SMEM_MAX) must be at most the device's per-block opt-in limit, with bt >= 1 samples; every per-CTA
- * size must fit int32. When no order and split qualify, FUSED is UNSUPPORTED.
+ * tile stage (FC_TILE_SMEM_MAX; the first step's may then grow into the room left, fused_long_chunks) must be at
+ * most the device's per-block opt-in limit, with bt >= 1 samples; every per-CTA size must fit int32. When no order
+ * and split qualify, FUSED is UNSUPPORTED.
  *
  * Shapes per CTA (bt samples, split index s): step i has L = bt * lps_i, and In [L, Q, R], Out [L, P, R] as in
  * fc_internal.h. Each step is a loop over the tiles of its output with the shared routine of fc_tile.cuh, which
@@ -89,7 +89,7 @@ static fc_fused_step_t fused_step(int64_t lps, int64_t P, int64_t Q, int64_t R, 
     st.lps = (int32_t)lps, st.P = (int32_t)P, st.Q = (int32_t)Q, st.R = (int32_t)R, st.lda = (int32_t)lda;
     st.a_is_merged = a_is_merged;
     st.at = at;
-    st.tile = fc_tile_cfg_t{1, 1, 1, 0, 0};
+    st.tile = fc_tile_cfg_t{1, 1, 1, 0, 0, 0};
     st.in_ls = Q * R; /* padded by fused_pad_rows */
     st.in_qs = R;
     st.div_out_row = ttl_divider_make(1u);
@@ -317,11 +317,41 @@ static double stream_us(int64_t L, const fc_fused_step_t *s) {
     return slots * FC_THREADS / TTL_COST_SM_ISSUE_PER_US;
 }
 
+/* Shared memory one CTA may take: the opt-in limit, or half of it (less 1 KB reserved) where the plan counts on two
+ * CTAs sharing an SM (two per SM, and more CTAs than SMs). */
+static size_t fused_cta_budget(const ttl_cuda_handle_t *h, bool two_per_sm, int64_t grid) {
+    const size_t optin = h->smem_per_block_optin;
+    const bool shared = two_per_sm && grid > (int64_t)(h->sm_count > 0 ? h->sm_count : 1);
+    return !shared ? optin : optin / 2 > 1024 ? optin / 2 - 1024 : 0;
+}
+
+/* The first step stages x chunk by chunk, a round trip to memory each, behind barriers: where the CTA's shared
+ * memory has room to spare (its budget less what the layout with the standard FC_TILE_SMEM_MAX stage takes), its
+ * chunks grow to the longest power of two of q that fits, up to the whole reduction (VGG FC6 at batch 1: one
+ * chunk of 112 values of q instead of four of 32). Returns the CTA's shared memory with that stage. */
+static size_t fused_long_chunks(fc_tile_cfg_t *t, int64_t Q, size_t smem, size_t budget) {
+    if (t->direct) return smem;
+    const int standard = fc_tile_kc(*t);
+    const size_t rest = smem - FC_TILE_SMEM_MAX; /* fused_layout: everything but the stage */
+    int best = 0;
+    for (int kc = 2 * standard; kc <= FC_KC_MAX && kc / 2 < Q; kc *= 2) {
+        fc_tile_cfg_t longer = *t;
+        longer.kc = kc;
+        if (rest + fc_tile_smem_bytes(longer) > budget) break;
+        best = kc;
+    }
+    if (best == 0) return smem;
+    t->kc = best;
+    const size_t stage = fc_tile_smem_bytes(*t);
+    return rest + (stage > FC_TILE_SMEM_MAX ? stage : FC_TILE_SMEM_MAX);
+}
+
 /* Completes a configuration for bt samples per CTA and estimates its time. */
 static void fused_finish(fc_fused_config_t *cfg, const fused_shape *sh, const ttl_cuda_fc_layer_t *layer,
                          int64_t batch, int order, int32_t merged, int64_t bt, size_t smem, bool two_per_sm) {
     const ttl_fc_desc_t *d = &layer->desc;
     const ttl_cuda_handle_t *h = layer->handle;
+    const int64_t grid = (ttl_max_i64(batch, 1) + bt - 1) / bt * sh->nsplit;
     fc_fused_params_t *p = &cfg->params;
     memset(p, 0, sizeof(*p));
     p->cores = layer->cores;
@@ -361,6 +391,7 @@ static void fused_finish(fc_fused_config_t *cfg, const fused_shape *sh, const tt
         const unsigned forms = i == 0 ? fc_mma_forms(sh->mma) : (sh->mma_ways[i] > 0 ? FC_FORM_MMA : FC_FORM_FFMA);
         const int ways = i == 0 ? 1 : sh->mma_ways[i];
         p->steps[i].tile = fc_tile_choose(L, s->P, s->Q, s->R, 1, i > 0, forms, ways);
+        if (i == 0) smem = fused_long_chunks(&p->steps[0].tile, s->Q, smem, fused_cta_budget(h, two_per_sm, grid));
         p->steps[i].div_r = ttl_divider_make((uint32_t)s->R);
         p->steps[i].div_lps = ttl_divider_make((uint32_t)(i == sh->num_steps - 1 ? s->lps : L));
         macs_cta += L * s->P * s->Q * s->R;
@@ -370,8 +401,7 @@ static void fused_finish(fc_fused_config_t *cfg, const fused_shape *sh, const tt
         p->steps[i].stream = streamed_us >= 0.0 && streamed_us < tiles_us;
         steps_us += p->steps[i].stream ? streamed_us : tiles_us;
     }
-    const int64_t tiles = (ttl_max_i64(batch, 1) + bt - 1) / bt;
-    cfg->grid = tiles * sh->nsplit;
+    cfg->grid = grid;
     cfg->smem_bytes = smem;
     cfg->macs = cfg->grid * macs_cta;
     /* Time: CTAs run in waves of (SMs x CTAs per SM); a CTA's time is its steps' tiles (fc_tile_us) and the

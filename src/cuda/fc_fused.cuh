@@ -83,7 +83,7 @@ static __host__ __device__ CTA_NOINLINE void fc_build_merged(const fc_fused_para
 template <int TP, int TC, bool DIRECT, bool MMA>
 __host__ __device__ CTA_NOINLINE void fc_fused_step_tiles(const fc_contraction &__restrict__ k, int wp,
                                                           unsigned char *stage) {
-    const fc_tile_cfg_t cfg = {TP, TC, wp, DIRECT, MMA};
+    const fc_tile_cfg_t cfg = {TP, TC, wp, DIRECT, MMA, 0};
     const int64_t rows = fc_tile_rows(cfg), cols = fc_tile_cols(cfg);
     const int64_t row_tiles = (k.P + rows - 1) / rows, col_tiles = (k.L * k.R + cols - 1) / cols;
     for (int64_t t = 0; t < row_tiles * col_tiles; ++t) {
@@ -207,6 +207,7 @@ static inline __host__ __device__ void fc_fused_cta(const fc_fused_params_t &prm
         k.out_pad = st.out_pad;
         k.div_out_row = st.div_out_row;
         k.out_plain = !last; /* an intermediate in shared memory, [L, P, R] with padding, no bias */
+        k.kc = st.tile.kc;
         /* No barrier needed between steps: fc_tile_gemm has one before it reads In or writes the stage, and step
          * s + 1 writes the buffer step s - 1 wrote (and step s read) only in its store phase, after its own
          * barriers. */

@@ -45,11 +45,13 @@ enum fc_buffer { FC_BUF_X = 0, FC_BUF_Y, FC_BUF_WS0, FC_BUF_WS1, FC_BUF_SL0, FC_
  * arranged wp (along P) x FC_WARPS / wp (along the columns (l, r)). direct: B is read straight from In, which
  * must then be in shared memory with rows padded so that the reads are free of bank conflicts (fc_direct_pad,
  * fc_mma_layout_choose); otherwise each chunk of B is staged. mma: the tensor-core form (3xTF32): each warp owns tp
- * 16-row by tc 8-column tiles instead. */
+ * 16-row by tc 8-column tiles instead. kc: a staged tile's values of q per chunk, a power of two in
+ * [FC_KC, FC_KC_MAX] (fc_tile_kc), 0 for the default, which keeps the stage within FC_TILE_SMEM_MAX. */
 typedef struct fc_tile_cfg {
     int32_t tp, tc, wp;
     int32_t direct;
     int32_t mma;
+    int32_t kc;
 } fc_tile_cfg_t;
 
 /* One contraction of a sequential plan. */

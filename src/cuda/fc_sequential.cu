@@ -30,7 +30,7 @@
 template <int TP, int TC, bool MMA>
 __global__ void __launch_bounds__(FC_THREADS) fc_seq_kernel(const fc_contraction k, int wp) {
     extern __shared__ __align__(16) unsigned char fc_seq_smem[];
-    const fc_tile_cfg_t cfg = {TP, TC, wp, 0, MMA};
+    const fc_tile_cfg_t cfg = {TP, TC, wp, 0, MMA, 0};
     const int64_t row0 = (int64_t)blockIdx.y * fc_tile_rows(cfg);
     const int64_t col0 = (int64_t)blockIdx.x * fc_tile_cols(cfg);
     fc_tile<TP, TC, false, MMA>(k, wp, row0, col0, fc_seq_smem);
@@ -110,7 +110,7 @@ fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t
                              unsigned forms, int ways) {
     static const int tps[] = {1, 2, 4, 8}, tcs[] = {1, 4}, wps[] = {1, 2, 4, 8};
     static const int mma_tps[] = {1, 2}, mma_tcs[] = {2, 4};
-    fc_tile_cfg_t best = {1, 1, 1, direct, 0};
+    fc_tile_cfg_t best = {1, 1, 1, direct, 0, 0};
     double best_cost = -1.0;
     auto consider = [&](const fc_tile_cfg_t &t) {
         if (fc_tile_cols(t) > FC_MAX_COLS || fc_tile_rows(t) > FC_MAX_ROWS) return;
@@ -122,11 +122,11 @@ fc_tile_cfg_t fc_tile_choose(int64_t L, int64_t P, int64_t Q, int64_t R, int64_t
     if (forms & FC_FORM_FFMA)
         for (int tc : tcs)
             for (int wp : wps)
-                for (int tp : tps) consider(fc_tile_cfg_t{tp, tc, wp, direct, 0});
+                for (int tp : tps) consider(fc_tile_cfg_t{tp, tc, wp, direct, 0, 0});
     if (forms & FC_FORM_MMA)
         for (int tc : mma_tcs)
             for (int wp : wps)
-                for (int tp : mma_tps) consider(fc_tile_cfg_t{tp, tc, wp, direct, 1});
+                for (int tp : mma_tps) consider(fc_tile_cfg_t{tp, tc, wp, direct, 1, 0});
     return best;
 }
 

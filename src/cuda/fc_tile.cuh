@@ -93,11 +93,13 @@ __host__ __device__ static inline int fc_tile_ldb(const fc_tile_cfg_t &t) {
     return t.mma ? cols + ((8 - cols) % 32 + 32) % 32 : cols + 1;
 }
 
-/* Values of q per staged chunk: the largest power of two FC_TILE_SMEM_MAX holds (narrow tiles take long chunks,
- * so a CTA that streams a long reduction from memory waits for it in few round trips), at least FC_KC. A power
+/* Values of q per staged chunk: the tile's own kc where a planner set one, else the largest power of two
+ * FC_TILE_SMEM_MAX holds (narrow tiles take long chunks, so a CTA that streams a long reduction from memory waits
+ * for it in few round trips), at least FC_KC. A power
  * of two, so that the q-fastest B stage splits its index with a shift (only a last, shorter chunk is padded), and
  * a multiple of the tensor-core tile's 8. */
 __host__ __device__ static inline int fc_tile_kc(const fc_tile_cfg_t &t) {
+    if (t.kc > 0 && !t.direct) return t.kc; /* a planner's longer chunks (fc_fused_plan) */
     const size_t cols = (size_t)fc_tile_staged_cols(t);
     const size_t per_q = (size_t)fc_tile_lda(t) + (cols > 0 ? (size_t)fc_tile_ldb(t) : 0);
     const size_t fit = (FC_TILE_SMEM_MAX - cols * sizeof(int64_t)) / (per_q * sizeof(float));
@@ -145,6 +147,7 @@ struct fc_contraction {
     int32_t out_pad;
     ttl_divider_t div_out_row;
     int32_t out_plain;
+    int32_t kc; /* staged tiles: q values per chunk (fc_tile_cfg_t.kc; 0: the default) */
 };
 
 /* A contraction of plain, unpadded tensors; `small` and the dividers are set from L, R and lps (host). */
@@ -163,6 +166,7 @@ static inline fc_contraction fc_contraction_make(const float *at, int64_t lda, c
     k.out_pad = 0;
     k.div_out_row = ttl_divider_make(1u);
     /* plain: (l / lps) bs + e is (l P + p) R + r when lps covers L or bs is a whole sample's lps P R */
+    k.kc = 0;
     k.out_plain = k.small && bias == NULL && base == 0 && es == 1 && P > 0 && P <= INT32_MAX / R &&
                   L <= INT32_MAX / (P * R) && (lps >= L || bs == lps * P * R);
     return k;
@@ -433,7 +437,7 @@ __host__ __device__ __forceinline__ void fc_stage_a(const fc_contraction &k, flo
 template <int TP, int TC, bool DIRECT>
 __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int64_t row0, int64_t col0,
                                       unsigned char *stage) {
-    const fc_tile_cfg_t cfg = {TP, TC, wp_count, DIRECT, 0};
+    const fc_tile_cfg_t cfg = {TP, TC, wp_count, DIRECT, 0, k.kc};
     const int rows = fc_tile_rows(cfg), cols = fc_tile_cols(cfg);
     const int ldb = fc_tile_ldb(cfg);
     const int kch = fc_tile_kc(cfg);
@@ -521,7 +525,7 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
 template <int MT, int NT, bool DIRECT>
 __host__ __device__ void fc_tile_mma(const fc_contraction &k, int wp_count, int64_t row0, int64_t col0,
                                      unsigned char *stage) {
-    const fc_tile_cfg_t cfg = {MT, NT, wp_count, DIRECT, 1};
+    const fc_tile_cfg_t cfg = {MT, NT, wp_count, DIRECT, 1, k.kc};
     const int rows = fc_tile_rows(cfg), cols = fc_tile_cols(cfg);
     const int lda = fc_tile_lda(cfg), ldb = fc_tile_ldb(cfg);
     const int kch = fc_tile_kc(cfg);

@@ -520,6 +520,44 @@ TEST(FcEmulationFused, VggFc6TakesTensorCores) {
     check(y, ref, "vgg fc6 tt4 fused, tensor cores", 0);
 }
 
+// A first step that stages x takes longer chunks where the CTA's shared memory has room left (fused_long_chunks):
+// VGG FC6 TT4 at batch 1 (64 CTAs on 132 SMs, one each) stages its 112 values of q in one chunk instead of four;
+// with two CTAs to an SM, or a small opt-in limit, the stage stays within its share; and the long chunk gives the
+// oracle's outputs, FFMA and tensor cores.
+TEST(FcEmulationFused, FirstStepTakesLongChunksWhereSharedMemoryIsLeft) {
+    const ttl_fc_desc_t d = ttl_test::fc_desc({4, 4, 4, 4, 4, 4}, {2, 7, 8, 8, 7, 4}, {1, 4, 4, 4, 4, 4, 1});
+    HostLayer h(d, 85, true, 132, 227 * 1024);
+    const int64_t batch = 1;
+    const auto x = ttl_test::random_vector(batch * d.in_features, 86);
+    const auto ref = oracle(h, x, batch);
+    for (int32_t mma : {FC_MMA_OFF, FC_MMA_FORCED}) {
+        fc_fused_config_t cfg;
+        ASSERT_EQ(fc_fused_plan(&cfg, &h.layer, batch, TTL_ORDER_FIRST_TO_LAST, 3, mma), TTL_STATUS_SUCCESS);
+        const fc_fused_step_t &first = cfg.params.steps[0];
+        ASSERT_FALSE(first.tile.direct);
+        ASSERT_EQ(first.Q, 112);
+        EXPECT_EQ(first.tile.kc, 128) << "one chunk of the whole reduction";
+        EXPECT_LE(cfg.smem_bytes, h.handle.smem_per_block_optin);
+        EXPECT_LT(cfg.grid, 132);
+        std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
+        ASSERT_TRUE(run_fused(cfg, y.data(), x.data()));
+        check(y, ref, "vgg fc6 tt4, first step in one chunk, tensor cores", mma);
+    }
+    // at most a standard stage's worth of shared memory to spare: the default chunks
+    HostLayer tight(d, 85, true, 132, 60 * 1024);
+    fc_fused_config_t cfg;
+    ASSERT_EQ(fc_fused_plan(&cfg, &tight.layer, batch, TTL_ORDER_FIRST_TO_LAST, 3, FC_MMA_OFF), TTL_STATUS_SUCCESS);
+    EXPECT_LE(cfg.smem_bytes, tight.handle.smem_per_block_optin);
+    EXPECT_EQ(cfg.params.steps[0].tile.kc, 0);
+    // more CTAs than SMs, planned two to an SM: each stays within half the SM's shared memory
+    HostLayer few_sms(d, 85, true, 4, 227 * 1024);
+    ASSERT_EQ(fc_fused_plan(&cfg, &few_sms.layer, batch, TTL_ORDER_FIRST_TO_LAST, 3, FC_MMA_OFF),
+              TTL_STATUS_SUCCESS);
+    ASSERT_GT(cfg.grid, 4);
+    EXPECT_EQ(cfg.params.steps[0].tile.kc, 64) << "the longest chunk within half the SM";
+    EXPECT_LE(cfg.smem_bytes, 227 * 1024 / 2 - 1024);
+}
+
 // fc_mma_layout_choose's layouts against an exhaustive count of the tensor-core tile's direct reads (every group
 // of 8 columns over 64 rows of L, 4 values of q): the ways it reports are the true ones, its padding is of the
 // documented form, and the step shapes of the paper's layers read conflict-free.
@@ -736,10 +774,10 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
     std::vector<fc_tile_cfg_t> cfgs;
     for (int tp : {1, 2, 4, 8})
         for (int tc : {1, 4})
-            for (int wp : {1, 2, 4, 8}) cfgs.push_back(fc_tile_cfg_t{tp, tc, wp, 0, 0});
+            for (int wp : {1, 2, 4, 8}) cfgs.push_back(fc_tile_cfg_t{tp, tc, wp, 0, 0, 0});
     for (int tp : {1, 2})
         for (int tc : {2, 4})
-            for (int wp : {1, 2, 4}) cfgs.push_back(fc_tile_cfg_t{tp, tc, wp, 0, 1});
+            for (int wp : {1, 2, 4}) cfgs.push_back(fc_tile_cfg_t{tp, tc, wp, 0, 1, 0});
     for (fc_tile_cfg_t cfg : cfgs)
         for (TileVariant variant : {kStagedDivider, kStagedInt64, kDirect, kDirectPaddedQ}) {
             cfg.direct = variant >= kDirect;
