@@ -60,18 +60,22 @@ static ttl_status_t launch_step(const fc_contraction &k, const fc_tile_cfg_t &cf
 /* Per-thread issue slots (one per instruction, a multiply-add being one) of one tile of a contraction with Q
  * values of q and R columns per row of L, and what they take on one SM:
  *  - inner loop, per q: tp x tc multiply-adds, fed by ceil(tp / 4) broadcast loads of A and tc loads of B from
- *    shared memory. Shared memory serves one such warp-wide load per clock, the FMA pipes four warp instructions,
- *    so a q costs max(tp tc, 4 (ceil(tp / 4) + tc)) slots: tiles below 8 x 4 wait on shared memory. A direct
- *    tile adds an address per load of B (its columns' offsets differ, the stage's are constants);
+ *    shared memory, all issued; shared memory serves one such warp-wide load per clock where the pipes issue four
+ *    warp instructions, so a q costs max(tp tc + loads, 4 loads) slots: tiles below 8 x 4 wait on shared memory.
+ *    A direct tile adds an address per load of B (its columns' offsets differ, the stage's are constants). The
+ *    sm_90 code of the 8 x 4 tiles issues about 42 (staged) and 43 (direct) instructions a q, against 38 and 42;
  *  - tensor-core tiles, per 8 values of q: 4 tp loads of A and 2 tc of B (each `ways` wavefronts when a direct
  *    read has bank conflicts), each split in three instructions (mma_tf32.cuh), and 3 tp tc products of
  *    TTL_COST_MMA_TF32_SLOTS each on the tensor pipe: the longest of issue, shared memory and tensor pipe;
- *  - staging, per chunk: (rows + cols) kc values spread over the CTA, FC_STAGE_SLOTS each (index, global or
- *    shared load, shared store), only rows kc for a direct tile; the B stage of short rows (R < 8) pads a short
- *    last chunk to a power of two (the tensor-core tile every chunk to a multiple of 8);
- *  - FC_CHUNK_SLOTS per chunk for its two barriers, and the epilogue's stores. */
-#define FC_STAGE_SLOTS 10.0
+ *  - staging, per chunk: (rows + cols) kc values spread over the CTA, FC_STAGE_SLOTS each (the sm_90 stage
+ *    loops: 11 to 15 instructions a value, copy, pointer steps and bounds), only rows kc for a direct tile; the B
+ *    stage of short rows (R < 8) pads a short last chunk to a power of two (the tensor-core tile every chunk to a
+ *    multiple of 8);
+ *  - FC_CHUNK_SLOTS per chunk for its two barriers, and FC_STORE_SLOTS per output of the epilogue (a plain map's
+ *    5 to 7 instructions a value; the last step's general map, about 45, is one step of many). */
+#define FC_STAGE_SLOTS 12.0
 #define FC_CHUNK_SLOTS 100.0
+#define FC_STORE_SLOTS 6.0
 static double tile_slots(int64_t Q, int64_t R, fc_tile_cfg_t t, int ways) {
     const int rows = fc_tile_rows(t), kch = fc_tile_kc(t);
     const double cols = (double)fc_tile_staged_cols(t);
@@ -90,11 +94,12 @@ static double tile_slots(int64_t Q, int64_t R, fc_tile_cfg_t t, int ways) {
         const double per_k8 = fmax(issue, fmax(shared, products * TTL_COST_MMA_TF32_SLOTS));
         inner = walked_q / 8.0 * per_k8;
     } else {
-        const double fma = (double)t.tp * t.tc + (t.direct ? t.tc : 0);
-        inner = (double)Q * fmax(fma, 4.0 * ((t.tp + 3) / 4 + t.tc));
+        const double loads = (double)((t.tp + 3) / 4 + t.tc);
+        const double issue = (double)t.tp * t.tc + loads + (t.direct ? t.tc : 0);
+        inner = (double)Q * fmax(issue, 4.0 * loads);
     }
     const double outputs = t.mma ? 4.0 * t.tp * t.tc : (double)t.tp * t.tc; /* per thread */
-    return inner + staging + FC_CHUNK_SLOTS * chunks + 4.0 * outputs;
+    return inner + staging + FC_CHUNK_SLOTS * chunks + FC_STORE_SLOTS * outputs;
 }
 
 int64_t fc_tile_count(int64_t L, int64_t P, int64_t R, fc_tile_cfg_t t) {

@@ -479,8 +479,9 @@ TEST(FcEmulationFused, IntermediateRowsArePadded) {
     check(y, oracle(h, x, batch), "padded fused", 0);
 }
 
-// The VGG-16 FC6 TT4 layer with tensor-core tiles allowed: its 16-row steps (P = r m = 16) take them, on layouts
-// whose fragment reads are conflict-free, the estimate drops below the FFMA plan's, and the emulated forward
+// The VGG-16 FC6 TT4 layer with tensor-core tiles allowed: its 16-row steps (P = r m = 16) take them (at batch 1,
+// where a step is a tile or two, at least one), on layouts whose fragment reads are conflict-free, the estimate
+// drops below the FFMA plan's, and the emulated forward
 // (batch 1, last to first, every tiled step on the tensor cores: padded runs of R included) matches the CPU
 // reference.
 TEST(FcEmulationFused, VggFc6TakesTensorCores) {
@@ -502,7 +503,7 @@ TEST(FcEmulationFused, VggFc6TakesTensorCores) {
                 EXPECT_EQ(ways, fc_mma_layout_choose(st.Q, st.R).ways) << "step " << i;
                 if (order == TTL_ORDER_LAST_TO_FIRST) EXPECT_EQ(ways, 1) << "step " << i;
             }
-            EXPECT_GE(tensor_steps, 2) << "batch " << batch << " order " << order;
+            EXPECT_GE(tensor_steps, batch == 1 ? 1 : 2) << "batch " << batch << " order " << order;
         }
     const int64_t batch = 1;
     const auto x = ttl_test::random_vector(batch * d.in_features, 82);
