@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Device check for a GPU machine (H100/H200, sm_90): records the card and toolchain, builds libttl (Release,
-# CUDA), runs the CUDA benchmark suite (its JSON, chart and the cost model's check), then the whole CTest suite,
-# compute-sanitizer memcheck and racecheck on the GPU test binaries, the safetensors round trip, and Nsight
-# Compute counters of the fused kernels. The benchmark comes right after the build: it is what a short device
-# session most needs to bring back.
+# CUDA) and lists its kernels' loops (scripts/sass-loops.py, into build.log), runs the CUDA benchmark suite (its
+# JSON, chart and the cost model's check), then the whole CTest suite, compute-sanitizer memcheck and racecheck
+# on the GPU test binaries, the safetensors round trip, and Nsight Compute counters of the fused kernels. The
+# benchmark comes right after the build: it is what a short device session most needs to bring back.
 #
 # Every stage has its own time limit, clamped to what is left of a global budget (BUDGET_S, default 500 s, so
 # that one device command of at most 600 s finishes with its outputs); a stage that no longer fits is skipped.
@@ -160,6 +160,13 @@ build_log="$OUT/build.log"
 run_stage configure 120 "$build_log" cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DTTL_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCHS"
 run_stage build 240 "$build_log" cmake --build "$BUILD_DIR" -j "$JOBS"
+# the kernels' loops as this toolchain compiled them: instructions per multiply-add, local memory in a loop
+if command -v cuobjdump >/dev/null 2>&1 && [ -f "$BUILD_DIR/libttl.so" ]; then
+    run_stage sass 30 "$build_log" bash -c "cuobjdump -sass '$BUILD_DIR/libttl.so' | python3 scripts/sass-loops.py - \
+        fc_fused_step_tiles fc_stream_step fc_seq_kernel tt_fused_kernel tt_step_kernel"
+else
+    skip_stage sass "no cuobjdump or no libttl.so"
+fi
 
 # ---- benchmark and chart ----------------------------------------------------------------------------------------
 bench_log="$OUT/bench.log"
