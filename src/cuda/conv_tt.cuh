@@ -82,7 +82,11 @@ TTL_CONV_HD pixel_pos cf_pixel(const ttl_conv_cf_chunk_t &ch, int64_t cp) {
 // Pixel lookups: from shared memory (fused tiles, decoded once per tile) or decoded on the fly (chunks).
 struct smem_pixels {
     const pixel_pos *pos;
-    TTL_CONV_HD pixel_pos operator()(int64_t q) const { return pos[q]; }
+    int64_t count;
+    TTL_CONV_HD pixel_pos operator()(int64_t q) const {
+        CTA_ASSERT_INDEX(q, count);
+        return pos[q];
+    }
 };
 struct sf_pixels {
     ttl_conv_geom_t g;
@@ -283,9 +287,11 @@ TTL_CONV_HD void produce_sf_3x3(float *buf, Idx P, Idx ld, const ttl_conv_state_
         for (int u = 0; u < kItems; ++u) {
             cs[u] = it.channel(), q[u] = it.pixel();
             it.next();
-            const pixel_pos pp = pixels(q[u]);
             exists[u] = w0 + u * nthr < items;
-            valid[u] = exists[u] && pp.valid;
+            valid[u] = false;
+            if (!exists[u]) continue; /* NHWC: its pixel index is past the tile's */
+            const pixel_pos pp = pixels(q[u]);
+            valid[u] = pp.valid;
             if (valid[u]) receptive_field_3x3(xv[u], pp, cs[u] * slices + slice, x, g);
         }
         CTA_UNROLL
@@ -760,7 +766,7 @@ TTL_CONV_HD void tt_fused_cta(float *__restrict__ out, const float *__restrict__
         if (tid < P)
             s_pos[tid] = kVariant == TTL_CONV_VARIANT_SF ? sf_pixel(g, first + tid) : cf_pixel(ch, first + tid);
         CTA_SYNC(); /* pixels decoded; on the first tile also the cores staged */
-        const smem_pixels pixels{s_pos};
+        const smem_pixels pixels{s_pos, P};
         float *result = s_acc;
         for (int j = 0; j < slices; ++j) {
             if (kVariant == TTL_CONV_VARIANT_SF)

@@ -33,6 +33,17 @@
 #define CTA_ASSERT_ALIGNED(p, bytes) assert(((uintptr_t)(p) & ((bytes)-1)) == 0)
 #endif
 
+/* An index a table lookup relies on being in [0, n) (past a shared-memory table a read is out of bounds on the
+ * device, and garbage or a fault): counted in every emulated run (cta_emu::bad_indices), by assert in other host
+ * runs, not at all on the device. */
+#if defined(__CUDA_ARCH__)
+#define CTA_ASSERT_INDEX(i, n) ((void)0)
+#elif defined(CTA_HOST_EMULATION)
+#define CTA_ASSERT_INDEX(i, n) cta_emu_check_index((int64_t)(i), (int64_t)(n))
+#else
+#define CTA_ASSERT_INDEX(i, n) assert((i) >= 0 && (i) < (n))
+#endif
+
 /* Copies of one float (or one 16-byte aligned float4) from device memory into shared memory that stay in flight
  * together until the thread waits (cp.async, sm_80 and later): a CTA staging a chunk issues all its copies at
  * once instead of a few loads per thread at a time, each batch waiting a full memory latency before the next,

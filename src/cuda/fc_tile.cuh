@@ -68,8 +68,9 @@ __host__ __device__ static inline int fc_tile_cols(const fc_tile_cfg_t &t) {
     return (FC_WARPS / t.wp) * (t.mma ? 8 : 32) * t.tc;
 }
 
-/* Upper bound of a tile's shared memory: every configuration fc_tile_choose may return (cols <= FC_MAX_COLS,
- * rows <= FC_MAX_ROWS) fits with chunks of at least FC_KC values of q. */
+/* Upper bound of a tile's shared memory with its default chunks: every configuration fc_tile_choose may return
+ * (cols <= FC_MAX_COLS, rows <= FC_MAX_ROWS) fits with chunks of at least FC_KC values of q. A tile given longer
+ * chunks (fc_tile_cfg_t.kc, fused_long_chunks) takes more. */
 #define FC_TILE_SMEM_MAX                                                                                           \
     ((size_t)FC_MAX_COLS * sizeof(int64_t) + (size_t)FC_KC * FC_MAX_ROWS * sizeof(float) +                         \
      (size_t)FC_KC * (FC_MAX_COLS + 1) * sizeof(float))
@@ -107,7 +108,7 @@ __host__ __device__ static inline int fc_tile_kc(const fc_tile_cfg_t &t) {
 }
 
 /* Shared memory of one tile: column offsets (int64), the A chunk, the B chunk; a direct tile only the A chunk. At
- * most FC_TILE_SMEM_MAX. */
+ * most FC_TILE_SMEM_MAX with the default chunks. */
 __host__ __device__ static inline size_t fc_tile_smem_bytes(const fc_tile_cfg_t &t) {
     const size_t cols = (size_t)fc_tile_staged_cols(t), kc = (size_t)fc_tile_kc(t);
     return cols * sizeof(int64_t) + kc * (size_t)fc_tile_lda(t) * sizeof(float) +
@@ -328,9 +329,11 @@ struct fc_out_map {
     __host__ __device__ __forceinline__ void store_column(int64_t c, int64_t p0, int pstep,
                                                           const float (&v)[N]) const {
         if (plain) {
-            const int32_t r32 = (int32_t)R, l = (int32_t)ttl_div((uint32_t)c, div_r), rows = (int32_t)(P - p0);
+            const int32_t rows = (int32_t)(P - p0);
+            if (rows <= 0) return; /* a tile's rows past P: nothing to store (and e0 could overflow) */
+            const int32_t count = (rows + pstep - 1) / pstep; /* values i with p0 + i pstep < P */
+            const int32_t r32 = (int32_t)R, l = (int32_t)ttl_div((uint32_t)c, div_r);
             const int32_t e0 = (l * (int32_t)P + (int32_t)p0) * r32 + ((int32_t)c - l * r32);
-            const int32_t count = rows <= 0 ? 0 : (rows + pstep - 1) / pstep; /* values i with p0 + i pstep < P */
 #ifdef __CUDA_ARCH__
             if (__isShared(out)) { /* a fused intermediate: padded (a multiply by zero where it is not) */
                 float *so = out;

@@ -310,6 +310,12 @@ inline long &misaligned_accesses() {
     return count;
 }
 
+// Table lookups of emulated kernel code outside their table (CTA_ASSERT_INDEX), since the last reset.
+inline long &bad_indices() {
+    static long count = 0;
+    return count;
+}
+
 // Runs fn as one CTA of `threads` threads; false on a divergent barrier.
 inline bool run_cta(int threads, const std::function<void()> &fn) { return cta().run(threads, fn); }
 
@@ -369,6 +375,9 @@ static inline void cta_emu_mma_tiles_3xtf32(int mt, int nt, float *acc, const ui
 }
 static inline void cta_emu_check_aligned(const void *p, uintptr_t bytes) {
     if (reinterpret_cast<uintptr_t>(p) % bytes != 0) ++cta_emu::misaligned_accesses();
+}
+static inline void cta_emu_check_index(int64_t i, int64_t n) {
+    if (i < 0 || i >= n) ++cta_emu::bad_indices();
 }
 static inline bool cta_emu_has_copy_async() { return cta_emu::copy_async_available(); }
 static inline bool cta_emu_is_device_memory(const void *p) { return !cta_emu::is_shared(p); }

@@ -245,8 +245,10 @@ std::vector<float> run_plan(const ttl_cuda_conv_plan_t &p, const float *x, size_
     HostExec exec{&p};
     cta_emu::misaligned_accesses() = 0;
     cta_emu::async_copy_errors() = 0;
+    cta_emu::bad_indices() = 0;
     EXPECT_EQ(conv_tt_schedule(&p, exec, y.data(), x, ws.data()), TTL_STATUS_SUCCESS);
     EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << "vector accesses off their alignment";
+    EXPECT_EQ(cta_emu::bad_indices(), 0) << "a lookup past its table (a block's decoded pixels)";
     EXPECT_EQ(cta_emu::async_copy_errors(), 0) << "asynchronous copies not from device into shared memory, or not "
                                                   "waited for";
     EXPECT_TRUE(exec.fused_ok) << "a fused block wrote past its shared memory or diverged at a barrier";
