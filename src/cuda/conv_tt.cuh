@@ -176,6 +176,20 @@ template <class Idx> TTL_CONV_HD Idx state_at(const ttl_conv_state_layout_t &lay
 // nine loads (L1 or L2 hits, mostly) are in flight together instead of one after another.
 constexpr int kTapBatch = 9;
 
+// acc[t] += G_0[tap][a0 + t] xv for the W filters from a0: gk is the tap's row of the padded spatial core at a0
+// (16-byte aligned: r0pad and a0 are multiples of 4).
+template <int W> TTL_CONV_HD void add_tap(float (&acc)[W], const float *gk, float xv) {
+    CTA_ASSERT_ALIGNED(gk, 16);
+    CTA_UNROLL
+    for (int v = 0; v < W / 4; ++v) {
+        const float4 gv = reinterpret_cast<const float4 *>(gk)[v];
+        acc[4 * v + 0] = fmaf(gv.x, xv, acc[4 * v + 0]);
+        acc[4 * v + 1] = fmaf(gv.y, xv, acc[4 * v + 1]);
+        acc[4 * v + 2] = fmaf(gv.z, xv, acc[4 * v + 2]);
+        acc[4 * v + 3] = fmaf(gv.w, xv, acc[4 * v + 3]);
+    }
+}
+
 // The W (8 or 4) spatial filters a0 .. a0 + W - 1 at channel c of pixel pp: acc[t] = sum over taps of
 // G_0[tap][a0 + t] x[c, tap]. g0a is g0 + a0 (16-byte aligned: r0pad and a0 are multiples of 4). Taps in the
 // padding load zero and still multiply (adding zero): the sums run over the taps in order.
@@ -199,16 +213,7 @@ TTL_CONV_HD void spatial_filters(float (&acc)[W], const pixel_pos &pp, int64_t c
         CTA_UNROLL
         for (int j = 0; j < kTapBatch; ++j) {
             if (t0 + j >= taps) break;
-            const float *gk = g0a + (t0 + j) * g.r0pad;
-            CTA_ASSERT_ALIGNED(gk, 16);
-            CTA_UNROLL
-            for (int v = 0; v < W / 4; ++v) {
-                const float4 gv = reinterpret_cast<const float4 *>(gk)[v];
-                acc[4 * v + 0] = fmaf(gv.x, xv[j], acc[4 * v + 0]);
-                acc[4 * v + 1] = fmaf(gv.y, xv[j], acc[4 * v + 1]);
-                acc[4 * v + 2] = fmaf(gv.z, xv[j], acc[4 * v + 2]);
-                acc[4 * v + 3] = fmaf(gv.w, xv[j], acc[4 * v + 3]);
-            }
+            add_tap<W>(acc, g0a + (t0 + j) * g.r0pad, xv[j]);
         }
     }
 }
@@ -246,18 +251,7 @@ TTL_CONV_HD void spatial_filters_3x3(float (&acc)[W], const float (&xv)[9], cons
     CTA_UNROLL
     for (int t = 0; t < W; ++t) acc[t] = 0.0f;
     CTA_UNROLL
-    for (int j = 0; j < 9; ++j) {
-        const float *gk = g0a + j * r0pad;
-        CTA_ASSERT_ALIGNED(gk, 16);
-        CTA_UNROLL
-        for (int v = 0; v < W / 4; ++v) {
-            const float4 gv = reinterpret_cast<const float4 *>(gk)[v];
-            acc[4 * v + 0] = fmaf(gv.x, xv[j], acc[4 * v + 0]);
-            acc[4 * v + 1] = fmaf(gv.y, xv[j], acc[4 * v + 1]);
-            acc[4 * v + 2] = fmaf(gv.z, xv[j], acc[4 * v + 2]);
-            acc[4 * v + 3] = fmaf(gv.w, xv[j], acc[4 * v + 3]);
-        }
-    }
+    for (int j = 0; j < 9; ++j) add_tap<W>(acc, g0a + j * r0pad, xv[j]);
 }
 
 // Stores the W filters of spatial_filters that exist (a0 + t < r_0) into rows (a0 + t) C + c of column q.
