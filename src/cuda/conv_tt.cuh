@@ -263,6 +263,30 @@ TTL_CONV_HD void store_filters(float *buf, const ttl_conv_state_layout_t &lay, c
         if (a0 + t < r0) buf[state_at<Idx>(lay, ld, (Idx)(a0 + t) * C + c, q)] = acc[t];
 }
 
+// The r_0 values of item (c', q) into rows a C' + c' of column q: filters(acc, a0) computes filters a0 .. a0 + W -
+// 1, 8 at a time, then 4 where r0pad leaves 4 (r_0 = 4 does no wasted multiply-adds); zeros for an invalid pixel.
+template <class Idx, class Filters>
+TTL_CONV_HD void produce_item(float *buf, const ttl_conv_state_layout_t &lay, const ttl_conv_geom_t &g, Idx C,
+                              Idx cs, Idx ld, Idx q, bool valid, Filters filters) {
+    if (!valid) {
+        for (int32_t a = 0; a < g.r0; ++a) buf[state_at<Idx>(lay, ld, (Idx)a * C + cs, q)] = 0.0f;
+        return;
+    }
+    for (int32_t a0 = 0; a0 < g.r0;) {
+        if (g.r0pad - a0 >= 8) {
+            float acc[8];
+            filters(acc, a0);
+            store_filters<8, Idx>(buf, lay, acc, a0, g.r0, C, cs, ld, q);
+            a0 += 8;
+        } else {
+            float acc[4];
+            filters(acc, a0);
+            store_filters<4, Idx>(buf, lay, acc, a0, g.r0, C, cs, ld, q);
+            a0 += 4;
+        }
+    }
+}
+
 // produce_sf for 3 x 3 filters (every layer of the paper), C' channels: a thread's items go kItems at a time,
 // all their receptive fields loaded (18 loads in flight, one wait) before the filters of any, each field feeding
 // all r_0 filters; the general loop waits once per item and per group of filters.
@@ -290,24 +314,10 @@ TTL_CONV_HD void produce_sf_3x3(float *buf, Idx P, Idx ld, const ttl_conv_state_
         }
         CTA_UNROLL
         for (int u = 0; u < kItems; ++u) {
-            if (!exists[u]) continue;
-            if (!valid[u]) { /* a pixel past the batch: zeros */
-                for (int32_t a = 0; a < g.r0; ++a) buf[state_at<Idx>(lay, ld, (Idx)a * C + cs[u], q[u])] = 0.0f;
-                continue;
-            }
-            for (int32_t a0 = 0; a0 < g.r0;) {
-                if (g.r0pad - a0 >= 8) {
-                    float acc[8];
-                    spatial_filters_3x3<8>(acc, xv[u], g0 + a0, g.r0pad);
-                    store_filters<8, Idx>(buf, lay, acc, a0, g.r0, C, cs[u], ld, q[u]);
-                    a0 += 8;
-                } else {
-                    float acc[4];
-                    spatial_filters_3x3<4>(acc, xv[u], g0 + a0, g.r0pad);
-                    store_filters<4, Idx>(buf, lay, acc, a0, g.r0, C, cs[u], ld, q[u]);
-                    a0 += 4;
-                }
-            }
+            if (exists[u])
+                produce_item<Idx>(buf, lay, g, C, cs[u], ld, q[u], valid[u], [&](auto &acc, int32_t a0) {
+                    spatial_filters_3x3(acc, xv[u], g0 + a0, g.r0pad);
+                });
         }
     }
 }
@@ -332,23 +342,8 @@ TTL_CONV_HD void produce_sf(float *buf, Idx P, Idx ld, const ttl_conv_state_layo
         const Idx cs = it.channel(), q = it.pixel();
         const Idx c = cs * slices + slice; /* the channel of x */
         const pixel_pos pp = pixels(q);
-        if (!pp.valid) {
-            for (int32_t a = 0; a < g.r0; ++a) buf[state_at<Idx>(lay, ld, (Idx)a * C + cs, q)] = 0.0f;
-            continue;
-        }
-        for (int32_t a0 = 0; a0 < g.r0;) {
-            if (g.r0pad - a0 >= 8) {
-                float acc[8];
-                spatial_filters<8>(acc, pp, c, x, g0 + a0, g);
-                store_filters<8, Idx>(buf, lay, acc, a0, g.r0, C, cs, ld, q);
-                a0 += 8;
-            } else {
-                float acc[4];
-                spatial_filters<4>(acc, pp, c, x, g0 + a0, g);
-                store_filters<4, Idx>(buf, lay, acc, a0, g.r0, C, cs, ld, q);
-                a0 += 4;
-            }
-        }
+        produce_item<Idx>(buf, lay, g, C, cs, ld, q, pp.valid,
+                          [&](auto &acc, int32_t a0) { spatial_filters(acc, pp, c, x, g0 + a0, g); });
     }
 }
 
