@@ -65,8 +65,10 @@ static ttl_status_t launch_step(const fc_contraction &k, const fc_tile_cfg_t &cf
  *    A direct tile adds an address per load of B (its columns' offsets differ, the stage's are constants). The
  *    sm_90 code of the 8 x 4 tiles issues about 42 (staged) and 43 (direct) instructions a q, against 38 and 42;
  *  - tensor-core tiles, per 8 values of q: 4 tp loads of A and 2 tc of B (each `ways` wavefronts when a direct
- *    read has bank conflicts), each split in three instructions (mma_tf32.cuh), and 3 tp tc products of
- *    TTL_COST_MMA_TF32_SLOTS each on the tensor pipe: the longest of issue, shared memory and tensor pipe;
+ *    read has bank conflicts), each split in four instructions (mma_tf32.cuh, sm_90), and 3 tp tc products of
+ *    TTL_COST_MMA_TF32_SLOTS each on the tensor pipe: the longest of issue, shared memory and tensor pipe. The
+ *    sm_90 code issues 55, 85 and 115 instructions per 8 q for the 1 x 2, 1 x 4 and 2 x 4 tiles, against 54,
+ *    88 and 104;
  *  - staging, per chunk: (rows + cols) kc values spread over the CTA, FC_STAGE_SLOTS each (the sm_90 stage
  *    loops: 11 to 15 instructions a value, copy, pointer steps and bounds), only rows kc for a direct tile; the B
  *    stage of short rows (R < 8) pads a short last chunk to a power of two (the tensor-core tile every chunk to a
@@ -89,7 +91,7 @@ static double tile_slots(int64_t Q, int64_t R, fc_tile_cfg_t t, int ways) {
     double inner;
     if (t.mma) {
         const double a = 4.0 * t.tp, b = 2.0 * t.tc, products = 3.0 * t.tp * t.tc;
-        const double issue = 4.0 * (a + b) + (t.direct ? 2.0 * b : 0.0) + products;
+        const double issue = 5.0 * (a + b) + (t.direct ? 2.0 * b : 0.0) + products;
         const double shared = 4.0 * (a + b * (ways > 1 ? ways : 1));
         const double per_k8 = fmax(issue, fmax(shared, products * TTL_COST_MMA_TF32_SLOTS));
         inner = walked_q / 8.0 * per_k8;

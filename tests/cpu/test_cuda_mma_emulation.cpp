@@ -36,14 +36,16 @@ uint32_t float_to_bits(float v) {
     return u;
 }
 
-TEST(Tf32, RoundsToNearestTiesAwayFromZero) {
+// The host rounds as sm_90's cvt.rn.tf32.f32 does (sm_80's cvt.rna differs only on ties: away from zero).
+TEST(Tf32, RoundsToNearestTiesToEven) {
     const float unit = std::ldexp(1.0f, -10); // TF32's last fraction bit at 1.0
     EXPECT_EQ(bits_to_float(tf32_round(1.0f)), 1.0f);
-    EXPECT_EQ(bits_to_float(tf32_round(1.0f + unit / 4)), 1.0f);              // below half: down
-    EXPECT_EQ(bits_to_float(tf32_round(1.0f + unit / 2)), 1.0f + unit);       // the tie: away from zero
-    EXPECT_EQ(bits_to_float(tf32_round(-(1.0f + unit / 2))), -(1.0f + unit)); // on both sides
-    EXPECT_EQ(bits_to_float(tf32_round(1.0f + 3 * unit / 4)), 1.0f + unit);   // above half: up
-    EXPECT_EQ(bits_to_float(tf32_round(2.0f - unit / 2)), 2.0f);              // carries into the exponent
+    EXPECT_EQ(bits_to_float(tf32_round(1.0f + unit / 4)), 1.0f);                      // below half: down
+    EXPECT_EQ(bits_to_float(tf32_round(1.0f + unit / 2)), 1.0f);                      // a tie: to even (down)
+    EXPECT_EQ(bits_to_float(tf32_round(1.0f + 3 * unit / 2)), 1.0f + 2 * unit);       // a tie: to even (up)
+    EXPECT_EQ(bits_to_float(tf32_round(-(1.0f + 3 * unit / 2))), -(1.0f + 2 * unit)); // on both sides
+    EXPECT_EQ(bits_to_float(tf32_round(1.0f + 3 * unit / 4)), 1.0f + unit);           // above half: up
+    EXPECT_EQ(bits_to_float(tf32_round(2.0f - unit / 2)), 2.0f);                      // carries into the exponent
     EXPECT_EQ(bits_to_float(tf32_round(INFINITY)), INFINITY);
     EXPECT_TRUE(std::isnan(bits_to_float(tf32_round(bits_to_float(0x7f800001u))))) << "a NaN must not become Inf";
     EXPECT_EQ(float_to_bits(bits_to_float(tf32_round(0.3f))) & 0x1fffu, 0u) << "13 low bits cleared";
