@@ -143,11 +143,18 @@ TTL_CONV_HD int state_swizzle_for(int64_t row_floats) {
                                   : TTL_CONV_SWIZZLE_NONE;
 }
 
-template <class Idx> TTL_CONV_HD Idx state_xor(int32_t swizzle, Idx rho) {
-    return swizzle == TTL_CONV_SWIZZLE_4   ? (rho & 3) << 3
-           : swizzle == TTL_CONV_SWIZZLE_2 ? ((rho >> 1) & 1) << 3
-                                           : 0;
-}
+// The XOR of row rho as a shift and a mask, ((rho >> shift) & mask) << 3, worked out once where one swizzle is
+// applied many times (a tensor-core step's epilogue) instead of testing its kind at every access.
+struct state_xor_form {
+    int shift, mask;
+    TTL_CONV_HD explicit state_xor_form(int32_t swizzle)
+        : shift(swizzle == TTL_CONV_SWIZZLE_2 ? 1 : 0), mask(swizzle == TTL_CONV_SWIZZLE_4   ? 3
+                                                             : swizzle == TTL_CONV_SWIZZLE_2 ? 1
+                                                                                             : 0) {}
+    template <class Idx> TTL_CONV_HD Idx operator()(Idx rho) const { return ((rho >> shift) & (Idx)mask) << 3; }
+};
+
+template <class Idx> TTL_CONV_HD Idx state_xor(int32_t swizzle, Idx rho) { return state_xor_form(swizzle)(rho); }
 
 // The writer's side. Its rows (l, o) hold the same floats in the same order as its reader's rows, cut differently:
 // a writer row is `split` reader rows (first to last: R = n_{k+1} R'), or `div` writer rows make a reader row (last
@@ -491,13 +498,22 @@ TTL_CONV_HD void tt_step(const float *at, const ttl_conv_tt_step_t &st, const fl
     }
 }
 
-// Offset of a tensor-core step's output element in row o of the column whose d_off is l O RP + rp and d_rho its
-// part of the reader's row (state_rho_of_column), in the reader's layout lay.
+// A tensor-core step's output row o in the parts its elements' offsets need: o RP, and the row's part of the reader
+// row in the reader's layout lay (state_rho_of_row; 0 on plain states). Worked out once per row of a warp's tile.
+template <class Idx> struct mma_out_row { Idx f, rho; };
+template <class Idx>
+TTL_CONV_HD mma_out_row<Idx> mma_out_row_of(const ttl_conv_state_layout_t &lay, Idx o, Idx RP) {
+    return {o * RP, lay.swizzle == TTL_CONV_SWIZZLE_NONE ? (Idx)0 : state_rho_of_row<Idx>(lay, o)};
+}
+
+// Offset of a tensor-core step's output element in row `row` of the column whose d_off is l O RP + rp and d_rho its
+// part of the reader's row (state_rho_of_column), with x the reader's swizzle.
+template <class Idx> TTL_CONV_HD Idx mma_out_at(state_xor_form x, Idx d_off, Idx d_rho, mma_out_row<Idx> row) {
+    return (d_off + row.f) ^ x(d_rho + row.rho);
+}
 template <class Idx>
 TTL_CONV_HD Idx mma_out_at(const ttl_conv_state_layout_t &lay, Idx d_off, Idx d_rho, Idx o, Idx RP) {
-    const Idx f = d_off + o * RP;
-    if (lay.swizzle == TTL_CONV_SWIZZLE_NONE) return f;
-    return f ^ state_xor<Idx>(lay.swizzle, d_rho + state_rho_of_row<Idx>(lay, o));
+    return mma_out_at<Idx>(state_xor_form(lay.swizzle), d_off, d_rho, mma_out_row_of<Idx>(lay, o, RP));
 }
 
 // Where lane t's B column n (in l = n / RP) starts: in[l][k][rp] of every row k = k0 + t + 4 r it reads is this
@@ -524,6 +540,7 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
     const Idx m_blocks = (O + 16 * MT - 1) / (16 * MT), n_blocks = (N + 8 * NT - 1) / (8 * NT);
     const Idx items = m_blocks * n_blocks;
     const int lane = (int)(tid % 32), g = lane >> 2, t = lane & 3;
+    const state_xor_form out_xor(out_lay.swizzle);
     for (Idx w = tid / 32; w < items; w += nthr / 32) {
         const Idx mb = w % m_blocks; /* o fastest: neighbouring warps read the same columns of in */
         const Idx o0 = mb * 16 * MT, n0 = (w / m_blocks) * 8 * NT;
@@ -540,11 +557,13 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
         bool a_ok[MT][2];
         CTA_UNROLL
         for (int i = 0; i < MT; ++i) a_ok[i][0] = o0 + 16 * i + g < O, a_ok[i][1] = o0 + 16 * i + 8 + g < O;
-        /* this lane's D elements: rows o0 + 16 i + g (+ 8), columns n0 + 8 j + 2t (+ 1), at out + mma_out_at(...)
-         * of d_off (l O RP + rp) and d_rho (the column's part of the reader row) */
+        /* this lane's D elements: rows o0 + 16 i + g (+ 8) (those that exist: a_ok), columns n0 + 8 j + 2t (+ 1),
+         * at out + mma_out_at(...) of the column's d_off (l O RP + rp) and d_rho (its part of the reader row) and
+         * the row's parts. Each part is worked out once, so that an access costs about 10 instructions in the sm_90
+         * code (an add, the XOR, its guard); worked out per access, testing the swizzle's kind, it cost about 25.
+         */
         Idx d_off[NT], d_rho[NT];
         bool d_ok[NT];
-        float acc[MT][NT][4];
         CTA_UNROLL
         for (int j = 0; j < NT; ++j) {
             const Idx n = n0 + 8 * j + 2 * t, l = n / RP;
@@ -553,18 +572,35 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
             d_rho[j] = out_lay.swizzle != TTL_CONV_SWIZZLE_NONE && d_ok[j]
                            ? state_rho_of_column<Idx>(out_lay, l, n - l * RP)
                            : 0;
+        }
+        mma_out_row<Idx> d_row[MT][2];
+        CTA_UNROLL
+        for (int i = 0; i < MT; ++i) {
+            CTA_UNROLL
+            for (int h = 0; h < 2; ++h) d_row[i][h] = mma_out_row_of<Idx>(out_lay, o0 + 16 * i + 8 * h + g, RP);
+        }
+        float acc[MT][NT][4];
+        CTA_UNROLL
+        for (int j = 0; j < NT; ++j) {
             CTA_UNROLL
             for (int i = 0; i < MT; ++i) {
                 CTA_UNROLL
-                for (int h = 0; h < 2; ++h) {
-                    const Idx o = o0 + 16 * i + 8 * h + g;
-                    float2 v = make_float2(0.0f, 0.0f);
-                    if (accumulate && d_ok[j] && o < O) {
-                        const float *src = out + mma_out_at<Idx>(out_lay, d_off[j], d_rho[j], o, RP);
+                for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+            }
+        }
+        if (accumulate) {
+            CTA_UNROLL
+            for (int j = 0; j < NT; ++j) {
+                CTA_UNROLL
+                for (int i = 0; i < MT; ++i) {
+                    CTA_UNROLL
+                    for (int h = 0; h < 2; ++h) {
+                        if (!d_ok[j] || !a_ok[i][h]) continue;
+                        const float *src = out + mma_out_at<Idx>(out_xor, d_off[j], d_rho[j], d_row[i][h]);
                         CTA_ASSERT_ALIGNED(src, 8);
-                        v = *reinterpret_cast<const float2 *>(src);
+                        const float2 v = *reinterpret_cast<const float2 *>(src);
+                        acc[i][j][2 * h] = v.x, acc[i][j][2 * h + 1] = v.y;
                     }
-                    acc[i][j][2 * h] = v.x, acc[i][j][2 * h + 1] = v.y;
                 }
             }
         }
@@ -583,9 +619,8 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
             for (int i = 0; i < MT; ++i) {
                 CTA_UNROLL
                 for (int h = 0; h < 2; ++h) {
-                    const Idx o = o0 + 16 * i + 8 * h + g;
-                    if (d_ok[j] && o < O) {
-                        float *dst = out + mma_out_at<Idx>(out_lay, d_off[j], d_rho[j], o, RP);
+                    if (d_ok[j] && a_ok[i][h]) {
+                        float *dst = out + mma_out_at<Idx>(out_xor, d_off[j], d_rho[j], d_row[i][h]);
                         CTA_ASSERT_ALIGNED(dst, 8);
                         *reinterpret_cast<float2 *>(dst) = make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
                     }
