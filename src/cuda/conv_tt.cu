@@ -229,7 +229,7 @@ void swizzle_states(ttl_conv_tt_chain_t *chain, int64_t ld) {
         ttl_conv_tt_step_t &st = chain->steps[k];
         ttl_conv_state_layout_t lay{};
         lay.swizzle = state_swizzle_for((int64_t)st.R * ld);
-        if (k == 0) {
+        if (k == 0) { /* split stays 0: producer_rows (conv_tt.cuh) counts on it */
             lay.div = ttl_divider_make((uint32_t)st.R);
         } else {
             const ttl_conv_tt_step_t &w = chain->steps[k - 1];

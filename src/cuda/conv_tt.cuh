@@ -168,11 +168,26 @@ template <class Idx> TTL_CONV_HD Idx state_rho_of_row(const ttl_conv_state_layou
     return lay.split > 0 ? o * lay.split : (Idx)ttl_div((uint32_t)o, lay.div);
 }
 
-// Offset of element (row w, column c) of a writer with rows of len floats and one l (the producers) in the state.
+// The producers' writes into the state: their rows are single channels of len floats (one l), R_1 of which make a
+// row of the first step (swizzle_states: split 0, div R_1), so the reader row of row w is w / R_1 whatever the
+// column. The divisor and the swizzle's form are worked out once per producer, so that each of an item's r_0
+// writes costs its row's division, the XOR and the store (about 16 instructions in the sm_90 code, the filter's
+// existence test included; with every part worked out per write, the column's division included, about 30).
+template <class Idx> struct producer_rows {
+    Idx len;
+    ttl_divider_t div;
+    state_xor_form x;
+    TTL_CONV_HD producer_rows(const ttl_conv_state_layout_t &lay, Idx len_)
+        : len(len_), div(lay.div), x(lay.swizzle) {}
+    TTL_CONV_HD Idx at(Idx w, Idx c) const {
+        const Idx f = w * len + c;
+        return x.mask == 0 ? f : f ^ x((Idx)ttl_div((uint32_t)w, div));
+    }
+};
+
+// Element (row w, column c) of a producer's rows in the state.
 template <class Idx> TTL_CONV_HD Idx state_at(const ttl_conv_state_layout_t &lay, Idx len, Idx w, Idx c) {
-    const Idx f = w * len + c;
-    if (lay.swizzle == TTL_CONV_SWIZZLE_NONE) return f;
-    return f ^ state_xor<Idx>(lay.swizzle, state_rho_of_column<Idx>(lay, 0, c) + state_rho_of_row<Idx>(lay, w));
+    return producer_rows<Idx>(lay, len).at(w, c);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -261,34 +276,40 @@ TTL_CONV_HD void spatial_filters_3x3(float (&acc)[W], const float (&xv)[9], cons
     for (int j = 0; j < 9; ++j) add_tap<W>(acc, g0a + j * r0pad, xv[j]);
 }
 
-// Stores the W filters of spatial_filters that exist (a0 + t < r_0) into rows (a0 + t) C + c of column q.
+// Stores the W filters of spatial_filters that exist (a0 + t < r_0) into rows (a0 + t) C + c of column q: all W
+// without a test each where they all exist (r_0 a multiple of 8: every group).
 template <int W, class Idx>
-TTL_CONV_HD void store_filters(float *buf, const ttl_conv_state_layout_t &lay, const float (&acc)[W], int32_t a0,
-                               int32_t r0, Idx C, Idx c, Idx ld, Idx q) {
+TTL_CONV_HD void store_filters(float *buf, const producer_rows<Idx> &rows, const float (&acc)[W], int32_t a0,
+                               int32_t r0, Idx C, Idx c, Idx q) {
+    if (a0 + W <= r0) {
+        CTA_UNROLL
+        for (int t = 0; t < W; ++t) buf[rows.at((Idx)(a0 + t) * C + c, q)] = acc[t];
+        return;
+    }
     CTA_UNROLL
     for (int t = 0; t < W; ++t)
-        if (a0 + t < r0) buf[state_at<Idx>(lay, ld, (Idx)(a0 + t) * C + c, q)] = acc[t];
+        if (a0 + t < r0) buf[rows.at((Idx)(a0 + t) * C + c, q)] = acc[t];
 }
 
 // The r_0 values of item (c', q) into rows a C' + c' of column q: filters(acc, a0) computes filters a0 .. a0 + W -
 // 1, 8 at a time, then 4 where r0pad leaves 4 (r_0 = 4 does no wasted multiply-adds); zeros for an invalid pixel.
 template <class Idx, class Filters>
-TTL_CONV_HD void produce_item(float *buf, const ttl_conv_state_layout_t &lay, const ttl_conv_geom_t &g, Idx C,
-                              Idx cs, Idx ld, Idx q, bool valid, Filters filters) {
+TTL_CONV_HD void produce_item(float *buf, const producer_rows<Idx> &rows, const ttl_conv_geom_t &g, Idx C, Idx cs,
+                              Idx q, bool valid, Filters filters) {
     if (!valid) {
-        for (int32_t a = 0; a < g.r0; ++a) buf[state_at<Idx>(lay, ld, (Idx)a * C + cs, q)] = 0.0f;
+        for (int32_t a = 0; a < g.r0; ++a) buf[rows.at((Idx)a * C + cs, q)] = 0.0f;
         return;
     }
     for (int32_t a0 = 0; a0 < g.r0;) {
         if (g.r0pad - a0 >= 8) {
             float acc[8];
             filters(acc, a0);
-            store_filters<8, Idx>(buf, lay, acc, a0, g.r0, C, cs, ld, q);
+            store_filters<8, Idx>(buf, rows, acc, a0, g.r0, C, cs, q);
             a0 += 8;
         } else {
             float acc[4];
             filters(acc, a0);
-            store_filters<4, Idx>(buf, lay, acc, a0, g.r0, C, cs, ld, q);
+            store_filters<4, Idx>(buf, rows, acc, a0, g.r0, C, cs, q);
             a0 += 4;
         }
     }
@@ -303,6 +324,7 @@ TTL_CONV_HD void produce_sf_3x3(float *buf, Idx P, Idx ld, const ttl_conv_state_
                                 Idx nthr, Idx C, int32_t slices, int32_t slice) {
     constexpr int kItems = 2;
     const Idx items = C * P;
+    const producer_rows<Idx> rows(lay, ld);
     item_walk<Idx> it(tid, nthr, C, P, g.nhwc);
     for (Idx w0 = tid; w0 < items; w0 += kItems * nthr) {
         Idx cs[kItems], q[kItems];
@@ -322,7 +344,7 @@ TTL_CONV_HD void produce_sf_3x3(float *buf, Idx P, Idx ld, const ttl_conv_state_
         CTA_UNROLL
         for (int u = 0; u < kItems; ++u) {
             if (exists[u])
-                produce_item<Idx>(buf, lay, g, C, cs[u], ld, q[u], valid[u], [&](auto &acc, int32_t a0) {
+                produce_item<Idx>(buf, rows, g, C, cs[u], q[u], valid[u], [&](auto &acc, int32_t a0) {
                     spatial_filters_3x3(acc, xv[u], g0 + a0, g.r0pad);
                 });
         }
@@ -344,12 +366,13 @@ TTL_CONV_HD void produce_sf(float *buf, Idx P, Idx ld, const ttl_conv_state_layo
         return;
     }
     const Idx items = C * P;
+    const producer_rows<Idx> rows(lay, ld);
     item_walk<Idx> it(tid, nthr, C, P, g.nhwc);
     for (Idx w = tid; w < items; w += nthr, it.next()) {
         const Idx cs = it.channel(), q = it.pixel();
         const Idx c = cs * slices + slice; /* the channel of x */
         const pixel_pos pp = pixels(q);
-        produce_item<Idx>(buf, lay, g, C, cs, ld, q, pp.valid,
+        produce_item<Idx>(buf, rows, g, C, cs, q, pp.valid,
                           [&](auto &acc, int32_t a0) { spatial_filters(acc, pp, c, x, g0 + a0, g); });
     }
 }
@@ -360,11 +383,12 @@ TTL_CONV_HD void produce_cf(float *buf, Idx P, Idx ld, const ttl_conv_state_layo
                             const float *__restrict__ x, const ttl_conv_geom_t &g, Idx tid, Idx nthr) {
     const Idx C = (Idx)g.C;
     const Idx items = C * P;
+    const producer_rows<Idx> rows(lay, ld);
     item_walk<Idx> it(tid, nthr, C, P, g.nhwc);
     for (Idx w = tid; w < items; w += nthr, it.next()) {
         const Idx c = it.channel(), q = it.pixel();
         const pixel_pos pp = pixels(q);
-        buf[state_at<Idx>(lay, ld, c, q)] = pp.valid ? load_ro(x + x_index(g, pp.b, c, pp.ih0, pp.iw0)) : 0.0f;
+        buf[rows.at(c, q)] = pp.valid ? load_ro(x + x_index(g, pp.b, c, pp.ih0, pp.iw0)) : 0.0f;
     }
 }
 
