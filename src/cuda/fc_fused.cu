@@ -302,18 +302,26 @@ static size_t fused_layout(const fused_shape *sh, int64_t bt, int64_t *h_off, in
 }
 
 /* Whether fc_stream_step can run a step, and its estimated time on one SM in the instruction count of fc_tile_us:
- * per group of rows a thread holds, two slots per load of x, then for every 4 values of p one broadcast load of A
- * and 4 multiply-adds per row and q, a column decode (8) and per output an index and a store (6); staging A once
- * (10 per value over the CTA) and one barrier pair. */
+ * per pass over the rows a thread holds, two slots per load of x, then for every 4 values of p one broadcast load
+ * of A and 4 multiply-adds per row and q, a column decode (8) and per output an index and a store (6); the passes
+ * as the kernel runs them (full ones, then fc_stream_rest's smaller ones); staging A once (10 per value over the
+ * CTA) and one barrier pair. */
 static bool stream_fits(const fc_fused_step_t *s) {
     return s->R == 1 && s->Q <= FC_STREAM_MAX_Q && (size_t)s->Q * s->lda * sizeof(float) <= FC_TILE_SMEM_MAX;
 }
 
 static double stream_us(int64_t L, const fc_fused_step_t *s) {
     const int64_t rows = fc_stream_rows(fc_stream_qmax(s->Q));
-    const double groups = ceil((double)L / (double)(FC_THREADS * rows)), pgroups = (double)((s->P + 3) / 4);
-    const double per_group = 2.0 * rows * s->Q + pgroups * (s->Q * (1.0 + 4.0 * rows) + rows * (8.0 + 4.0 * 6.0));
-    const double slots = groups * per_group + 10.0 * s->Q * s->lda / FC_THREADS + 100.0;
+    const double pgroups = (double)((s->P + 3) / 4);
+    auto pass = [&](int64_t r) {
+        return 2.0 * r * s->Q + pgroups * (s->Q * (1.0 + 4.0 * r) + r * (8.0 + 4.0 * 6.0));
+    };
+    double slots = (double)(L / (FC_THREADS * rows)) * pass(rows) + 10.0 * s->Q * s->lda / FC_THREADS + 100.0;
+    int64_t rest = L % (FC_THREADS * rows);
+    for (int64_t r = rows / 2; r >= 1 && rest > 0; r /= 2) {
+        if (rest >= FC_THREADS * r) slots += pass(r), rest -= FC_THREADS * r;
+    }
+    if (rest > 0) slots += pass(1);
     return slots * FC_THREADS / TTL_COST_SM_ISSUE_PER_US;
 }
 

@@ -102,64 +102,92 @@ __host__ __device__ constexpr int fc_stream_rows(int qmax) {
     return FC_STREAM_VALUES / qmax < FC_STREAM_MAX_ROWS ? FC_STREAM_VALUES / qmax : FC_STREAM_MAX_ROWS;
 }
 
+/* One pass of fc_stream_step over rows l0 + u FC_THREADS + tid, u < ROWS, of In: every load of x issued before the
+ * first multiply-add, then 4 values of p at a time. Rows at or past L load zeros and store nothing. */
+template <int QMAX, int ROWS>
+__host__ __device__ __forceinline__ void fc_stream_pass(const fc_contraction &__restrict__ k, const float *As,
+                                                        int64_t l0, int tid) {
+    const int Q = (int)k.Q, lda = (int)k.lda, P = (int)k.P;
+    const float *in = k.in;
+    const int64_t L = k.L;
+    float x[ROWS][QMAX];
+    CTA_UNROLL
+    for (int u = 0; u < ROWS; ++u) {
+        const int64_t l = l0 + u * FC_THREADS + tid;
+        CTA_UNROLL
+        for (int q = 0; q < QMAX; ++q) {
+#ifdef __CUDA_ARCH__
+            x[u][q] = l < L && q < Q ? __ldg(in + l * Q + q) : 0.0f; /* x: read-only for the kernel */
+#else
+            x[u][q] = l < L && q < Q ? in[l * Q + q] : 0.0f;
+#endif
+        }
+    }
+    for (int p0 = 0; p0 < P; p0 += 4) { /* lda is a multiple of 4 (FC_AT_ALIGN), padded with zeros */
+        float acc[ROWS][4];
+        CTA_UNROLL
+        for (int u = 0; u < ROWS; ++u) {
+            CTA_UNROLL
+            for (int j = 0; j < 4; ++j) acc[u][j] = 0.0f;
+        }
+        CTA_UNROLL
+        for (int q = 0; q < QMAX; ++q) {
+            if (q >= Q) break;
+            float a[4];
+            fc_load_rows<4>(a, As + q * lda + p0);
+            CTA_UNROLL
+            for (int u = 0; u < ROWS; ++u) {
+                CTA_UNROLL
+                for (int j = 0; j < 4; ++j) acc[u][j] = fmaf(a[j], x[u][q], acc[u][j]);
+            }
+        }
+        CTA_UNROLL
+        for (int u = 0; u < ROWS; ++u) {
+            const int64_t l = l0 + u * FC_THREADS + tid;
+            if (l >= L) continue;
+            const fc_out_map map(k);
+            map.store_column(l, p0, 1, acc[u]); /* column l: R = 1 */
+        }
+    }
+}
+
+/* The rows of fc_stream_step past its full passes (fewer than FC_THREADS ROWS of them): a pass of ROWS rows per
+ * thread where that many remain, then of ROWS / 2, ..., 1 (the last one partial), so that the work done is the rows
+ * there are (VGG FC6's 6,272 rows per sample at 8 per thread: three full passes and one of a row, where a fourth
+ * full pass would run 2,048 rows' multiply-adds for 128). */
+template <int QMAX, int ROWS>
+__host__ __device__ __forceinline__ void fc_stream_rest(const fc_contraction &__restrict__ k, const float *As,
+                                                        int64_t l0, int tid) {
+    if (k.L - l0 >= (int64_t)FC_THREADS * ROWS) {
+        fc_stream_pass<QMAX, ROWS>(k, As, l0, tid);
+        l0 += (int64_t)FC_THREADS * ROWS;
+    }
+    if constexpr (ROWS > 1)
+        fc_stream_rest<QMAX, ROWS / 2>(k, As, l0, tid);
+    else if (l0 < k.L)
+        fc_stream_pass<QMAX, 1>(k, As, l0, tid);
+}
+
 /* Out[l, p] = sum_q A[p, q] In[l Q + q] for a step whose columns are whole rows of In (R = 1) and whose reduction
  * is short (Q <= QMAX <= FC_STREAM_MAX_Q): the first step of the last-to-first order, x contracted with the last
  * core or the merged ones. A tile would stage every value of x for Q multiply-adds per output, behind two barriers
  * per tile; here each thread takes whole rows, fc_stream_rows(QMAX) of them at a time with all their loads
- * issued before the first multiply-add, A is staged once (Q lda floats, fc_fused_plan checks they fit the stage),
- * and the step has one barrier. In is x (device memory, rows of exactly Q floats). Ends without a barrier, like
- * fc_tile_gemm. */
+ * issued before the first multiply-add (fc_stream_pass; the rows past the full passes in smaller ones,
+ * fc_stream_rest), A is staged once (Q lda floats, fc_fused_plan checks they fit the stage), and the step has one
+ * barrier. In is x (device memory, rows of exactly Q floats). Ends without a barrier, like fc_tile_gemm. */
 template <int QMAX>
 __host__ __device__ CTA_NOINLINE void fc_stream_step(const fc_contraction &__restrict__ k, unsigned char *stage) {
     constexpr int ROWS = fc_stream_rows(QMAX);
+    constexpr int64_t kPass = (int64_t)FC_THREADS * ROWS;
     float *As = reinterpret_cast<float *>(stage);
-    const int Q = (int)k.Q, lda = (int)k.lda, P = (int)k.P, tid = CTA_TID();
-    const float *in = k.in;
+    const int tid = CTA_TID();
     const int64_t L = k.L;
     CTA_SYNC(); /* the stage is free */
-    for (int i = tid; i < Q * lda; i += FC_THREADS) As[i] = k.at[i];
+    for (int i = tid; i < (int)(k.Q * k.lda); i += FC_THREADS) As[i] = k.at[i];
     CTA_SYNC();
-    for (int64_t l0 = 0; l0 < L; l0 += (int64_t)FC_THREADS * ROWS) {
-        float x[ROWS][QMAX];
-        CTA_UNROLL
-        for (int u = 0; u < ROWS; ++u) {
-            const int64_t l = l0 + u * FC_THREADS + tid;
-            CTA_UNROLL
-            for (int q = 0; q < QMAX; ++q) {
-#ifdef __CUDA_ARCH__
-                x[u][q] = l < L && q < Q ? __ldg(in + l * Q + q) : 0.0f; /* x: read-only for the kernel */
-#else
-                x[u][q] = l < L && q < Q ? in[l * Q + q] : 0.0f;
-#endif
-            }
-        }
-        for (int p0 = 0; p0 < P; p0 += 4) { /* lda is a multiple of 4 (FC_AT_ALIGN), padded with zeros */
-            float acc[ROWS][4];
-            CTA_UNROLL
-            for (int u = 0; u < ROWS; ++u) {
-                CTA_UNROLL
-                for (int j = 0; j < 4; ++j) acc[u][j] = 0.0f;
-            }
-            CTA_UNROLL
-            for (int q = 0; q < QMAX; ++q) {
-                if (q >= Q) break;
-                float a[4];
-                fc_load_rows<4>(a, As + q * lda + p0);
-                CTA_UNROLL
-                for (int u = 0; u < ROWS; ++u) {
-                    CTA_UNROLL
-                    for (int j = 0; j < 4; ++j) acc[u][j] = fmaf(a[j], x[u][q], acc[u][j]);
-                }
-            }
-            CTA_UNROLL
-            for (int u = 0; u < ROWS; ++u) {
-                const int64_t l = l0 + u * FC_THREADS + tid;
-                if (l >= L) continue;
-                const fc_out_map map(k);
-                map.store_column(l, p0, 1, acc[u]); /* column l: R = 1 */
-            }
-        }
-    }
+    int64_t l0 = 0;
+    for (; L - l0 >= kPass; l0 += kPass) fc_stream_pass<QMAX, ROWS>(k, As, l0, tid);
+    if (l0 < L) fc_stream_rest<QMAX, (ROWS > 1 ? ROWS / 2 : 1)>(k, As, l0, tid);
 }
 
 /* The instantiation of fc_stream_step that runs a reduction of Q <= FC_STREAM_MAX_Q. */

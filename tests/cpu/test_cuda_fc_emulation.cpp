@@ -597,9 +597,11 @@ TEST(FcMmaLayout, WaysMatchAnExhaustiveCount) {
 }
 
 // The streaming step (short reductions over whole rows of x) against plain loops: every Q it takes, rows of A
-// that are not whole float4 groups, more rows than one pass of the CTA holds, bias, and a padded output.
+// that are not whole float4 groups, bias, and a padded output. L = 3,877 rows run full passes and every smaller
+// pass of fc_stream_rest: at 8 rows a thread (Q <= 4), a full pass of 2,048 rows, then passes of 4, 2 and 1 rows a
+// thread and a partial one of 37 rows; at 4 a thread (Q = 8), three full passes, then 2, 1 and the 37.
 TEST(FcEmulationStream, EveryShortReduction) {
-    const int64_t L = 2100, out_row = 7, out_pad = 3;
+    const int64_t L = 2048 + 1024 + 512 + 256 + 37, out_row = 7, out_pad = 3;
     for (int64_t Q : {1, 2, 3, 4, 5, 8})
         for (int64_t P : {1, 5, 13}) {
             const int64_t lda = (P + FC_AT_ALIGN - 1) / FC_AT_ALIGN * FC_AT_ALIGN;
