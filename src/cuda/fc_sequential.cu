@@ -70,12 +70,14 @@ static ttl_status_t launch_step(const fc_contraction &k, const fc_tile_cfg_t &cf
  *    sm_90 code issues 55, 85 and 115 instructions per 8 q for the 1 x 2, 1 x 4 and 2 x 4 tiles, against 54,
  *    88 and 104;
  *  - staging, per chunk: (rows + cols) kc values spread over the CTA, FC_STAGE_SLOTS each (the sm_90 stage
- *    loops: 11 to 15 instructions a value, copy, pointer steps and bounds), only rows kc for a direct tile; the B
- *    stage of short rows (R < 8) pads a short last chunk to a power of two (the tensor-core tile every chunk to a
- *    multiple of 8);
+ *    loops: 11 to 15 instructions a value, copy, pointer steps and bounds), only rows kc for a direct tile; B in
+ *    16-byte copies where runs of R are a multiple of 4 (fc_stage_b_in_groups, with In aligned as an allocation
+ *    is), FC_STAGE_GROUP_SLOTS each (about 20 in the sm_90 loop); the B stage of short rows (R < 8) pads a short
+ *    last chunk to a power of two (the tensor-core tile every chunk to a multiple of 8);
  *  - FC_CHUNK_SLOTS per chunk for its two barriers, and FC_STORE_SLOTS per output of the epilogue (a plain map's
  *    5 to 7 instructions a value; the last step's general map, about 45, is one step of many). */
 #define FC_STAGE_SLOTS 12.0
+#define FC_STAGE_GROUP_SLOTS 20.0
 #define FC_CHUNK_SLOTS 100.0
 #define FC_STORE_SLOTS 6.0
 static double tile_slots(int64_t Q, int64_t R, fc_tile_cfg_t t, int ways) {
@@ -87,7 +89,8 @@ static double tile_slots(int64_t Q, int64_t R, fc_tile_cfg_t t, int ways) {
     const double walked_q = (double)(full * kch + last);    /* q values the A stage and the products walk */
     double staged_q = walked_q; /* and the B stage, whose short rows (R < 8) pad a chunk to a power of two */
     if (R < 8 && last > 0) staged_q = (double)full * kch + (double)(1 << ttl_ceil_log2((int)last));
-    const double staging = FC_STAGE_SLOTS * ((double)rows * walked_q + cols * staged_q) / FC_THREADS;
+    const double b_value = R >= 8 && R % 4 == 0 ? FC_STAGE_GROUP_SLOTS / 4.0 : FC_STAGE_SLOTS;
+    const double staging = (FC_STAGE_SLOTS * rows * walked_q + b_value * cols * staged_q) / FC_THREADS;
     double inner;
     if (t.mma) {
         const double a = 4.0 * t.tp, b = 2.0 * t.tc, products = 3.0 * t.tp * t.tc;

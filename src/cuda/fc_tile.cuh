@@ -93,6 +93,12 @@ __host__ __device__ static inline int fc_tile_ldb(const fc_tile_cfg_t &t) {
     const int cols = fc_tile_staged_cols(t);
     return t.mma ? cols + ((8 - cols) % 32 + 32) % 32 : cols + 1;
 }
+/* The B row stride a tile uses for a contraction with runs of R: the FFMA tile's padding serves only the q-fastest
+ * stage of short runs (R < 8); down the columns (R >= 8) its rows stay whole 16-byte groups, as fc_stage_b's
+ * 16-byte copies need. At most fc_tile_ldb (the stage's size). */
+__host__ __device__ static inline int fc_tile_ldb_for(const fc_tile_cfg_t &t, int64_t R) {
+    return !t.mma && R >= 8 ? fc_tile_staged_cols(t) : fc_tile_ldb(t);
+}
 
 /* Values of q per staged chunk: the tile's own kc where a planner set one, else the largest power of two
  * FC_TILE_SMEM_MAX holds (narrow tiles take long chunks, so a CTA that streams a long reduction from memory waits
@@ -237,6 +243,20 @@ __host__ __device__ __forceinline__ void fc_stage_strided(int count, int valid, 
     }
 }
 
+/* fc_stage_strided in 16-byte groups (4 floats), as asynchronous copies: src, dst and both steps 16-byte aligned;
+ * the caller checks CTA_HAS_COPY_ASYNC and that the sources are in device memory. */
+__host__ __device__ __forceinline__ void fc_stage_strided_f4(int count, int valid, const float *src,
+                                                             int64_t src_step, float *dst, int dst_step) {
+    CTA_NO_UNROLL
+    for (int j = 0; j < count; ++j, src += src_step, dst += dst_step) {
+        float4 *d = reinterpret_cast<float4 *>(dst);
+        if (j < valid)
+            CTA_COPY_ASYNC_F4(d, reinterpret_cast<const float4 *>(src));
+        else
+            *d = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+}
+
 /* Values j < count: dst[j dst_step] = *src(j), a zero where src(j) is NULL (sources at no fixed stride). */
 template <typename Src>
 __host__ __device__ __forceinline__ void fc_stage_gather(int count, bool async, Src src, float *dst, int dst_step) {
@@ -362,15 +382,33 @@ struct fc_out_map {
     }
 };
 
+/* Whether fc_stage_b can copy 4 columns of B at a time: In and the stage 16-byte aligned, and runs of R a multiple
+ * of 4 with whole groups of 4 floats between rows (a tile's columns start at a multiple of its width, a multiple
+ * of 8, so a group of 4 columns never straddles two rows l of In, and lies wholly before or past the last). */
+__host__ __device__ __forceinline__ bool fc_stage_b_in_groups(const fc_contraction &k, const float *Bs, int ldb) {
+    return k.R % 4 == 0 && k.in_qs % 4 == 0 && k.in_ls % 4 == 0 && ldb % 4 == 0 &&
+           reinterpret_cast<uintptr_t>(k.in) % 16 == 0 && reinterpret_cast<uintptr_t>(Bs) % 16 == 0;
+}
+
 /* Stages a chunk of B (q in [q0, q0 + kc), the tile's columns) into Bs[qq * ldb + cc], and zeros into the rows
  * qq in [kc, fill) (the tensor-core tile reads q 8 at a time). Asynchronous where `async_ok` and In is in device
- * memory: the caller waits (CTA_COPY_WAIT) before its barrier. */
+ * memory: the caller waits (CTA_COPY_WAIT) before its barrier; then in 16-byte groups where they line up
+ * (fc_stage_b_in_groups). */
 __host__ __device__ __forceinline__ void fc_stage_b(const fc_contraction &k, const int64_t *colbase, float *Bs,
                                                     int cols, int ldb, int64_t q0, int kc, int fill,
                                                     bool async_ok) {
     const int cols_log = ttl_floor_log2(cols);
     const bool async = async_ok && CTA_IS_DEVICE_MEMORY(k.in);
-    if (k.R >= 8) { /* runs of r are contiguous in memory: column index fastest, each thread down its columns */
+    if (k.R >= 8 && CTA_HAS_COPY_ASYNC && async && fc_stage_b_in_groups(k, Bs, ldb)) {
+        /* 16-byte copies of 4 columns, each thread down its group (a quarter of the copies of one float each) */
+        const fc_stage_share sh(cols_log - 2); /* minor: the group of 4 columns */
+        const int cc = 4 * sh.minor;
+        const int64_t base = colbase[cc];
+        const int valid = base >= 0 ? sh.count(kc) : 0;
+        fc_stage_strided_f4(sh.count(fill), valid, k.in + (valid > 0 ? base + (q0 + sh.major0) * k.in_qs : 0),
+                            (int64_t)sh.major_step * k.in_qs, Bs + sh.major0 * ldb + cc, sh.major_step * ldb);
+    } else if (k.R >=
+               8) { /* runs of r are contiguous in memory: column index fastest, each thread down its columns */
         const int per_thread = cols > FC_THREADS ? cols / FC_THREADS : 1; /* columns (cols <= 512: 1 or 2) */
         const fc_stage_share sh(cols_log < 8 ? cols_log : 8);             /* minor: the column (mod 256) */
         for (int m = 0; m < per_thread; ++m) {
@@ -442,7 +480,7 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
                                       unsigned char *stage) {
     const fc_tile_cfg_t cfg = {TP, TC, wp_count, DIRECT, 0, k.kc};
     const int rows = fc_tile_rows(cfg), cols = fc_tile_cols(cfg);
-    const int ldb = fc_tile_ldb(cfg);
+    const int ldb = fc_tile_ldb_for(cfg, k.R);
     const int kch = fc_tile_kc(cfg);
     const fc_tile_stage st = fc_tile_stage_carve(cfg, stage);
     int64_t *colbase = st.colbase;

@@ -741,12 +741,14 @@ TEST(FcContraction, PlainOutputMapOnlyWhereItHolds) {
 
 // Every tile configuration of the shared routine, both forms (FFMA register tiles and 3xTF32 tensor-core tiles), on
 // contractions with awkward sizes, against plain loops in double: short rows (q-fastest B stage) and long ones
-// (column-fastest), columns divided by ttl_div and in int64 (there through the general output map), and the direct
-// tile reading padded In (rows of L padded; for the tensor-core layouts also every run of R) and writing padded
-// rows of Out (as the fused intermediates).
+// (column-fastest: in 16-byte groups where R is a multiple of 4 and In is aligned, R = 12 and 40, and one float at
+// a time where In starts off its alignment), columns divided by ttl_div and in int64 (there through the general
+// output map), and the direct tile reading padded In (rows of L padded; for the tensor-core layouts also every run
+// of R) and writing padded rows of Out (as the fused intermediates).
 class FcEmulationTile : public ::testing::TestWithParam<int64_t> {};
 
-enum TileVariant { kStagedDivider, kStagedInt64, kDirect, kDirectPaddedQ };
+enum TileVariant { kStagedDivider, kStagedInt64, kDirect, kDirectPaddedQ, kStagedShiftedIn };
+constexpr int kTileVariants = 5;
 
 TEST_P(FcEmulationTile, EveryConfiguration) {
     const int64_t L = 5, P = 19, Q = 301, R = GetParam(); // Q > FC_KC_MAX: several chunks, the last one partial
@@ -755,13 +757,16 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
     for (int64_t q = 0; q < Q; ++q)
         for (int64_t p = P; p < lda; ++p) at[q * lda + p] = 0.0f;
     const int64_t in_pad = 5, q_pad = 3, out_row = 7, out_pad = 3; // the padded variants' layouts
-    // In's layouts: element (l, q, r) at l ls + q qs + r
+    // In's layouts: element (l, q, r) at off + l ls + q qs + r
     struct Layout {
-        int64_t ls, qs;
+        int64_t ls, qs, off;
     };
-    const Layout layouts[] = {
-        {Q * R, R}, {Q * R + in_pad, R}, {Q * R + in_pad, R}, {Q * (R + q_pad) + in_pad, R + q_pad}};
-    const auto in = ttl_test::random_vector(L * (Q * (R + q_pad) + in_pad), 32);
+    const Layout layouts[] = {{Q * R, R, 0},
+                              {Q * R + in_pad, R, 0},
+                              {Q * R + in_pad, R, 0},
+                              {Q * (R + q_pad) + in_pad, R + q_pad, 0},
+                              {Q * R, R, 1}};
+    const auto in = ttl_test::random_vector(L * (Q * (R + q_pad) + in_pad) + 1, 32);
     auto reference = [&](const Layout &lay) {
         std::vector<float> ref(size_t(L * P * R));
         for (int64_t l = 0; l < L; ++l)
@@ -769,13 +774,13 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
                 for (int64_t r = 0; r < R; ++r) {
                     double acc = 0;
                     for (int64_t q = 0; q < Q; ++q)
-                        acc += double(at[q * lda + p]) * in[l * lay.ls + q * lay.qs + r];
+                        acc += double(at[q * lda + p]) * in[lay.off + l * lay.ls + q * lay.qs + r];
                     ref[(l * P + p) * R + r] = float(acc);
                 }
         return ref;
     };
-    std::vector<float> refs[4];
-    for (int v = 0; v < 4; ++v) refs[v] = reference(layouts[v]);
+    std::vector<float> refs[kTileVariants];
+    for (int v = 0; v < kTileVariants; ++v) refs[v] = reference(layouts[v]);
     std::vector<fc_tile_cfg_t> cfgs;
     for (int tp : {1, 2, 4, 8})
         for (int tc : {1, 4})
@@ -784,14 +789,15 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
         for (int tc : {2, 4})
             for (int wp : {1, 2, 4}) cfgs.push_back(fc_tile_cfg_t{tp, tc, wp, 0, 1, 0});
     for (fc_tile_cfg_t cfg : cfgs)
-        for (TileVariant variant : {kStagedDivider, kStagedInt64, kDirect, kDirectPaddedQ}) {
-            cfg.direct = variant >= kDirect;
+        for (TileVariant variant : {kStagedDivider, kStagedInt64, kDirect, kDirectPaddedQ, kStagedShiftedIn}) {
+            cfg.direct = variant == kDirect || variant == kDirectPaddedQ;
             if (fc_tile_cols(cfg) > FC_MAX_COLS || fc_tile_rows(cfg) > FC_MAX_ROWS) continue;
             ASSERT_LE(fc_tile_smem_bytes(cfg), size_t(FC_TILE_SMEM_MAX));
             fc_contraction k =
                 fc_contraction_make(at.data(), lda, in.data(), nullptr, nullptr, L, P, Q, R, L, 0, 0, 1);
             ASSERT_TRUE(k.small);
             if (variant == kStagedInt64) k.small = 0, k.out_plain = 0; // and the general output map
+            k.in = in.data() + layouts[variant].off;
             k.in_ls = layouts[variant].ls;
             k.in_qs = layouts[variant].qs;
             const auto &ref = refs[variant];
@@ -822,7 +828,8 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
                 }
             int64_t untouched_written = 0;
             const std::vector<float> got = unpad(out, n, out_row, out_pad_used, &untouched_written);
-            const char *name[] = {"staged, divider", "staged, int64", "direct", "direct, padded q rows"};
+            const char *name[] = {"staged, divider", "staged, int64", "direct", "direct, padded q rows",
+                                  "staged, In off its alignment"};
             const std::string what = std::string(cfg.mma ? "tensor cores " : "FFMA ") + std::to_string(cfg.tp) +
                                      "x" + std::to_string(cfg.tc) + " wp " + std::to_string(cfg.wp) + " " +
                                      name[variant];
@@ -835,7 +842,8 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
         }
 }
 
-INSTANTIATE_TEST_SUITE_P(Rows, FcEmulationTile, ::testing::Values(int64_t{1}, int64_t{3}, int64_t{9}));
+INSTANTIATE_TEST_SUITE_P(Rows, FcEmulationTile,
+                         ::testing::Values(int64_t{1}, int64_t{3}, int64_t{9}, int64_t{12}, int64_t{40}));
 
 } // namespace
 
