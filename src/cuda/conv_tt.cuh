@@ -171,8 +171,8 @@ template <class Idx> TTL_CONV_HD Idx state_rho_of_row(const ttl_conv_state_layou
 // The producers' writes into the state: their rows are single channels of len floats (one l), R_1 of which make a
 // row of the first step (swizzle_states: split 0, div R_1), so the reader row of row w is w / R_1 whatever the
 // column. The divisor and the swizzle's form are worked out once per producer, so that each of an item's r_0
-// writes costs its row's division, the XOR and the store (about 16 instructions in the sm_90 code, the filter's
-// existence test included; with every part worked out per write, the column's division included, about 30).
+// writes costs its row's division, the XOR and the store (about 11 instructions in the sm_90 code, 16 in a partial
+// group of filters with its existence tests; with every part worked out per write, about 30).
 template <class Idx> struct producer_rows {
     Idx len;
     ttl_divider_t div;
@@ -277,7 +277,7 @@ TTL_CONV_HD void spatial_filters_3x3(float (&acc)[W], const float (&xv)[9], cons
 }
 
 // Stores the W filters of spatial_filters that exist (a0 + t < r_0) into rows (a0 + t) C + c of column q: all W
-// without a test each where they all exist (r_0 a multiple of 8: every group).
+// without a test each where they all exist (every group but a partial last one).
 template <int W, class Idx>
 TTL_CONV_HD void store_filters(float *buf, const producer_rows<Idx> &rows, const float (&acc)[W], int32_t a0,
                                int32_t r0, Idx C, Idx c, Idx q) {

@@ -151,8 +151,9 @@ __host__ __device__ __forceinline__ void fc_stream_pass(const fc_contraction &__
     }
 }
 
-/* The rows of fc_stream_step past its full passes (fewer than FC_THREADS ROWS of them): a pass of ROWS rows per
- * thread where that many remain, then of ROWS / 2, ..., 1 (the last one partial), so that the work done is the rows
+/* The rows of fc_stream_step past its full passes (fewer than 2 FC_THREADS ROWS of them: it is called with half a
+ * full pass's rows per thread): a pass of ROWS rows per thread where that many remain, then of ROWS / 2, ..., 1
+ * (the last one partial; ROWS a power of two, so that these cover every row), so that the work done is the rows
  * there are (VGG FC6's 6,272 rows per sample at 8 per thread: three full passes and one of a row, where a fourth
  * full pass would run 2,048 rows' multiply-adds for 128). */
 template <int QMAX, int ROWS>
@@ -178,6 +179,7 @@ __host__ __device__ __forceinline__ void fc_stream_rest(const fc_contraction &__
 template <int QMAX>
 __host__ __device__ CTA_NOINLINE void fc_stream_step(const fc_contraction &__restrict__ k, unsigned char *stage) {
     constexpr int ROWS = fc_stream_rows(QMAX);
+    static_assert((ROWS & (ROWS - 1)) == 0, "fc_stream_rest halves the rows per thread down to one");
     constexpr int64_t kPass = (int64_t)FC_THREADS * ROWS;
     float *As = reinterpret_cast<float *>(stage);
     const int tid = CTA_TID();

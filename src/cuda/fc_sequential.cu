@@ -65,15 +65,16 @@ static ttl_status_t launch_step(const fc_contraction &k, const fc_tile_cfg_t &cf
  *    A direct tile adds an address per load of B (its columns' offsets differ, the stage's are constants). The
  *    sm_90 code of the 8 x 4 tiles issues about 42 (staged) and 43 (direct) instructions a q, against 38 and 42;
  *  - tensor-core tiles, per 8 values of q: 4 tp loads of A and 2 tc of B (each `ways` wavefronts when a direct
- *    read has bank conflicts), each split in four instructions (mma_tf32.cuh, sm_90), and 3 tp tc products of
- *    TTL_COST_MMA_TF32_SLOTS each on the tensor pipe: the longest of issue, shared memory and tensor pipe. The
- *    sm_90 code issues 55, 85 and 115 instructions per 8 q for the 1 x 2, 1 x 4 and 2 x 4 tiles, against 54,
- *    88 and 104;
+ *    read has bank conflicts), each split in four instructions (mma_tf32.cuh; sm_90, about 11 on sm_80), and
+ *    3 tp tc products of TTL_COST_MMA_TF32_SLOTS each on the tensor pipe: the longest of issue, shared memory
+ *    and tensor pipe. The sm_90 code issues 55, 85 and 115 instructions per 8 q for the 1 x 2, 1 x 4 and 2 x 4
+ *    tiles, against 54, 88 and 104;
  *  - staging, per chunk: (rows + cols) kc values spread over the CTA, FC_STAGE_SLOTS each (the sm_90 stage
  *    loops: 11 to 15 instructions a value, copy, pointer steps and bounds), only rows kc for a direct tile; B in
  *    16-byte copies where runs of R are a multiple of 4 (fc_stage_b_in_groups, with In aligned as an allocation
- *    is), FC_STAGE_GROUP_SLOTS each (about 20 in the sm_90 loop); the B stage of short rows (R < 8) pads a short
- *    last chunk to a power of two (the tensor-core tile every chunk to a multiple of 8);
+ *    is) and the tile stages asynchronously (not the widest tensor-core tile), FC_STAGE_GROUP_SLOTS each (about 20
+ *    in the sm_90 loop); the B stage of short rows (R < 8) pads a short last chunk to a power of two (the
+ *    tensor-core tile every chunk to a multiple of 8);
  *  - FC_CHUNK_SLOTS per chunk for its two barriers, and FC_STORE_SLOTS per output of the epilogue (a plain map's
  *    5 to 7 instructions a value; the last step's general map, about 45, is one step of many). */
 #define FC_STAGE_SLOTS 12.0
@@ -89,7 +90,9 @@ static double tile_slots(int64_t Q, int64_t R, fc_tile_cfg_t t, int ways) {
     const double walked_q = (double)(full * kch + last);    /* q values the A stage and the products walk */
     double staged_q = walked_q; /* and the B stage, whose short rows (R < 8) pad a chunk to a power of two */
     if (R < 8 && last > 0) staged_q = (double)full * kch + (double)(1 << ttl_ceil_log2((int)last));
-    const double b_value = R >= 8 && R % 4 == 0 ? FC_STAGE_GROUP_SLOTS / 4.0 : FC_STAGE_SLOTS;
+    /* 16-byte B copies: runs of R a multiple of 4, and asynchronous copies (all but the widest tensor-core tile) */
+    const bool b_groups = R >= 8 && R % 4 == 0 && (!t.mma || t.tp * t.tc < 8);
+    const double b_value = b_groups ? FC_STAGE_GROUP_SLOTS / 4.0 : FC_STAGE_SLOTS;
     const double staging = (FC_STAGE_SLOTS * rows * walked_q + b_value * cols * staged_q) / FC_THREADS;
     double inner;
     if (t.mma) {
