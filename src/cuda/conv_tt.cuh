@@ -612,7 +612,8 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
                 for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
             }
         }
-        if (accumulate) {
+        /* f(its float2 in out, its two accumulators) for each of this lane's D element pairs that exist */
+        auto each_d = [&](auto &&f) {
             CTA_UNROLL
             for (int j = 0; j < NT; ++j) {
                 CTA_UNROLL
@@ -620,14 +621,14 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
                     CTA_UNROLL
                     for (int h = 0; h < 2; ++h) {
                         if (!d_ok[j] || !a_ok[i][h]) continue;
-                        const float *src = out + mma_out_at<Idx>(out_xor, d_off[j], d_rho[j], d_row[i][h]);
-                        CTA_ASSERT_ALIGNED(src, 8);
-                        const float2 v = *reinterpret_cast<const float2 *>(src);
-                        acc[i][j][2 * h] = v.x, acc[i][j][2 * h + 1] = v.y;
+                        float *at_d = out + mma_out_at<Idx>(out_xor, d_off[j], d_rho[j], d_row[i][h]);
+                        CTA_ASSERT_ALIGNED(at_d, 8);
+                        f(*reinterpret_cast<float2 *>(at_d), acc[i][j][2 * h], acc[i][j][2 * h + 1]);
                     }
                 }
             }
-        }
+        };
+        if (accumulate) each_d([](const float2 &v, float &a0, float &a1) { a0 = v.x, a1 = v.y; });
         /* steps of 8 values of i; only the last may reach past I (guarded) */
         const float *a = at + (Idx)t * a_step + o0 + g, *b = in;
         Idx k0 = 0;
@@ -637,20 +638,7 @@ TTL_CONV_HD void tt_step_mma(const float *at, const ttl_conv_tt_step_t &st, cons
             b += 8 * RP;
         }
         if (k0 < I) mma_step_3xtf32<MT, NT, true, Idx>(acc, a, a_step, a_ok, b, b_off, 4 * RP, I - k0 - t);
-        CTA_UNROLL
-        for (int j = 0; j < NT; ++j) {
-            CTA_UNROLL
-            for (int i = 0; i < MT; ++i) {
-                CTA_UNROLL
-                for (int h = 0; h < 2; ++h) {
-                    if (d_ok[j] && a_ok[i][h]) {
-                        float *dst = out + mma_out_at<Idx>(out_xor, d_off[j], d_rho[j], d_row[i][h]);
-                        CTA_ASSERT_ALIGNED(dst, 8);
-                        *reinterpret_cast<float2 *>(dst) = make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
-                    }
-                }
-            }
-        }
+        each_d([](float2 &v, const float &a0, const float &a1) { v = make_float2(a0, a1); });
     }
 }
 
