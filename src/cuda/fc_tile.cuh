@@ -400,15 +400,15 @@ __host__ __device__ __forceinline__ void fc_stage_b(const fc_contraction &k, con
     const int cols_log = ttl_floor_log2(cols);
     const bool async = async_ok && CTA_IS_DEVICE_MEMORY(k.in);
     if (k.R >= 8 && CTA_HAS_COPY_ASYNC && async && fc_stage_b_in_groups(k, Bs, ldb)) {
-        /* 16-byte copies of 4 columns, each thread down its group (a quarter of the copies of one float each) */
+        /* 16-byte copies of 4 columns, each thread down its group: a quarter as many copies as one float each */
         const fc_stage_share sh(cols_log - 2); /* minor: the group of 4 columns */
         const int cc = 4 * sh.minor;
         const int64_t base = colbase[cc];
         const int valid = base >= 0 ? sh.count(kc) : 0;
         fc_stage_strided_f4(sh.count(fill), valid, k.in + (valid > 0 ? base + (q0 + sh.major0) * k.in_qs : 0),
                             (int64_t)sh.major_step * k.in_qs, Bs + sh.major0 * ldb + cc, sh.major_step * ldb);
-    } else if (k.R >=
-               8) { /* runs of r are contiguous in memory: column index fastest, each thread down its columns */
+    } else if (k.R >= 8) {
+        /* runs of r are contiguous in memory: column index fastest, each thread down its columns */
         const int per_thread = cols > FC_THREADS ? cols / FC_THREADS : 1; /* columns (cols <= 512: 1 or 2) */
         const fc_stage_share sh(cols_log < 8 ? cols_log : 8);             /* minor: the column (mod 256) */
         for (int m = 0; m < per_thread; ++m) {
