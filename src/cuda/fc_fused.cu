@@ -303,9 +303,10 @@ static size_t fused_layout(const fused_shape *sh, int64_t bt, int64_t *h_off, in
 
 /* Whether fc_stream_step can run a step, and its estimated time on one SM in the instruction count of fc_tile_us:
  * per pass over the rows a thread holds, two slots per load of x, then for every 4 values of p one broadcast load
- * of A and 4 multiply-adds per row and q, a column decode (8) and per output an index and a store (6); the passes
- * as the kernel runs them (full ones, then fc_stream_rest's smaller ones); staging A once (10 per value over the
- * CTA) and one barrier pair. */
+ * of A and 4 multiply-adds per row and q, a column decode (8) and the row's 4 outputs, one 16-byte store (about
+ * 10 with its tests, fc_out_map::store_plain_4; a group of fewer than 4 values an index and a store each, 6); the
+ * passes as the kernel runs them (full ones, then fc_stream_rest's smaller ones); staging A once (10 per value over
+ * the CTA) and one barrier pair. */
 static bool stream_fits(const fc_fused_step_t *s) {
     return s->R == 1 && s->Q <= FC_STREAM_MAX_Q && (size_t)s->Q * s->lda * sizeof(float) <= FC_TILE_SMEM_MAX;
 }
@@ -313,9 +314,8 @@ static bool stream_fits(const fc_fused_step_t *s) {
 static double stream_us(int64_t L, const fc_fused_step_t *s) {
     const int64_t rows = fc_stream_rows(fc_stream_qmax(s->Q));
     const double pgroups = (double)((s->P + 3) / 4);
-    auto pass = [&](int64_t r) {
-        return 2.0 * r * s->Q + pgroups * (s->Q * (1.0 + 4.0 * r) + r * (8.0 + 4.0 * 6.0));
-    };
+    const double stores = (double)(s->P / 4) * (8.0 + 10.0) + (s->P % 4 != 0 ? 8.0 + 6.0 * (s->P % 4) : 0.0);
+    auto pass = [&](int64_t r) { return 2.0 * r * s->Q + pgroups * s->Q * (1.0 + 4.0 * r) + r * stores; };
     double slots = (double)(L / (FC_THREADS * rows)) * pass(rows) + 10.0 * s->Q * s->lda / FC_THREADS + 100.0;
     int64_t rest = L % (FC_THREADS * rows);
     for (int64_t r = rows / 2; r >= 1 && rest > 0; r /= 2) {

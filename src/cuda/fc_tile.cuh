@@ -322,6 +322,10 @@ struct fc_out_map {
     template <bool PADDED, int N>
     __host__ __device__ __forceinline__ void store_plain(float *to, int32_t e0, int32_t estep, int32_t count,
                                                          const float (&v)[N]) const {
+        /* 4 consecutive values (a column of R = 1) in one 16-byte store where they can be */
+        if constexpr (N == 4) {
+            if (estep == 1 && count >= 4 && store_plain_4(to, e0, v)) return;
+        }
         if constexpr (!PADDED) { /* one pointer walked down the column: fewer registers than N addresses */
             float *o = to + e0;
             CTA_UNROLL
@@ -338,6 +342,21 @@ struct fc_out_map {
                     if (i < count) to[at(e0 + i * estep)] = v[i];
             }
         }
+    }
+
+    /* v as one float4 at elements e0 .. e0 + 3 of a plain map where no padding falls between them and the
+     * address is 16-byte aligned (the stream step's rows of P = 4, for one); false, storing nothing, otherwise. */
+    __host__ __device__ __forceinline__ bool store_plain_4(float *to, int32_t e0, const float (&v)[4]) const {
+        int32_t o = e0;
+        if (out_pad > 0) {
+            const int32_t row = (int32_t)ttl_div((uint32_t)e0, div_out_row);
+            if ((int32_t)ttl_div((uint32_t)(e0 + 3), div_out_row) != row) return false;
+            o += row * out_pad;
+        }
+        float *dst = to + o;
+        if (reinterpret_cast<uintptr_t>(dst) % 16 != 0) return false;
+        *reinterpret_cast<float4 *>(dst) = make_float4(v[0], v[1], v[2], v[3]);
+        return true;
     }
 
     /* Stores v[i] as element (p0 + i pstep, c) of column c, for the rows below P, adding the bias. The map's
