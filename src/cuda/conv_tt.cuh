@@ -277,7 +277,8 @@ TTL_CONV_HD void spatial_filters_3x3(float (&acc)[W], const float (&xv)[9], cons
 }
 
 // Stores the W filters of spatial_filters that exist (a0 + t < r_0) into rows (a0 + t) C + c of column q: all W
-// without a test each where they all exist (every group but a partial last one).
+// without a test each where they all exist (every group but a partial last one). Two loops on purpose: written as
+// one with the test `all || a0 + t < r_0`, ptxas keeps a test and branch per store.
 template <int W, class Idx>
 TTL_CONV_HD void store_filters(float *buf, const producer_rows<Idx> &rows, const float (&acc)[W], int32_t a0,
                                int32_t r0, Idx C, Idx c, Idx q) {
