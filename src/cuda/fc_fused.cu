@@ -301,21 +301,33 @@ static size_t fused_layout(const fused_shape *sh, int64_t bt, int64_t *h_off, in
     return (size_t)*stage_off * sizeof(float) + FC_TILE_SMEM_MAX;
 }
 
-/* Whether fc_stream_step can run a step, and its estimated time on one SM in the instruction count of fc_tile_us:
- * per pass over the rows a thread holds, two slots per load of x, then for every 4 values of p one broadcast load
- * of A and 4 multiply-adds per row and q, a column decode (8) and the row's 4 outputs, one 16-byte store (about
- * 10 with its tests, fc_out_map::store_plain_4; a group of fewer than 4 values an index and a store each, 6); the
- * passes as the kernel runs them (full ones, then fc_stream_rest's smaller ones); staging A once (10 per value over
- * the CTA) and one barrier pair. */
-static bool stream_fits(const fc_fused_step_t *s) {
-    return s->R == 1 && s->Q <= FC_STREAM_MAX_Q && (size_t)s->Q * s->lda * sizeof(float) <= FC_TILE_SMEM_MAX;
+/* Whether fc_stream_step can run a step (never a chain's last: it writes fused intermediates only), and its
+ * estimated time on one SM in the instruction count of fc_tile_us, from its sm_90 code: per pass over the rows a
+ * thread holds, the loads of x (a row of Q = 2, 4 or 8 in vector loads, fc_stream_load_row: an address and one
+ * slot per vector, x taken as aligned as cudaMalloc gives it; else two slots per value), then for every 4 values
+ * of p one broadcast load of A and 4 multiply-adds per row and q, and the row's 4 outputs (fc_stream_out): one
+ * 16-byte store, 10 slots with the row's bound and alignment tests, 18 with padding to find; 4 more where the
+ * groups do not line up with 16 bytes (P, out_row or out_pad not multiples of 4: mostly 4 single stores); a
+ * group of fewer than 4 values 8 and a store each (4, 7 where padded: a division each). The passes as the
+ * kernel runs them (full ones, then fc_stream_rest's smaller ones); staging A once (10 per value over the CTA)
+ * and one barrier pair. `out_row`: the values between two paddings of the output (the next step's in_ls less
+ * out_pad). */
+static bool stream_fits(const fc_fused_step_t *s, bool last) {
+    return !last && s->R == 1 && s->Q <= FC_STREAM_MAX_Q &&
+           (size_t)s->Q * s->lda * sizeof(float) <= FC_TILE_SMEM_MAX;
 }
 
-static double stream_us(int64_t L, const fc_fused_step_t *s) {
-    const int64_t rows = fc_stream_rows(fc_stream_qmax(s->Q));
+static double stream_us(int64_t L, const fc_fused_step_t *s, int64_t out_row) {
+    const int qmax = fc_stream_qmax(s->Q);
+    const int64_t rows = fc_stream_rows(qmax);
+    const double row_loads = s->Q == qmax ? 2.0 + (qmax + 3) / 4 : 2.0 * s->Q;
     const double pgroups = (double)((s->P + 3) / 4);
-    const double stores = (double)(s->P / 4) * (8.0 + 10.0) + (s->P % 4 != 0 ? 8.0 + 6.0 * (s->P % 4) : 0.0);
-    auto pass = [&](int64_t r) { return 2.0 * r * s->Q + pgroups * s->Q * (1.0 + 4.0 * r) + r * stores; };
+    const bool padded = s->out_pad > 0;
+    const bool lined_up = s->P % 4 == 0 && (!padded || (out_row % 4 == 0 && s->out_pad % 4 == 0));
+    const double group = (padded ? 18.0 : 10.0) + (lined_up ? 0.0 : 4.0);
+    const double stores =
+        (double)(s->P / 4) * group + (s->P % 4 != 0 ? 8.0 + (padded ? 7.0 : 4.0) * (s->P % 4) : 0.0);
+    auto pass = [&](int64_t r) { return r * row_loads + pgroups * s->Q * (1.0 + 4.0 * r) + r * stores; };
     double slots = (double)(L / (FC_THREADS * rows)) * pass(rows) + 10.0 * s->Q * s->lda / FC_THREADS + 100.0;
     int64_t rest = L % (FC_THREADS * rows);
     for (int64_t r = rows / 2; r >= 1 && rest > 0; r /= 2) {
@@ -405,7 +417,9 @@ static void fused_finish(fc_fused_config_t *cfg, const fused_shape *sh, const tt
         macs_cta += L * s->P * s->Q * s->R;
         const double tiles_us =
             (double)fc_tile_count(L, s->P, s->R, p->steps[i].tile) * fc_tile_us(s->Q, s->R, p->steps[i].tile, ways);
-        const double streamed_us = i == 0 && stream_fits(s) ? stream_us(L, s) : -1.0; /* x from device memory */
+        const double streamed_us = i == 0 && stream_fits(s, i == sh->num_steps - 1)
+                                       ? stream_us(L, s, sh->steps[i + 1].in_ls - s->out_pad)
+                                       : -1.0; /* x from device memory */
         p->steps[i].stream = streamed_us >= 0.0 && streamed_us < tiles_us;
         steps_us += p->steps[i].stream ? streamed_us : tiles_us;
     }

@@ -102,25 +102,106 @@ __host__ __device__ constexpr int fc_stream_rows(int qmax) {
     return FC_STREAM_VALUES / qmax < FC_STREAM_MAX_ROWS ? FC_STREAM_VALUES / qmax : FC_STREAM_MAX_ROWS;
 }
 
+/* Whether fc_stream_step can read each row of In whole in vector loads (fc_stream_load_row): rows of exactly QMAX
+ * floats (2, 4 or 8), In aligned to the vector's width. */
+template <int QMAX> __host__ __device__ __forceinline__ bool fc_stream_rows_wide(const fc_contraction &k) {
+    constexpr uintptr_t width = QMAX >= 4 ? 16 : 8;
+    return k.Q == QMAX && reinterpret_cast<uintptr_t>(k.in) % width == 0;
+}
+
+/* Row `l` of In (Q floats) into x, zeros past Q. WIDE (fc_stream_rows_wide): the row in QMAX / 4 16-byte loads (one
+ * 8-byte load for QMAX = 2), which a warp issues over consecutive rows as whole sectors, where one float at a time
+ * takes Q instructions, each touching a quarter of every sector it reads. x is read-only for the kernel (__ldg). */
+template <int QMAX, bool WIDE>
+__host__ __device__ __forceinline__ void fc_stream_load_row(float (&x)[QMAX], const float *in, int64_t l, int Q) {
+    const float *row = in + l * Q;
+    if constexpr (WIDE && QMAX == 2) {
+        CTA_ASSERT_ALIGNED(row, 8);
+#ifdef __CUDA_ARCH__
+        const float2 v = __ldg(reinterpret_cast<const float2 *>(row));
+#else
+        const float2 v = *reinterpret_cast<const float2 *>(row);
+#endif
+        x[0] = v.x, x[1] = v.y;
+    } else if constexpr (WIDE) {
+        static_assert(QMAX % 4 == 0, "wide rows are whole float4 groups");
+        CTA_UNROLL
+        for (int h = 0; h < QMAX / 4; ++h) {
+            CTA_ASSERT_ALIGNED(row + 4 * h, 16);
+#ifdef __CUDA_ARCH__
+            const float4 v = __ldg(reinterpret_cast<const float4 *>(row) + h);
+#else
+            const float4 v = reinterpret_cast<const float4 *>(row)[h];
+#endif
+            x[4 * h + 0] = v.x, x[4 * h + 1] = v.y, x[4 * h + 2] = v.z, x[4 * h + 3] = v.w;
+        }
+    } else {
+        CTA_UNROLL
+        for (int q = 0; q < QMAX; ++q) {
+#ifdef __CUDA_ARCH__
+            x[q] = q < Q ? __ldg(row + q) : 0.0f;
+#else
+            x[q] = q < Q ? row[q] : 0.0f;
+#endif
+        }
+    }
+}
+
+/* fc_stream_step's output, a fused intermediate (fc_contraction.out_plain): value (l, p) at e = l P + p, after
+ * every out_row of them out_pad of padding. fc_out_map::store_column's plain form with what the stream step knows
+ * taken out: R = 1 (no column division), shared memory (no test of the address space), and the fields read once per
+ * pass (`k` lives in the caller's local memory: a map built from it for each row cost 9 local loads a row). A
+ * row's 4 values of p with no padding between them go to 4 consecutive floats (one 16-byte store where
+ * aligned); else each finds its own padding. */
+struct fc_stream_out {
+    int32_t P, pad;
+    ttl_divider_t div_row;
+
+    __host__ __device__ explicit fc_stream_out(const fc_contraction &k)
+        : P((int32_t)k.P), pad(k.out_pad), div_row(k.div_out_row) {}
+
+    __host__ __device__ __forceinline__ int32_t at(int32_t e) const {
+        return pad == 0 ? e : e + (int32_t)ttl_div((uint32_t)e, div_row) * pad;
+    }
+
+    /* v[i] as value (l, p0 + i) into `to`, for i < count. */
+    __host__ __device__ __forceinline__ void store(float *to, int32_t l, int32_t p0, int32_t count,
+                                                   const float (&v)[4]) const {
+        const int32_t e0 = l * P + p0, o = at(e0);
+        if (count >= 4 && at(e0 + 3) == o + 3) { /* no padding between them */
+            float *d = to + o;
+            if (reinterpret_cast<uintptr_t>(d) % 16 == 0) {
+                CTA_ASSERT_ALIGNED(d, 16);
+                *reinterpret_cast<float4 *>(d) = make_float4(v[0], v[1], v[2], v[3]);
+            } else {
+                d[0] = v[0], d[1] = v[1], d[2] = v[2], d[3] = v[3];
+            }
+            return;
+        }
+        CTA_UNROLL
+        for (int i = 0; i < 4; ++i)
+            if (i < count) to[at(e0 + i)] = v[i];
+    }
+};
+
 /* One pass of fc_stream_step over rows l0 + u FC_THREADS + tid, u < ROWS, of In: every load of x issued before the
  * first multiply-add, then 4 values of p at a time. Rows at or past L load zeros and store nothing. */
-template <int QMAX, int ROWS>
+template <int QMAX, int ROWS, bool WIDE>
 __host__ __device__ __forceinline__ void fc_stream_pass(const fc_contraction &__restrict__ k, const float *As,
                                                         int64_t l0, int tid) {
     const int Q = (int)k.Q, lda = (int)k.lda, P = (int)k.P;
-    const float *in = k.in;
     const int64_t L = k.L;
+    float *to = k.out;
+    const fc_stream_out sout(k);
     float x[ROWS][QMAX];
     CTA_UNROLL
     for (int u = 0; u < ROWS; ++u) {
         const int64_t l = l0 + u * FC_THREADS + tid;
-        CTA_UNROLL
-        for (int q = 0; q < QMAX; ++q) {
-#ifdef __CUDA_ARCH__
-            x[u][q] = l < L && q < Q ? __ldg(in + l * Q + q) : 0.0f; /* x: read-only for the kernel */
-#else
-            x[u][q] = l < L && q < Q ? in[l * Q + q] : 0.0f;
-#endif
+        if (l < L) {
+            fc_stream_load_row<QMAX, WIDE>(x[u], k.in, l, Q);
+        } else {
+            CTA_UNROLL
+            for (int q = 0; q < QMAX; ++q) x[u][q] = 0.0f;
         }
     }
     for (int p0 = 0; p0 < P; p0 += 4) { /* lda is a multiple of 4 (FC_AT_ALIGN), padded with zeros */
@@ -145,8 +226,10 @@ __host__ __device__ __forceinline__ void fc_stream_pass(const fc_contraction &__
         for (int u = 0; u < ROWS; ++u) {
             const int64_t l = l0 + u * FC_THREADS + tid;
             if (l >= L) continue;
-            const fc_out_map map(k);
-            map.store_column(l, p0, 1, acc[u]); /* column l: R = 1 */
+#ifdef __CUDA_ARCH__
+            __builtin_assume(__isShared(to)); /* a fused intermediate (stores without a generic address's work) */
+#endif
+            sout.store(to, (int32_t)l, p0, P - p0, acc[u]); /* a plain map: l P < 2^31 */
         }
     }
 }
@@ -156,17 +239,29 @@ __host__ __device__ __forceinline__ void fc_stream_pass(const fc_contraction &__
  * (the last one partial; ROWS a power of two, so that these cover every row), so that the work done is the rows
  * there are (VGG FC6's 6,272 rows per sample at 8 per thread: three full passes and one of a row, where a fourth
  * full pass would run 2,048 rows' multiply-adds for 128). */
-template <int QMAX, int ROWS>
+template <int QMAX, int ROWS, bool WIDE>
 __host__ __device__ __forceinline__ void fc_stream_rest(const fc_contraction &__restrict__ k, const float *As,
                                                         int64_t l0, int tid) {
     if (k.L - l0 >= (int64_t)FC_THREADS * ROWS) {
-        fc_stream_pass<QMAX, ROWS>(k, As, l0, tid);
+        fc_stream_pass<QMAX, ROWS, WIDE>(k, As, l0, tid);
         l0 += (int64_t)FC_THREADS * ROWS;
     }
     if constexpr (ROWS > 1)
-        fc_stream_rest<QMAX, ROWS / 2>(k, As, l0, tid);
+        fc_stream_rest<QMAX, ROWS / 2, WIDE>(k, As, l0, tid);
     else if (l0 < k.L)
-        fc_stream_pass<QMAX, 1>(k, As, l0, tid);
+        fc_stream_pass<QMAX, 1, WIDE>(k, As, l0, tid);
+}
+
+/* fc_stream_step's passes over all L rows, after A is staged. */
+template <int QMAX, bool WIDE>
+__host__ __device__ __forceinline__ void fc_stream_rows_all(const fc_contraction &__restrict__ k, const float *As,
+                                                            int tid) {
+    constexpr int ROWS = fc_stream_rows(QMAX);
+    static_assert((ROWS & (ROWS - 1)) == 0, "fc_stream_rest halves the rows per thread down to one");
+    constexpr int64_t kPass = (int64_t)FC_THREADS * ROWS;
+    int64_t l0 = 0;
+    for (; k.L - l0 >= kPass; l0 += kPass) fc_stream_pass<QMAX, ROWS, WIDE>(k, As, l0, tid);
+    if (l0 < k.L) fc_stream_rest<QMAX, (ROWS > 1 ? ROWS / 2 : 1), WIDE>(k, As, l0, tid);
 }
 
 /* Out[l, p] = sum_q A[p, q] In[l Q + q] for a step whose columns are whole rows of In (R = 1) and whose reduction
@@ -174,22 +269,21 @@ __host__ __device__ __forceinline__ void fc_stream_rest(const fc_contraction &__
  * core or the merged ones. A tile would stage every value of x for Q multiply-adds per output, behind two barriers
  * per tile; here each thread takes whole rows, fc_stream_rows(QMAX) of them at a time with all their loads
  * issued before the first multiply-add (fc_stream_pass; the rows past the full passes in smaller ones,
- * fc_stream_rest), A is staged once (Q lda floats, fc_fused_plan checks they fit the stage), and the step has one
- * barrier. In is x (device memory, rows of exactly Q floats). Ends without a barrier, like fc_tile_gemm. */
+ * fc_stream_rest; each row in vector loads where the rows allow, fc_stream_rows_wide), A is staged once (Q lda
+ * floats, fc_fused_plan checks they fit the stage), and the step has one barrier. In is x (device memory, rows of
+ * exactly Q floats); Out a fused intermediate in shared memory (out_plain: fc_fused_plan never streams a chain's
+ * last step, whose output is y). Ends without a barrier, like fc_tile_gemm. */
 template <int QMAX>
 __host__ __device__ CTA_NOINLINE void fc_stream_step(const fc_contraction &__restrict__ k, unsigned char *stage) {
-    constexpr int ROWS = fc_stream_rows(QMAX);
-    static_assert((ROWS & (ROWS - 1)) == 0, "fc_stream_rest halves the rows per thread down to one");
-    constexpr int64_t kPass = (int64_t)FC_THREADS * ROWS;
     float *As = reinterpret_cast<float *>(stage);
     const int tid = CTA_TID();
-    const int64_t L = k.L;
     CTA_SYNC(); /* the stage is free */
     for (int i = tid; i < (int)(k.Q * k.lda); i += FC_THREADS) As[i] = k.at[i];
     CTA_SYNC();
-    int64_t l0 = 0;
-    for (; L - l0 >= kPass; l0 += kPass) fc_stream_pass<QMAX, ROWS>(k, As, l0, tid);
-    if (l0 < L) fc_stream_rest<QMAX, (ROWS > 1 ? ROWS / 2 : 1)>(k, As, l0, tid);
+    if (fc_stream_rows_wide<QMAX>(k))
+        fc_stream_rows_all<QMAX, true>(k, As, tid);
+    else
+        fc_stream_rows_all<QMAX, false>(k, As, tid);
 }
 
 /* The instantiation of fc_stream_step that runs a reduction of Q <= FC_STREAM_MAX_Q. */

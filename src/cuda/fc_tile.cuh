@@ -345,7 +345,7 @@ struct fc_out_map {
     }
 
     /* v as one float4 at elements e0 .. e0 + 3 of a plain map where no padding falls between them and the
-     * address is 16-byte aligned (the stream step's rows of P = 4, for one); false, storing nothing, otherwise. */
+     * address is 16-byte aligned (an FFMA tile's 4 rows a thread at R = 1); false, storing nothing, otherwise. */
     __host__ __device__ __forceinline__ bool store_plain_4(float *to, int32_t e0, const float (&v)[4]) const {
         int32_t o = e0;
         if (out_pad > 0) {

@@ -348,6 +348,8 @@ TEST_P(FcEmulation, FusedEveryOrderAndMerge) {
                     ASSERT_LE(cfg.smem_bytes, budget);
                     for (int32_t i = 0; i < cfg.params.num_steps; ++i)
                         if (!cfg.params.steps[i].stream) EXPECT_EQ(cfg.params.steps[i].tile.mma, mma > 0);
+                    // fc_stream_step writes fused intermediates only, never y
+                    EXPECT_EQ(cfg.params.steps[cfg.params.num_steps - 1].stream, 0);
                     std::vector<float> y(ref.size(), std::numeric_limits<float>::quiet_NaN());
                     ASSERT_TRUE(run_fused(cfg, y.data(), x.data())) << "shared memory guard written";
                     check(y, ref, mma ? "fused (tensor cores) order/merged" : "fused order/merged",
@@ -597,53 +599,72 @@ TEST(FcMmaLayout, WaysMatchAnExhaustiveCount) {
 }
 
 // The streaming step (short reductions over whole rows of x) against plain loops: every Q it takes, rows of A
-// that are not whole float4 groups, bias, and a padded output. L = 3,877 rows run full passes and every smaller
-// pass of fc_stream_rest: at 8 rows a thread (Q <= 4), a full pass of 2,048 rows, then passes of 4, 2 and 1 rows a
-// thread and a partial one of 37 rows; at 4 a thread (Q = 8), three full passes, then 2, 1 and the 37.
+// that are not whole float4 groups (P = 6, 7, 13 end in groups of 2, 3, 1), and a fused intermediate's layouts
+// (its only output: fc_stream_out): padding after every 7 values (a row's 4 values straddle it or miss 16-byte
+// alignment: one store each), after every 8 (whole 16-byte stores for P = 8), none. L = 3,877 rows run full passes
+// and every smaller pass of fc_stream_rest: at 8 rows a thread (Q <= 4), a full pass of 2,048 rows, then passes of
+// 4, 2 and 1 rows a thread and a partial one of 37 rows; at 4 a thread (Q = 8), three full passes, then 2, 1 and
+// the 37. x aligned (rows of Q = 2, 4, 8 read in vector loads) and one float off (read a float at a time).
 TEST(FcEmulationStream, EveryShortReduction) {
-    const int64_t L = 2048 + 1024 + 512 + 256 + 37, out_row = 7, out_pad = 3;
-    for (int64_t Q : {1, 2, 3, 4, 5, 8})
-        for (int64_t P : {1, 5, 13}) {
-            const int64_t lda = (P + FC_AT_ALIGN - 1) / FC_AT_ALIGN * FC_AT_ALIGN;
-            auto at = ttl_test::random_vector(Q * lda, 51);
-            for (int64_t q = 0; q < Q; ++q)
-                for (int64_t p = P; p < lda; ++p) at[q * lda + p] = 0.0f;
-            const auto in = ttl_test::random_vector(L * Q, 52), bias = ttl_test::random_vector(L * P, 53);
-            fc_contraction k =
-                fc_contraction_make(at.data(), lda, in.data(), nullptr, bias.data(), L, P, Q, 1, L, 0, 0, 1);
-            k.out_pad = out_pad;
-            k.div_out_row = ttl_divider_make(out_row);
-            const int64_t n = L * P;
-            std::vector<float> out(size_t(padded_size(n, out_row, out_pad)),
-                                   std::numeric_limits<float>::quiet_NaN());
-            k.out = out.data();
-            cta_emu::GuardedBuffer smem(FC_TILE_SMEM_MAX, cta_emu::GuardedBuffer::kShared);
-            smem.poison();
-            ASSERT_TRUE(cta_emu::run_cta(FC_THREADS, [&] { fc_fused_stream(k, smem.data()); }));
-            ASSERT_TRUE(smem.guard_intact());
-            int64_t pad_written = 0;
-            const std::vector<float> got = unpad(out, n, out_row, out_pad, &pad_written);
-            std::vector<float> ref(got.size());
-            for (int64_t l = 0; l < L; ++l)
-                for (int64_t p = 0; p < P; ++p) {
-                    double acc = bias[size_t(l * P + p)];
-                    for (int64_t q = 0; q < Q; ++q) acc += double(at[q * lda + p]) * in[l * Q + q];
-                    ref[size_t(l * P + p)] = float(acc);
+    const int64_t L = 2048 + 1024 + 512 + 256 + 37;
+    struct Layout {
+        int64_t out_row, out_pad;
+    };
+    for (const Layout lay : {Layout{7, 3}, Layout{8, 4}, Layout{8, 0}})
+        for (int64_t Q : {1, 2, 3, 4, 5, 8})
+            for (int64_t P : {1, 6, 7, 8, 13})
+                for (int64_t shift : {0, 1}) {
+                    SCOPED_TRACE("Q " + std::to_string(Q) + " P " + std::to_string(P) + " x shifted " +
+                                 std::to_string(shift) + " out_row " + std::to_string(lay.out_row) + " out_pad " +
+                                 std::to_string(lay.out_pad));
+                    const int64_t lda = (P + FC_AT_ALIGN - 1) / FC_AT_ALIGN * FC_AT_ALIGN;
+                    auto at = ttl_test::random_vector(Q * lda, 51);
+                    for (int64_t q = 0; q < Q; ++q)
+                        for (int64_t p = P; p < lda; ++p) at[q * lda + p] = 0.0f;
+                    const auto x_buf = ttl_test::random_vector(L * Q + 4, 52);
+                    const size_t to_16 = (16 - reinterpret_cast<uintptr_t>(x_buf.data()) % 16) % 16 / sizeof(float);
+                    const float *in = x_buf.data() + to_16 + shift;
+                    fc_contraction k =
+                        fc_contraction_make(at.data(), lda, in, nullptr, nullptr, L, P, Q, 1, L, 0, 0, 1);
+                    ASSERT_EQ(k.out_plain, 1);
+                    const bool wide = fc_stream_qmax(Q) == Q && shift == 0;
+                    EXPECT_EQ(fc_stream_qmax(Q) == 2   ? fc_stream_rows_wide<2>(k)
+                              : fc_stream_qmax(Q) == 4 ? fc_stream_rows_wide<4>(k)
+                                                       : fc_stream_rows_wide<8>(k),
+                              wide);
+                    k.out_pad = int32_t(lay.out_pad);
+                    k.div_out_row = ttl_divider_make(uint32_t(lay.out_row));
+                    const int64_t n = L * P;
+                    std::vector<float> out(size_t(padded_size(n, lay.out_row, lay.out_pad)),
+                                           std::numeric_limits<float>::quiet_NaN());
+                    k.out = out.data();
+                    cta_emu::GuardedBuffer smem(FC_TILE_SMEM_MAX, cta_emu::GuardedBuffer::kShared);
+                    smem.poison();
+                    ASSERT_TRUE(cta_emu::run_cta(FC_THREADS, [&] { fc_fused_stream(k, smem.data()); }));
+                    ASSERT_TRUE(smem.guard_intact());
+                    int64_t pad_written = 0;
+                    const std::vector<float> got = unpad(out, n, lay.out_row, lay.out_pad, &pad_written);
+                    std::vector<float> ref(got.size());
+                    for (int64_t l = 0; l < L; ++l)
+                        for (int64_t p = 0; p < P; ++p) {
+                            double acc = 0.0;
+                            for (int64_t q = 0; q < Q; ++q) acc += double(at[q * lda + p]) * in[l * Q + q];
+                            ref[size_t(l * P + p)] = float(acc);
+                        }
+                    EXPECT_EQ(pad_written, 0);
+                    EXPECT_LE(ttl_test::rel_err(got, ref), 1e-6);
+                    { // the same bits with the threads in reverse order (a race would change them)
+                        const cta_emu::ScopedOrder descending(cta_emu::Order::kDescending);
+                        std::vector<float> again(out.size(), std::numeric_limits<float>::quiet_NaN());
+                        k.out = again.data();
+                        smem.poison();
+                        ASSERT_TRUE(cta_emu::run_cta(FC_THREADS, [&] { fc_fused_stream(k, smem.data()); }));
+                        EXPECT_EQ(std::memcmp(again.data(), out.data(), out.size() * sizeof(float)), 0)
+                            << "descending thread order";
+                    }
+                    EXPECT_EQ(cta_emu::misaligned_accesses(), 0);
+                    cta_emu::misaligned_accesses() = 0;
                 }
-            EXPECT_EQ(pad_written, 0) << "Q " << Q << " P " << P;
-            EXPECT_LE(ttl_test::rel_err(got, ref), 1e-6) << "Q " << Q << " P " << P;
-            { // the same bits with the threads in reverse order (a race would change them)
-                const cta_emu::ScopedOrder descending(cta_emu::Order::kDescending);
-                std::vector<float> again(out.size(), std::numeric_limits<float>::quiet_NaN());
-                k.out = again.data();
-                smem.poison();
-                ASSERT_TRUE(cta_emu::run_cta(FC_THREADS, [&] { fc_fused_stream(k, smem.data()); }));
-                EXPECT_EQ(std::memcmp(again.data(), out.data(), out.size() * sizeof(float)), 0)
-                    << "Q " << Q << " P " << P << ": descending thread order";
-            }
-            EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << "Q " << Q << " P " << P;
-            cta_emu::misaligned_accesses() = 0;
-        }
 }
 
 // Last to first, the first step contracts x with the last core (Q = n_3 r_4 = 3) over 4,096 rows per sample: the
