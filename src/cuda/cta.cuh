@@ -33,6 +33,17 @@
 #define CTA_ASSERT_ALIGNED(p, bytes) assert(((uintptr_t)(p) & ((bytes)-1)) == 0)
 #endif
 
+/* A pointer the code relies on being in shared memory: the device compiler is told so (its accesses then compile
+ * to shared-memory ones, without a generic address's instructions), every emulated run checks it
+ * (cta_emu::not_shared), other host runs take it on trust. */
+#if defined(__CUDA_ARCH__)
+#define CTA_ASSUME_SHARED(p) __builtin_assume(__isShared(p))
+#elif defined(CTA_HOST_EMULATION)
+#define CTA_ASSUME_SHARED(p) cta_emu_check_shared((const void *)(p))
+#else
+#define CTA_ASSUME_SHARED(p) ((void)0)
+#endif
+
 /* An index a table lookup relies on being in [0, n) (past a shared-memory table a read is out of bounds on the
  * device, and garbage or a fault): counted in every emulated run (cta_emu::bad_indices), by assert in other host
  * runs, not at all on the device. */

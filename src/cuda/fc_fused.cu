@@ -71,6 +71,7 @@ struct fused_shape {
     int32_t num_steps;
     fc_fused_step_t steps[TTL_MAX_CORES + 1];
     int64_t out_size[TTL_MAX_CORES + 1]; /* per-sample floats of each step's output */
+    int64_t out_row[TTL_MAX_CORES + 1];  /* values of each step's output between two paddings (out_pad > 0) */
     int64_t nsplit, split_mul, out_es;
     int64_t split_div[TTL_MAX_CORES];
     int64_t h_floats; /* merged core, padded */
@@ -211,6 +212,7 @@ static bool fused_pad_rows(fused_shape *sh, int64_t bt) {
         st->in_qs = qs;
         prev->out_pad = (int32_t)pad;
         prev->div_out_row = ttl_divider_make((uint32_t)out_row);
+        sh->out_row[i - 1] = out_row;
         sh->out_size[i - 1] = (int64_t)st->lps * st->in_ls; /* both int32: no overflow */
     }
     return true;
@@ -305,13 +307,12 @@ static size_t fused_layout(const fused_shape *sh, int64_t bt, int64_t *h_off, in
  * estimated time on one SM in the instruction count of fc_tile_us, from its sm_90 code: per pass over the rows a
  * thread holds, the loads of x (a row of Q = 2, 4 or 8 in vector loads, fc_stream_load_row: an address and one
  * slot per vector, x taken as aligned as cudaMalloc gives it; else two slots per value), then for every 4 values
- * of p one broadcast load of A and 4 multiply-adds per row and q, and the row's 4 outputs (fc_stream_out): one
- * 16-byte store, 10 slots with the row's bound and alignment tests, 18 with padding to find; 4 more where the
- * groups do not line up with 16 bytes (P, out_row or out_pad not multiples of 4: mostly 4 single stores); a
- * group of fewer than 4 values 8 and a store each (4, 7 where padded: a division each). The passes as the
- * kernel runs them (full ones, then fc_stream_rest's smaller ones); staging A once (10 per value over the CTA)
- * and one barrier pair. `out_row`: the values between two paddings of the output (the next step's in_ls less
- * out_pad). */
+ * of p one broadcast load of A and 4 multiply-adds per row and q, and the row's 4 outputs (fc_stream_out): 22
+ * slots with the row's bound test and the alignment's two predicated forms (one 16-byte store or four), 34 with
+ * padding to find; where padding falls among them (rows of fewer than 4 values) 12 and 8 per value; a group of
+ * fewer than 4 values 8 and a store each (4, 8 where padded). The passes as the kernel runs them (full ones, then
+ * fc_stream_rest's smaller ones); staging A once (10 per value over the CTA) and one barrier pair. `out_row`: the
+ * values between two paddings of the output (fused_shape.out_row). */
 static bool stream_fits(const fc_fused_step_t *s, bool last) {
     return !last && s->R == 1 && s->Q <= FC_STREAM_MAX_Q &&
            (size_t)s->Q * s->lda * sizeof(float) <= FC_TILE_SMEM_MAX;
@@ -323,10 +324,9 @@ static double stream_us(int64_t L, const fc_fused_step_t *s, int64_t out_row) {
     const double row_loads = s->Q == qmax ? 2.0 + (qmax + 3) / 4 : 2.0 * s->Q;
     const double pgroups = (double)((s->P + 3) / 4);
     const bool padded = s->out_pad > 0;
-    const bool lined_up = s->P % 4 == 0 && (!padded || (out_row % 4 == 0 && s->out_pad % 4 == 0));
-    const double group = (padded ? 18.0 : 10.0) + (lined_up ? 0.0 : 4.0);
+    const double group = !padded ? 22.0 : out_row >= 4 ? 34.0 : 12.0 + 4.0 * 8.0;
     const double stores =
-        (double)(s->P / 4) * group + (s->P % 4 != 0 ? 8.0 + (padded ? 7.0 : 4.0) * (s->P % 4) : 0.0);
+        (double)(s->P / 4) * group + (s->P % 4 != 0 ? 8.0 + (padded ? 8.0 : 4.0) * (s->P % 4) : 0.0);
     auto pass = [&](int64_t r) { return r * row_loads + pgroups * s->Q * (1.0 + 4.0 * r) + r * stores; };
     double slots = (double)(L / (FC_THREADS * rows)) * pass(rows) + 10.0 * s->Q * s->lda / FC_THREADS + 100.0;
     int64_t rest = L % (FC_THREADS * rows);
@@ -418,7 +418,7 @@ static void fused_finish(fc_fused_config_t *cfg, const fused_shape *sh, const tt
         const double tiles_us =
             (double)fc_tile_count(L, s->P, s->R, p->steps[i].tile) * fc_tile_us(s->Q, s->R, p->steps[i].tile, ways);
         const double streamed_us = i == 0 && stream_fits(s, i == sh->num_steps - 1)
-                                       ? stream_us(L, s, sh->steps[i + 1].in_ls - s->out_pad)
+                                       ? stream_us(L, s, sh->out_row[i])
                                        : -1.0; /* x from device memory */
         p->steps[i].stream = streamed_us >= 0.0 && streamed_us < tiles_us;
         steps_us += p->steps[i].stream ? streamed_us : tiles_us;

@@ -160,16 +160,20 @@ struct fc_stream_out {
     __host__ __device__ explicit fc_stream_out(const fc_contraction &k)
         : P((int32_t)k.P), pad(k.out_pad), div_row(k.div_out_row) {}
 
-    __host__ __device__ __forceinline__ int32_t at(int32_t e) const {
-        return pad == 0 ? e : e + (int32_t)ttl_div((uint32_t)e, div_row) * pad;
+    __host__ __device__ __forceinline__ int32_t row_of(int32_t e) const {
+        return (int32_t)ttl_div((uint32_t)e, div_row);
     }
+    __host__ __device__ __forceinline__ int32_t at(int32_t e) const { return pad == 0 ? e : e + row_of(e) * pad; }
 
-    /* v[i] as value (l, p0 + i) into `to`, for i < count. */
+    /* v[i] as value (l, p0 + i) into `to`, for i < count. Whether padding falls between the 4 values is tested by
+     * the rows of the first and the last: tested by comparing the last one's address with the first's plus 3, or
+     * with the first one's row worked out before the test, the compiler (nvcc 13.0) split the 16-byte store into
+     * narrower ones (seen in the PTX: no st.shared.v4.f32 in fc_stream_step). */
     __host__ __device__ __forceinline__ void store(float *to, int32_t l, int32_t p0, int32_t count,
                                                    const float (&v)[4]) const {
-        const int32_t e0 = l * P + p0, o = at(e0);
-        if (count >= 4 && at(e0 + 3) == o + 3) { /* no padding between them */
-            float *d = to + o;
+        const int32_t e0 = l * P + p0;
+        if (count >= 4 && (pad == 0 || row_of(e0) == row_of(e0 + 3))) { /* no padding between them */
+            float *d = to + at(e0);
             if (reinterpret_cast<uintptr_t>(d) % 16 == 0) {
                 CTA_ASSERT_ALIGNED(d, 16);
                 *reinterpret_cast<float4 *>(d) = make_float4(v[0], v[1], v[2], v[3]);
@@ -226,9 +230,7 @@ __host__ __device__ __forceinline__ void fc_stream_pass(const fc_contraction &__
         for (int u = 0; u < ROWS; ++u) {
             const int64_t l = l0 + u * FC_THREADS + tid;
             if (l >= L) continue;
-#ifdef __CUDA_ARCH__
-            __builtin_assume(__isShared(to)); /* a fused intermediate (stores without a generic address's work) */
-#endif
+            CTA_ASSUME_SHARED(to);                          /* a fused intermediate */
             sout.store(to, (int32_t)l, p0, P - p0, acc[u]); /* a plain map: l P < 2^31 */
         }
     }
@@ -270,9 +272,9 @@ __host__ __device__ __forceinline__ void fc_stream_rows_all(const fc_contraction
  * per tile; here each thread takes whole rows, fc_stream_rows(QMAX) of them at a time with all their loads
  * issued before the first multiply-add (fc_stream_pass; the rows past the full passes in smaller ones,
  * fc_stream_rest; each row in vector loads where the rows allow, fc_stream_rows_wide), A is staged once (Q lda
- * floats, fc_fused_plan checks they fit the stage), and the step has one barrier. In is x (device memory, rows of
- * exactly Q floats); Out a fused intermediate in shared memory (out_plain: fc_fused_plan never streams a chain's
- * last step, whose output is y). Ends without a barrier, like fc_tile_gemm. */
+ * floats, fc_fused_plan checks they fit the stage), and the step has two barriers (the stage free, A staged). In is
+ * x (device memory, rows of exactly Q floats); Out a fused intermediate in shared memory (out_plain: fc_fused_plan
+ * never streams a chain's last step, whose output is y). Ends without a barrier, like fc_tile_gemm. */
 template <int QMAX>
 __host__ __device__ CTA_NOINLINE void fc_stream_step(const fc_contraction &__restrict__ k, unsigned char *stage) {
     float *As = reinterpret_cast<float *>(stage);

@@ -542,9 +542,7 @@ __host__ __device__ void fc_tile_gemm(const fc_contraction &k, int wp_count, int
         const float *arow = As + wp * TP;
         const float *bcol = Bs + wc * 32 * TC + lane;
         const float *bq = k.in + q0 * k.in_qs; /* direct: row q of B, shifted by each column's offset */
-#ifdef __CUDA_ARCH__
-        if constexpr (DIRECT) __builtin_assume(__isShared(bq));
-#endif
+        if constexpr (DIRECT) CTA_ASSUME_SHARED(bq);
         const int bstride = DIRECT ? (int)k.in_qs : ldb;
         CTA_UNROLL_BY_4
         for (int qq = 0; qq < kc; ++qq) {
@@ -637,9 +635,7 @@ __host__ __device__ void fc_tile_mma(const fc_contraction &k, int wp_count, int6
         if constexpr (kAsync) CTA_COPY_WAIT();
         CTA_SYNC();
         const float *bq = k.in + q0 * k.in_qs; /* direct: row q0 of B, shifted by each column's offset */
-#ifdef __CUDA_ARCH__
-        if constexpr (DIRECT) __builtin_assume(__isShared(bq));
-#endif
+        if constexpr (DIRECT) CTA_ASSUME_SHARED(bq);
         const float *bsrc = DIRECT ? bq : Bs; /* row kk of B at step kk, moved on 8 rows per step */
         /* Steps whose 8 rows all exist (a staged tile's rows kc .. kc8 hold zeros, so all of its steps); a direct
          * tile's last step past kc rows takes those as zeros (guarded). Two steps per iteration where the fragments

@@ -316,6 +316,13 @@ inline long &bad_indices() {
     return count;
 }
 
+// Pointers emulated kernel code assumed to be in shared memory (CTA_ASSUME_SHARED) that were not, since the last
+// reset.
+inline long &not_shared() {
+    static long count = 0;
+    return count;
+}
+
 // Runs fn as one CTA of `threads` threads; false on a divergent barrier.
 inline bool run_cta(int threads, const std::function<void()> &fn) { return cta().run(threads, fn); }
 
@@ -378,6 +385,9 @@ static inline void cta_emu_check_aligned(const void *p, uintptr_t bytes) {
 }
 static inline void cta_emu_check_index(int64_t i, int64_t n) {
     if (i < 0 || i >= n) ++cta_emu::bad_indices();
+}
+static inline void cta_emu_check_shared(const void *p) {
+    if (!cta_emu::is_shared(p)) ++cta_emu::not_shared();
 }
 static inline bool cta_emu_has_copy_async() { return cta_emu::copy_async_available(); }
 static inline bool cta_emu_is_device_memory(const void *p) { return !cta_emu::is_shared(p); }

@@ -60,17 +60,20 @@ std::vector<float> oracle(const HostLayer &h, const std::vector<float> &x, int64
                                                           h.bias.empty() ? nullptr : h.bias.data(), batch));
 }
 
-// Emulated FUSED forward with a given configuration; false when the guard zone was written or a barrier diverged.
+// Emulated FUSED forward with a given configuration; false when the guard zone was written or a barrier diverged
+// (and a failure where the kernel took a pointer outside shared memory to be in it).
 bool run_fused(const fc_fused_config_t &cfg, float *y, const float *x) {
     fc_fused_params_t p = cfg.params;
     p.x = x;
     p.y = y;
     cta_emu::GuardedBuffer smem(cfg.smem_bytes, cta_emu::GuardedBuffer::kShared);
+    cta_emu::not_shared() = 0;
     for (int64_t block = 0; block < cfg.grid; ++block) {
         smem.poison();
         if (!cta_emu::run_cta(FC_THREADS, [&] { fc_fused_cta(p, block, smem.data()); })) return false;
         if (!smem.guard_intact()) return false;
     }
+    EXPECT_EQ(cta_emu::not_shared(), 0) << "a pointer the kernel takes to be in shared memory is not";
     return true;
 }
 
@@ -635,13 +638,18 @@ TEST(FcEmulationStream, EveryShortReduction) {
                     k.out_pad = int32_t(lay.out_pad);
                     k.div_out_row = ttl_divider_make(uint32_t(lay.out_row));
                     const int64_t n = L * P;
-                    std::vector<float> out(size_t(padded_size(n, lay.out_row, lay.out_pad)),
-                                           std::numeric_limits<float>::quiet_NaN());
-                    k.out = out.data();
+                    // the intermediate in shared memory (as in the fused kernel), NaN-poisoned, with a guard zone
+                    const size_t out_floats = size_t(padded_size(n, lay.out_row, lay.out_pad));
+                    cta_emu::GuardedBuffer out_buf(out_floats * sizeof(float), cta_emu::GuardedBuffer::kShared);
+                    k.out = reinterpret_cast<float *>(out_buf.data());
                     cta_emu::GuardedBuffer smem(FC_TILE_SMEM_MAX, cta_emu::GuardedBuffer::kShared);
                     smem.poison();
+                    cta_emu::not_shared() = 0;
                     ASSERT_TRUE(cta_emu::run_cta(FC_THREADS, [&] { fc_fused_stream(k, smem.data()); }));
                     ASSERT_TRUE(smem.guard_intact());
+                    ASSERT_TRUE(out_buf.guard_intact());
+                    EXPECT_EQ(cta_emu::not_shared(), 0);
+                    const std::vector<float> out(k.out, k.out + out_floats);
                     int64_t pad_written = 0;
                     const std::vector<float> got = unpad(out, n, lay.out_row, lay.out_pad, &pad_written);
                     std::vector<float> ref(got.size());
@@ -655,11 +663,10 @@ TEST(FcEmulationStream, EveryShortReduction) {
                     EXPECT_LE(ttl_test::rel_err(got, ref), 1e-6);
                     { // the same bits with the threads in reverse order (a race would change them)
                         const cta_emu::ScopedOrder descending(cta_emu::Order::kDescending);
-                        std::vector<float> again(out.size(), std::numeric_limits<float>::quiet_NaN());
-                        k.out = again.data();
+                        out_buf.poison();
                         smem.poison();
                         ASSERT_TRUE(cta_emu::run_cta(FC_THREADS, [&] { fc_fused_stream(k, smem.data()); }));
-                        EXPECT_EQ(std::memcmp(again.data(), out.data(), out.size() * sizeof(float)), 0)
+                        EXPECT_EQ(std::memcmp(k.out, out.data(), out.size() * sizeof(float)), 0)
                             << "descending thread order";
                     }
                     EXPECT_EQ(cta_emu::misaligned_accesses(), 0);
