@@ -28,7 +28,8 @@
  * also stages the cores (A) chunk by chunk in shared memory. The first step stages x chunk by chunk; every later
  * step reads its input straight from the ping-pong buffer (direct tiles), whose rows of Q R floats are padded by
  * up to 31 (fc_direct_pad) so that those reads are free of bank conflicts. A first step over whole rows of x with a
- * short reduction (last to first: R = 1, Q <= 8) may instead stream x (fc_stream_step), where the estimate says so.
+ * short reduction (last to first: R = 1, Q <= 8) may instead stream x (fc_stream_step), where the estimate says so
+ * and the chain has a step after it (the stream step writes only the intermediate in shared memory).
  * Variants: first-to-last or last-to-first; merged count 0..d; the per-step register tile or streaming. With
  * allow_3xtf32, a step may take a tensor-core tile (fc_tile_mma) where the cost model prefers it; its input in
  * shared memory is then laid out for that tile's fragment reads (fc_mma_layout_choose: every run of R or every row
