@@ -825,7 +825,12 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
                 fc_contraction_make(at.data(), lda, in.data(), nullptr, nullptr, L, P, Q, R, L, 0, 0, 1);
             ASSERT_TRUE(k.small);
             if (variant == kStagedInt64) k.small = 0, k.out_plain = 0; // and the general output map
-            k.in = in.data() + layouts[variant].off;
+            // a direct tile reads In from shared memory (the fused kernel's intermediate): In in a shared stand-in
+            cta_emu::GuardedBuffer in_shared(cfg.direct ? in.size() * sizeof(float) : 0,
+                                             cta_emu::GuardedBuffer::kShared);
+            if (cfg.direct) std::memcpy(in_shared.data(), in.data(), in.size() * sizeof(float));
+            k.in =
+                (cfg.direct ? reinterpret_cast<const float *>(in_shared.data()) : in.data()) + layouts[variant].off;
             k.in_ls = layouts[variant].ls;
             k.in_qs = layouts[variant].qs;
             const auto &ref = refs[variant];
@@ -865,8 +870,10 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
             EXPECT_LE(ttl_test::rel_err(got, ref), 1e-6) << what;
             EXPECT_EQ(cta_emu::misaligned_accesses(), 0) << what;
             EXPECT_EQ(cta_emu::async_copy_errors(), 0) << what;
+            EXPECT_EQ(cta_emu::not_shared(), 0) << what;
             cta_emu::misaligned_accesses() = 0;
             cta_emu::async_copy_errors() = 0;
+            cta_emu::not_shared() = 0;
         }
 }
 
