@@ -2,7 +2,8 @@
  * Thread index and barrier of a CTA, for kernel bodies written as __host__ __device__ functions so that a CPU
  * test can run them with one fiber per CUDA thread (tests/common/cta_emulator.h). Under
  * CTA_HOST_EMULATION the includer provides cta_emu_thread_index(), cta_emu_barrier(),
- * cta_emu_check_aligned(), the asynchronous copies below and the warp-wide tensor-core product of mma_tf32.cuh;
+ * cta_emu_check_aligned(), cta_emu_check_shared(), cta_emu_check_index(), the asynchronous copies below and the
+ * warp-wide tensor-core product of mma_tf32.cuh;
  * in the normal host pass the bodies are never called.
  */
 #ifndef TTL_CUDA_CTA_CUH

@@ -72,7 +72,7 @@ struct fused_shape {
     int32_t num_steps;
     fc_fused_step_t steps[TTL_MAX_CORES + 1];
     int64_t out_size[TTL_MAX_CORES + 1]; /* per-sample floats of each step's output */
-    int64_t out_row[TTL_MAX_CORES + 1];  /* values of each step's output between two paddings (out_pad > 0) */
+    int64_t out_row[TTL_MAX_CORES + 1];  /* values of each step's output between two paddings (all but the last) */
     int64_t nsplit, split_mul, out_es;
     int64_t split_div[TTL_MAX_CORES];
     int64_t h_floats; /* merged core, padded */
@@ -310,7 +310,8 @@ static size_t fused_layout(const fused_shape *sh, int64_t bt, int64_t *h_off, in
  * slot per vector, x taken as aligned as cudaMalloc gives it; else two slots per value), then for every 4 values
  * of p one broadcast load of A and 4 multiply-adds per row and q, and the row's 4 outputs (fc_stream_out): 22
  * slots with the row's bound test and the alignment's two predicated forms (one 16-byte store or four), 34 with
- * padding to find; where padding falls among them (rows of fewer than 4 values) 12 and 8 per value; a group of
+ * padding to find; where padding falls among them (about 3 groups in out_row unless groups and rows line up) 12
+ * and 8 per value; a group of
  * fewer than 4 values 8 and a store each (4, 8 where padded). The passes as the kernel runs them (full ones, then
  * fc_stream_rest's smaller ones); staging A once (10 per value over the CTA) and one barrier pair. `out_row`: the
  * values between two paddings of the output (fused_shape.out_row). */
@@ -325,7 +326,10 @@ static double stream_us(int64_t L, const fc_fused_step_t *s, int64_t out_row) {
     const double row_loads = s->Q == qmax ? 2.0 + (qmax + 3) / 4 : 2.0 * s->Q;
     const double pgroups = (double)((s->P + 3) / 4);
     const bool padded = s->out_pad > 0;
-    const double group = !padded ? 22.0 : out_row >= 4 ? 34.0 : 12.0 + 4.0 * 8.0;
+    /* groups with padding among their 4 values: none where groups and rows line up, else about 3 in out_row */
+    const double straddling =
+        !padded || (s->P % 4 == 0 && out_row % 4 == 0) ? 0.0 : fmin(1.0, 3.0 / (double)ttl_max_i64(out_row, 1));
+    const double group = !padded ? 22.0 : 34.0 + straddling * (12.0 + 4.0 * 8.0 - 34.0);
     const double stores =
         (double)(s->P / 4) * group + (s->P % 4 != 0 ? 8.0 + (padded ? 8.0 : 4.0) * (s->P % 4) : 0.0);
     auto pass = [&](int64_t r) { return r * row_loads + pgroups * s->Q * (1.0 + 4.0 * r) + r * stores; };

@@ -666,6 +666,7 @@ TEST(FcEmulationStream, EveryShortReduction) {
                         out_buf.poison();
                         smem.poison();
                         ASSERT_TRUE(cta_emu::run_cta(FC_THREADS, [&] { fc_fused_stream(k, smem.data()); }));
+                        ASSERT_TRUE(out_buf.guard_intact());
                         EXPECT_EQ(std::memcmp(k.out, out.data(), out.size() * sizeof(float)), 0)
                             << "descending thread order";
                     }
@@ -844,6 +845,7 @@ TEST_P(FcEmulationTile, EveryConfiguration) {
             k.out = out.data();
             const int64_t rows = fc_tile_rows(cfg), cols = fc_tile_cols(cfg);
             cta_emu::GuardedBuffer smem(fc_tile_smem_bytes(cfg), cta_emu::GuardedBuffer::kShared);
+            cta_emu::not_shared() = 0;
             for (int64_t by = 0; by < (P + rows - 1) / rows; ++by)
                 for (int64_t bx = 0; bx < (L * R + cols - 1) / cols; ++bx) {
                     smem.poison();
