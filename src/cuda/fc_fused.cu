@@ -311,10 +311,9 @@ static size_t fused_layout(const fused_shape *sh, int64_t bt, int64_t *h_off, in
  * of p one broadcast load of A and 4 multiply-adds per row and q, and the row's 4 outputs (fc_stream_out): 22
  * slots with the row's bound test and the alignment's two predicated forms (one 16-byte store or four), 34 with
  * padding to find; where padding falls among them (about 3 groups in out_row unless groups and rows line up) 12
- * and 8 per value; a group of
- * fewer than 4 values 8 and a store each (4, 8 where padded). The passes as the kernel runs them (full ones, then
- * fc_stream_rest's smaller ones); staging A once (10 per value over the CTA) and one barrier pair. `out_row`: the
- * values between two paddings of the output (fused_shape.out_row). */
+ * and 8 per value; a group of fewer than 4 values 8 and a store each (4, 8 where padded). The passes as the kernel
+ * runs them (full ones, then fc_stream_rest's smaller ones); staging A once (10 per value over the CTA) and two
+ * barriers. `out_row`: the values between two paddings of the output (fused_shape.out_row). */
 static bool stream_fits(const fc_fused_step_t *s, bool last) {
     return !last && s->R == 1 && s->Q <= FC_STREAM_MAX_Q &&
            (size_t)s->Q * s->lda * sizeof(float) <= FC_TILE_SMEM_MAX;
