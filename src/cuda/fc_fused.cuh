@@ -163,7 +163,9 @@ struct fc_stream_out {
     __host__ __device__ __forceinline__ int32_t row_of(int32_t e) const {
         return (int32_t)ttl_div((uint32_t)e, div_row);
     }
-    __host__ __device__ __forceinline__ int32_t at(int32_t e) const { return pad == 0 ? e : e + row_of(e) * pad; }
+    __host__ __device__ __forceinline__ int32_t at(int32_t e) const {
+        return pad == 0 ? e : fc_padded_offset(e, div_row, pad);
+    }
 
     /* v[i] as value (l, p0 + i) into `to`, for i < count. Whether padding falls between the 4 values is tested by
      * the rows of the first and the last: tested by comparing the last one's address with the first's plus 3, or

@@ -304,6 +304,12 @@ __host__ __device__ __forceinline__ int64_t fc_column_row(int64_t c, int32_t sma
     return small ? (int64_t)ttl_div((uint32_t)c, div_r) : c / R;
 }
 
+/* Offset of element e (< 2^31) of an output with `pad` floats of padding after every row (div_row: by its length).
+ */
+__host__ __device__ __forceinline__ int32_t fc_padded_offset(int32_t e, ttl_divider_t div_row, int32_t pad) {
+    return e + (int32_t)ttl_div((uint32_t)e, div_row) * pad;
+}
+
 /* The output map of a contraction with its fields read once: read through the contraction, they would be reloaded
  * after every store into `out`, which might alias them. */
 struct fc_out_map {
@@ -332,7 +338,7 @@ struct fc_out_map {
             for (int i = 0; i < N; ++i, o += estep)
                 if (count >= N || i < count) *o = v[i];
         } else {
-            auto at = [&](int32_t e) { return e + (int32_t)ttl_div((uint32_t)e, div_out_row) * out_pad; };
+            auto at = [&](int32_t e) { return fc_padded_offset(e, div_out_row, out_pad); };
             if (count >= N) {
                 CTA_UNROLL
                 for (int i = 0; i < N; ++i) to[at(e0 + i * estep)] = v[i];
